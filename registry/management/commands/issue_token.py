@@ -1,0 +1,30 @@
+"""``manage.py issue_token USERNAME --scope S [--scope S ...]``: prints the token once, last."""
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from registry.actors import Actor
+from registry.errors import DomainError
+from registry.models import APIToken
+from registry.services import issue_token
+
+
+class Command(BaseCommand):
+    help = "Issue a scoped API token for a user. The token is printed once and stored only as a hash."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument(
+            "--scope", action="append", dest="scopes", required=True, choices=APIToken.SCOPES,
+            help="repeat for several scopes",
+        )
+        parser.add_argument("--name", default="", help="a label to recognise the token by")
+
+    def handle(self, username, scopes, name, **options):
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"no user '{username}'")
+        try:
+            token, raw = issue_token(actor=Actor.for_system("issue_token"), user=user, scopes=scopes, name=name)
+        except DomainError as exc:
+            raise CommandError(exc.detail) from exc
+        self.stdout.write(f"Token {token.prefix}… for {username} with scopes {', '.join(token.scopes)}: {raw}")

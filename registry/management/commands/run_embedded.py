@@ -1,0 +1,35 @@
+"""``manage.py run_embedded``: the one-command demo. Migrates, loads the demo data, starts a
+Celery worker on the embedded broker beside the web server, and prints the URL and logins."""
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Migrate, load demo data, and run web + worker on the embedded defaults."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", default="8000")
+        parser.add_argument("--no-worker", action="store_true")
+
+    def handle(self, host, port, no_worker, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("bootstrap_demo")
+        worker = None
+        if not no_worker:
+            worker = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
+                 "--pool", "threads", "--concurrency", "4"],
+            )
+        self.stdout.write(self.style.SUCCESS(f"\nPromptledger is at http://{host}:{port}/  (API docs: /api/docs/)"))
+        self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}\n")
+        try:
+            call_command("runserver", f"{host}:{port}", use_reloader=False)
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=10)

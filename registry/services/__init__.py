@@ -1,0 +1,22 @@
+"""Every state change of the registry: each function checks permission and writes its change in
+one transaction. Callers pass keyword arguments and an ``Actor``; failures are ``DomainError``s."""
+from .deployments import set_deployment, set_kill_switch
+from .llm_models import create_llm_model, update_llm_model
+from .prompts import create_prompt, create_version, update_prompt
+from .teams import add_member, create_team, remove_member
+from .tokens import issue_token, revoke_token
+
+__all__ = [
+    "add_member",
+    "create_llm_model",
+    "create_prompt",
+    "create_team",
+    "create_version",
+    "issue_token",
+    "remove_member",
+    "revoke_token",
+    "set_deployment",
+    "set_kill_switch",
+    "update_llm_model",
+    "update_prompt",
+]

@@ -1,0 +1,176 @@
+"""Prompts and their immutable versions.
+
+``create_version`` guarantees gap-free numbers under concurrent pushes (the prompt row is locked
+while the next number is taken) and returns the existing version, not a new one, when the
+content is identical.
+"""
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from .. import rendering
+from ..errors import Conflict, PermissionDenied, ValidationFailed
+from ..models import LLMModel, Membership, Prompt, PromptVersion, Team
+from ..permissions import require_team_role
+from .validation import check_labels, check_slug, check_text, get_active_user
+
+MODEL_KEYS = {"provider", "name", "params", "response_schema"}
+
+
+def canonical_json(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(*, messages, variables, model):
+    """sha256 of the canonical JSON of messages + variables + model (DESIGN.md)."""
+    payload = canonical_json({"messages": messages, "variables": variables, "model": model})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _check_owner(username, team):
+    owner = get_active_user(username, "owner")
+    if not Membership.objects.filter(team=team, user=owner).exists():
+        raise ValidationFailed(
+            f"'{username}' is not a member of team '{team.slug}'",
+            code="owner_not_member",
+            field_errors={"owner": [f"the owner must be a member of team '{team.slug}'"]},
+        )
+    return owner
+
+
+def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categories=None, description=""):
+    """Create a prompt in a team; authors and above of that team."""
+    if not isinstance(team, Team):
+        raise ValidationFailed("team is required", field_errors={"team": ["an existing team's slug"]})
+    require_team_role(actor, team, Membership.AUTHOR, scope="prompts:write")
+    check_slug(slug)
+    name = check_text(name, "name")
+    if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier <= 3:
+        raise ValidationFailed(
+            f"tier {tier!r} is out of range", code="invalid_tier",
+            field_errors={"tier": ["an integer from 0 (most critical) to 3"]},
+        )
+    fields = {
+        "slug": slug, "name": name, "team": team, "tier": tier,
+        "owner": _check_owner(owner, team),
+        "tags": check_labels(tags, "tags"),
+        "data_categories": check_labels(data_categories, "data_categories", allowed=settings.PROMPTLEDGER_DATA_CATEGORIES),
+        "description": check_text(description, "description", required=False, max_length=5000),
+    }
+    try:
+        with transaction.atomic():
+            return Prompt.objects.create(**fields)
+    except IntegrityError as exc:
+        raise Conflict(f"prompt '{slug}' already exists", code="slug_taken", field_errors={"slug": ["already taken"]}) from exc
+
+
+def update_prompt(*, actor, prompt, **changes):
+    """Change a prompt's details. Authors edit name, description and tags; owners (the team role)
+    also change owner, data categories and raise the tier. Lowering the tier is refused here: it
+    needs the approvals of the current tier."""
+    allowed = {"name", "description", "tags", "data_categories", "owner", "tier"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationFailed(
+            "these fields cannot be changed", field_errors={k: ["read-only or unknown"] for k in sorted(unknown)}
+        )
+    sensitive = {"owner", "data_categories", "tier"} & set(changes)
+    require_team_role(actor, prompt.team, Membership.OWNER if sensitive else Membership.AUTHOR, scope="prompts:write")
+    with transaction.atomic():
+        row = Prompt.objects.select_for_update().get(pk=prompt.pk)
+        if "name" in changes:
+            row.name = check_text(changes["name"], "name")
+        if "description" in changes:
+            row.description = check_text(changes["description"], "description", required=False, max_length=5000)
+        if "tags" in changes:
+            row.tags = check_labels(changes["tags"], "tags")
+        if "data_categories" in changes:
+            row.data_categories = check_labels(
+                changes["data_categories"], "data_categories", allowed=settings.PROMPTLEDGER_DATA_CATEGORIES
+            )
+        if "owner" in changes:
+            row.owner = _check_owner(changes["owner"], row.team)
+        if "tier" in changes:
+            tier = changes["tier"]
+            if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier <= 3:
+                raise ValidationFailed(
+                    f"tier {tier!r} is out of range", code="invalid_tier",
+                    field_errors={"tier": ["an integer from 0 (most critical) to 3"]},
+                )
+            if tier > row.tier:  # a larger number is a less critical tier
+                raise PermissionDenied(
+                    f"lowering tier {row.tier} to {tier} needs the approvals of tier {row.tier}",
+                    code="tier_lowering_needs_approval",
+                )
+            row.tier = tier
+        row.save()
+    return row
+
+
+def check_model_config(model):
+    """Shape of ``model`` plus the rule that it names a registered, unretired model."""
+    if not isinstance(model, dict):
+        raise ValidationFailed(
+            "model is required", field_errors={"model": ['expected {"provider": ..., "name": ..., "params": {...}}']}
+        )
+    unknown = set(model) - MODEL_KEYS
+    if unknown:
+        raise ValidationFailed(
+            "unknown model keys", field_errors={"model": [f"unknown keys {sorted(unknown)}; allowed: {sorted(MODEL_KEYS)}"]}
+        )
+    provider, name = model.get("provider"), model.get("name")
+    params = model.get("params") or {}
+    schema = model.get("response_schema")
+    errors = {}
+    if not isinstance(params, dict):
+        errors["model.params"] = ["params is an object, e.g. {\"temperature\": 0}"]
+    if schema is not None and not isinstance(schema, dict):
+        errors["model.response_schema"] = ["a JSON schema object, or null"]
+    if errors:
+        raise ValidationFailed("the model config is invalid", field_errors=errors)
+    entry = LLMModel.objects.filter(provider=provider, model_id=name).first()
+    if entry is None:
+        known = list(LLMModel.objects.filter(provider=provider).values_list("model_id", flat=True)[:20])
+        raise ValidationFailed(
+            f"'{name}' is not a registered {provider} model",
+            code="unregistered_model",
+            field_errors={"model.name": [f"not in the model register for provider '{provider}'; registered: "
+                                         f"{', '.join(known) or 'none'}"]},
+        )
+    if entry.status == LLMModel.RETIRED:
+        raise ValidationFailed(
+            f"{provider}:{name} is retired", code="model_retired",
+            field_errors={"model.name": ["this model is retired in the register; pick an approved one"]},
+        )
+    return entry, {"provider": provider, "name": name, "params": params, "response_schema": schema}
+
+
+def create_version(*, actor, prompt, messages, variables, model, message=""):
+    """Write a new immutable version, or return the identical existing one.
+
+    Returns ``(version, created)``.
+    """
+    require_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write")
+    if actor.user is None:
+        raise PermissionDenied("a version needs a named human author", code="author_required")
+    declared = rendering.normalize_variables(variables)
+    rendering.check_messages(messages, declared)
+    messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+    llm_model, model = check_model_config(model)
+    note = check_text(message, "message", required=False, max_length=5000)
+    digest = content_hash(messages=messages, variables=declared, model=model)
+    with transaction.atomic():
+        # The lock on the prompt row serializes pushes to one prompt: numbers stay gap-free.
+        Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
+        existing = PromptVersion.objects.filter(prompt=prompt, content_hash=digest).first()
+        if existing is not None:
+            return existing, False
+        parent = PromptVersion.objects.filter(prompt=prompt).order_by("-number").first()
+        version = PromptVersion.objects.create(
+            prompt=prompt, number=(parent.number + 1) if parent else 1, messages=messages,
+            variables=declared, model_config=model, llm_model=llm_model, change_note=note,
+            author=actor.user, parent=parent, content_hash=digest,
+        )
+    return version, True

@@ -1,0 +1,41 @@
+"""Teams and their members' roles."""
+from django.db import IntegrityError, transaction
+
+from ..errors import Conflict, NotFound
+from ..models import Membership, Team
+from ..permissions import require_site_role, require_team_role
+from .validation import check_choice, check_slug, check_text, get_active_user
+
+ROLES = [role for role, _ in Membership.ROLE_CHOICES]
+
+
+def create_team(*, actor, slug, name):
+    """Create a team; admins only."""
+    require_site_role(actor)
+    check_slug(slug, max_length=64)
+    name = check_text(name, "name")
+    try:
+        with transaction.atomic():
+            return Team.objects.create(slug=slug, name=name)
+    except IntegrityError as exc:
+        raise Conflict(f"team '{slug}' already exists", code="slug_taken", field_errors={"slug": ["already taken"]}) from exc
+
+
+def add_member(*, actor, team, username, role):
+    """Add a user to a team, or change their role; the team's owners and admins only."""
+    require_team_role(actor, team, Membership.OWNER)
+    check_choice(role, "role", ROLES)
+    user = get_active_user(username, "username")
+    with transaction.atomic():
+        membership, _ = Membership.objects.select_for_update().update_or_create(
+            team=team, user=user, defaults={"role": role}
+        )
+    return membership
+
+
+def remove_member(*, actor, team, username):
+    require_team_role(actor, team, Membership.OWNER)
+    with transaction.atomic():
+        deleted, _ = Membership.objects.filter(team=team, user__username=username).delete()
+    if not deleted:
+        raise NotFound(f"'{username}' is not a member of '{team.slug}'")

@@ -1,0 +1,93 @@
+"""Shared fixtures: a fixed cast (owner, approver, author, viewer, outsider, admin) in team
+``payments``, a registered offline model, API clients with scoped tokens, and the rule that a test
+needing a missing service skips with a message, or fails under ``REQUIRE_SERVICES=1``."""
+import os
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from registry.actors import Actor
+from registry.models import Membership, SiteRole
+from registry.services import create_version, issue_token
+from tests.factories import LLMModelFactory, MembershipFactory, PromptFactory, TeamFactory, UserFactory, version_body
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def need_service(name, available, how):
+    """Skip (or, under REQUIRE_SERVICES=1, fail) when a real service is not here."""
+    if available:
+        return
+    message = f"needs {name}: {how}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 and this test {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def postgres(db):
+    need_service("PostgreSQL", connection.vendor == "postgresql",
+                 "set DATABASE_URL=postgres://postgres@127.0.0.1:5432/promptledger")
+    return connection
+
+
+@pytest.fixture
+def cast(db):
+    """The team 'payments' with one user per role, an outsider, and an admin."""
+    team = TeamFactory(slug="payments", name="Payments")
+    other = TeamFactory(slug="growth", name="Growth")
+    people = {}
+    for role in ("owner", "approver", "author", "viewer"):
+        people[role] = UserFactory(username=role)
+        MembershipFactory(team=team, user=people[role], role=role)
+    people["outsider"] = UserFactory(username="outsider")
+    MembershipFactory(team=other, user=people["outsider"], role=Membership.OWNER)
+    people["admin"] = UserFactory(username="admin")
+    SiteRole.objects.create(user=people["admin"], role=SiteRole.ADMIN)
+    people["compliance"] = UserFactory(username="compliance")
+    SiteRole.objects.create(user=people["compliance"], role=SiteRole.COMPLIANCE)
+    people["team"], people["other_team"] = team, other
+    people["llm"] = LLMModelFactory()
+    return people
+
+
+@pytest.fixture
+def prompt(cast):
+    return PromptFactory(slug="loan-letter", team=cast["team"], owner=cast["owner"], tier=1,
+                         data_categories=["pii", "financial"], tags=["letters"])
+
+
+@pytest.fixture
+def version(cast, prompt):
+    body = version_body()
+    made, _ = create_version(actor=Actor(user=cast["author"]), prompt=prompt, messages=body["messages"],
+                             variables=body["variables"], model=body["model"], message="first")
+    return made
+
+
+ALL_SCOPES = ["prompts:read", "prompts:write", "evals:run", "deploy", "audit:read"]
+
+
+@pytest.fixture
+def api_for(cast):
+    """``api_for("author", scopes=[...])`` → an APIClient carrying that user's bearer token."""
+
+    def make(username, scopes=None):
+        user = cast[username]
+        _, raw = issue_token(actor=Actor.for_system(), user=user, scopes=scopes or ALL_SCOPES)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def anon():
+    return APIClient()
