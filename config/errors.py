@@ -1,4 +1,5 @@
 """Error pages: JSON for /api/ paths, a page that says what to do next everywhere else."""
+
 from django.shortcuts import render
 
 from registry.api.errors import json_error
@@ -15,15 +16,30 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
-    return _answer(request, 403, "forbidden", "You do not have access to this",
-                   "Ask an owner of the team to add you with the role you need.")
+    return _answer(
+        request,
+        403,
+        "forbidden",
+        "You do not have access to this",
+        "Ask an owner of the team to add you with the role you need.",
+    )
 
 
 def page_not_found(request, exception=None):
-    return _answer(request, 404, "not_found", "Not found",
-                   "The address may be mistyped, or the item is in a team you are not a member of.")
+    return _answer(
+        request,
+        404,
+        "not_found",
+        "Not found",
+        "The address may be mistyped, or the item is in a team you are not a member of.",
+    )
 
 
 def server_error(request):
-    return _answer(request, 500, "server_error", "Something went wrong on our side",
-                   "Nothing you submitted was half-saved. Try again; if it keeps happening, tell your administrator.")
+    return _answer(
+        request,
+        500,
+        "server_error",
+        "Something went wrong on our side",
+        "Nothing you submitted was half-saved. Try again; if it keeps happening, tell your administrator.",
+    )

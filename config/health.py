@@ -1,4 +1,5 @@
 """Liveness: ``/healthz`` answers 200 when the database and the broker both answer, 503 if not."""
+
 import time
 
 from django.db import connection
@@ -28,4 +29,6 @@ def healthz(request):
         except Exception as exc:  # noqa: BLE001 - any failure means unhealthy, and is reported
             healthy = False
             checks[name] = {"ok": False, "error": type(exc).__name__}
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+    )

@@ -3,6 +3,7 @@
 The defaults run the embedded mode (SQLite in ``var/``, a filesystem Celery broker, the offline
 provider); ``DJANGO_ENV=production`` switches on the hardening that ``check --deploy`` asks for.
 """
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Top-level routes: the REST API under /api/v1/, its schema and docs, the browser, health."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path

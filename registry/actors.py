@@ -3,6 +3,7 @@
 Services take an ``Actor`` and never a request, so the browser, the API, the CLI and management
 commands all meet the same checks.
 """
+
 from dataclasses import dataclass, field
 
 from .models import APIToken, SiteRole

@@ -1,4 +1,5 @@
 """Read-mostly admin: inspection, never a back door around the services."""
+
 from django.contrib import admin
 
 from .models import APIToken, Deployment, Environment, LLMModel, Membership, Prompt, PromptVersion, SiteRole, Team

@@ -1,5 +1,6 @@
 """Differences between two prompt versions: one unified text diff, a diff per message, and rows
 for a side-by-side view."""
+
 import difflib
 import json
 
@@ -20,8 +21,12 @@ def version_text(version):
 def unified(old, new, *, context=3):
     return "\n".join(
         difflib.unified_diff(
-            version_text(old), version_text(new), fromfile=f"v{old.number}", tofile=f"v{new.number}",
-            lineterm="", n=context,
+            version_text(old),
+            version_text(new),
+            fromfile=f"v{old.number}",
+            tofile=f"v{new.number}",
+            lineterm="",
+            n=context,
         )
     )
 
@@ -41,15 +46,22 @@ def per_message(old, new):
             status = "changed"
         diff = "\n".join(
             difflib.unified_diff(
-                (before or {}).get("content", "").splitlines(), (after or {}).get("content", "").splitlines(),
-                fromfile=f"v{old.number}", tofile=f"v{new.number}", lineterm="",
+                (before or {}).get("content", "").splitlines(),
+                (after or {}).get("content", "").splitlines(),
+                fromfile=f"v{old.number}",
+                tofile=f"v{new.number}",
+                lineterm="",
             )
         )
-        rows.append({
-            "index": index, "status": status,
-            "role_before": before and before["role"], "role_after": after and after["role"],
-            "diff": diff,
-        })
+        rows.append(
+            {
+                "index": index,
+                "status": status,
+                "role_before": before and before["role"],
+                "role_after": after and after["role"],
+                "diff": diff,
+            }
+        )
     return rows
 
 
@@ -60,14 +72,22 @@ def side_by_side(old, new):
     matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            rows.extend(("equal", i + 1, left[i], j + 1, right[j]) for i, j in zip(range(i1, i2), range(j1, j2),
-                                                                                  strict=True))
+            rows.extend(
+                ("equal", i + 1, left[i], j + 1, right[j]) for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
+            )
             continue
         span = max(i2 - i1, j2 - j1)
         for k in range(span):
             li, rj = i1 + k, j1 + k
             has_l, has_r = li < i2, rj < j2
             kind = "replace" if has_l and has_r else ("delete" if has_l else "insert")
-            rows.append((kind, li + 1 if has_l else None, left[li] if has_l else "",
-                         rj + 1 if has_r else None, right[rj] if has_r else ""))
+            rows.append(
+                (
+                    kind,
+                    li + 1 if has_l else None,
+                    left[li] if has_l else "",
+                    rj + 1 if has_r else None,
+                    right[rj] if has_r else "",
+                )
+            )
     return rows

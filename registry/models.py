@@ -4,6 +4,7 @@ environments, deployment pointers and API tokens.
 Invariants that must never be false live here as database constraints; state changes live in
 ``registry.services``.
 """
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -170,9 +171,7 @@ class Deployment(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="deployments")
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
     version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    canary_version = models.ForeignKey(
-        PromptVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    canary_version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     canary_percent = models.PositiveSmallIntegerField(null=True, blank=True)
     disabled = models.BooleanField(default=False)
     disabled_reason = models.TextField(blank=True)

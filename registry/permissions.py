@@ -1,14 +1,13 @@
 """Who may do what: token scopes, site roles and team roles, checked by services and applied to
 querysets before any handler sees a row."""
+
 from .errors import PermissionDenied
 from .models import Membership, Prompt, SiteRole
 
 
 def require_scope(actor, scope):
     if not actor.has_scope(scope):
-        raise PermissionDenied(
-            f"this token lacks the '{scope}' scope", code="scope_missing"
-        )
+        raise PermissionDenied(f"this token lacks the '{scope}' scope", code="scope_missing")
 
 
 def team_role(actor, team):

@@ -5,6 +5,7 @@ variable it does not declare, naming the message, the line and the variable. ``r
 the values given against the declarations (missing, mistyped, undeclared) before rendering.
 Nothing here evaluates user input as Python.
 """
+
 import re
 
 from django.conf import settings
@@ -44,7 +45,7 @@ def normalize_variables(declared):
     if not isinstance(declared, dict):
         raise ValidationFailed(
             "variables must be an object of name → declaration",
-            field_errors={"variables": ["expected an object such as {\"name\": {\"type\": \"string\"}}"]},
+            field_errors={"variables": ['expected an object such as {"name": {"type": "string"}}']},
         )
     errors, out = {}, {}
     for name, spec in declared.items():

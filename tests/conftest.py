@@ -1,14 +1,16 @@
 """Shared fixtures: a fixed cast (owner, approver, author, viewer, outsider, admin) in team
 ``payments``, a registered offline model, API clients with scoped tokens, and the rule that a test
 needing a missing service skips with a message, or fails under ``REQUIRE_SERVICES=1``."""
+
 import os
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
 from registry.actors import Actor
-from registry.models import Membership, SiteRole
+from registry.models import Environment, Membership, SiteRole
 from registry.services import create_version, issue_token
 from tests.factories import LLMModelFactory, MembershipFactory, PromptFactory, TeamFactory, UserFactory, version_body
 
@@ -32,13 +34,26 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture
 def postgres(db):
-    need_service("PostgreSQL", connection.vendor == "postgresql",
-                 "set DATABASE_URL=postgres://postgres@127.0.0.1:5432/promptledger")
+    need_service(
+        "PostgreSQL",
+        connection.vendor == "postgresql",
+        "set DATABASE_URL=postgres://postgres@127.0.0.1:5432/promptledger",
+    )
     return connection
 
 
 @pytest.fixture
-def cast(db):
+def environments(db):
+    """The default environments. A data migration makes them, but transactional tests (threads, a
+    live server) truncate every table when they end, so tests ask for them here."""
+    return [
+        Environment.objects.get_or_create(slug=slug, defaults={"name": slug.capitalize(), "position": position})[0]
+        for position, slug in enumerate(settings.PROMPTLEDGER_ENVIRONMENTS)
+    ]
+
+
+@pytest.fixture
+def cast(db, environments):
     """The team 'payments' with one user per role, an outsider, and an admin."""
     team = TeamFactory(slug="payments", name="Payments")
     other = TeamFactory(slug="growth", name="Growth")
@@ -59,15 +74,27 @@ def cast(db):
 
 @pytest.fixture
 def prompt(cast):
-    return PromptFactory(slug="loan-letter", team=cast["team"], owner=cast["owner"], tier=1,
-                         data_categories=["pii", "financial"], tags=["letters"])
+    return PromptFactory(
+        slug="loan-letter",
+        team=cast["team"],
+        owner=cast["owner"],
+        tier=1,
+        data_categories=["pii", "financial"],
+        tags=["letters"],
+    )
 
 
 @pytest.fixture
 def version(cast, prompt):
     body = version_body()
-    made, _ = create_version(actor=Actor(user=cast["author"]), prompt=prompt, messages=body["messages"],
-                             variables=body["variables"], model=body["model"], message="first")
+    made, _ = create_version(
+        actor=Actor(user=cast["author"]),
+        prompt=prompt,
+        messages=body["messages"],
+        variables=body["variables"],
+        model=body["model"],
+        message="first",
+    )
     return made
 
 

@@ -1,4 +1,5 @@
 """factory_boy factories shared by every test folder."""
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -63,8 +64,12 @@ def version_body(content="Write to {{ name }}.", **overrides):
     body = {
         "messages": [{"role": "system", "content": content}],
         "variables": {"name": {"type": "string", "required": True}},
-        "model": {"provider": "offline", "name": "offline-echo-1", "params": {"temperature": 0},
-                  "response_schema": None},
+        "model": {
+            "provider": "offline",
+            "name": "offline-echo-1",
+            "params": {"temperature": 0},
+            "response_schema": None,
+        },
         "message": "test version",
     }
     body.update(overrides)

@@ -3,6 +3,7 @@
 Domain errors keep their code and status; DRF's own errors get stable codes; the transaction is
 rolled back whenever an error is answered.
 """
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status

@@ -1,4 +1,5 @@
 """Page-number pagination for every list: ``?page=N&page_size=M`` (at most 200)."""
+
 from rest_framework.pagination import PageNumberPagination
 
 

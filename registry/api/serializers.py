@@ -1,4 +1,5 @@
 """Request and response shapes of the registry API. They check shape only; services decide."""
+
 from rest_framework import serializers
 
 from .. import rendering
@@ -12,11 +13,12 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class TeamSerializer(serializers.ModelSerializer):
+    slug = serializers.CharField(max_length=200, help_text="Lowercase letters, digits, hyphens.")
+
     class Meta:
         model = Team
         fields = ["slug", "name", "created_at"]
         read_only_fields = ["created_at"]
-        extra_kwargs = {"slug": {"validators": []}}
 
 
 class MemberSerializer(serializers.Serializer):
@@ -32,8 +34,18 @@ class LLMModelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LLMModel
-        fields = ["id", "provider", "model_id", "owner", "status", "failure_modes", "last_reviewed_at",
-                  "next_review_due", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "provider",
+            "model_id",
+            "owner",
+            "status",
+            "failure_modes",
+            "last_reviewed_at",
+            "next_review_due",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"status": {"required": False}, "failure_modes": {"required": False}}
         validators = []
@@ -55,8 +67,16 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Deployment
-        fields = ["environment", "version", "canary_version", "canary_percent", "disabled", "disabled_reason",
-                  "updated_at", "updated_by"]
+        fields = [
+            "environment",
+            "version",
+            "canary_version",
+            "canary_percent",
+            "disabled",
+            "disabled_reason",
+            "updated_at",
+            "updated_by",
+        ]
 
 
 class PromptSerializer(serializers.ModelSerializer):
@@ -66,8 +86,19 @@ class PromptSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Prompt
-        fields = ["slug", "name", "description", "team", "tier", "owner", "tags", "data_categories",
-                  "latest_version", "created_at", "updated_at"]
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "team",
+            "tier",
+            "owner",
+            "tags",
+            "data_categories",
+            "latest_version",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class PromptDetailSerializer(PromptSerializer):
@@ -84,8 +115,9 @@ class PromptCreateSerializer(serializers.Serializer):
     tier = serializers.IntegerField(help_text="0 (most critical) to 3.")
     owner = serializers.CharField(help_text="Username of the named owner; a member of the team.")
     tags = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    data_categories = serializers.ListField(child=serializers.CharField(), required=False, default=list,
-                                            help_text="e.g. pii, phi, financial.")
+    data_categories = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, help_text="e.g. pii, phi, financial."
+    )
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -135,8 +167,18 @@ class VersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PromptVersion
-        fields = ["prompt", "number", "content_hash", "messages", "variables", "model", "message", "author",
-                  "parent", "created_at"]
+        fields = [
+            "prompt",
+            "number",
+            "content_hash",
+            "messages",
+            "variables",
+            "model",
+            "message",
+            "author",
+            "parent",
+            "created_at",
+        ]
 
 
 class RenderRequestSerializer(serializers.Serializer):

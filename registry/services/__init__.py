@@ -1,5 +1,6 @@
 """Every state change of the registry: each function checks permission and writes its change in
 one transaction. Callers pass keyword arguments and an ``Actor``; failures are ``DomainError``s."""
+
 from .deployments import set_deployment, set_kill_switch
 from .llm_models import create_llm_model, update_llm_model
 from .prompts import create_prompt, create_version, update_prompt

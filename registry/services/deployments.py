@@ -4,12 +4,13 @@
 on top of it (approvals) and it is otherwise used by the demo and tests. ``set_kill_switch``
 takes effect at once for owners and approvers.
 """
-from django.db import transaction
+
+from django.db import IntegrityError, transaction
 
 from ..errors import ValidationFailed
 from ..models import Deployment, Environment, Membership, PromptVersion
-from .validation import check_text
 from ..permissions import require_team_role
+from .validation import check_text
 
 
 def get_environment(slug):
@@ -17,16 +18,29 @@ def get_environment(slug):
     if env is None:
         allowed = ", ".join(Environment.objects.values_list("slug", flat=True))
         raise ValidationFailed(
-            f"unknown environment '{slug}'", code="unknown_environment",
+            f"unknown environment '{slug}'",
+            code="unknown_environment",
             field_errors={"environment": [f"'{slug}' is not an environment; allowed: {allowed}"]},
         )
     return env
 
 
-def _locked_pointer(prompt, environment, actor):
-    pointer, _ = Deployment.objects.select_for_update().get_or_create(
-        prompt=prompt, environment=environment, defaults={"updated_by": actor.user}
-    )
+def _write_pointer(*, actor, prompt, environment, **fields):
+    """Create or update the (prompt, environment) row under a row lock: one history entry per move."""
+    with transaction.atomic():
+        pointer = Deployment.objects.select_for_update().filter(prompt=prompt, environment=environment).first()
+        if pointer is None:
+            try:
+                with transaction.atomic():
+                    return Deployment.objects.create(
+                        prompt=prompt, environment=environment, updated_by=actor.user, **fields
+                    )
+            except IntegrityError:  # another request created it first; lock theirs and update it
+                pointer = Deployment.objects.select_for_update().get(prompt=prompt, environment=environment)
+        for name, value in fields.items():
+            setattr(pointer, name, value)
+        pointer.updated_by = actor.user
+        pointer.save()
     return pointer
 
 
@@ -49,14 +63,10 @@ def set_deployment(*, actor, prompt, environment, version, canary_version=None, 
         isinstance(canary_percent, bool) or not isinstance(canary_percent, int) or not 1 <= canary_percent <= 99
     ):
         raise ValidationFailed("canary_percent is out of range", field_errors={"canary_percent": ["an integer 1..99"]})
-    with transaction.atomic():
-        pointer = _locked_pointer(prompt, environment, actor)
-        pointer.version = version
-        pointer.canary_version = canary_version
-        pointer.canary_percent = canary_percent
-        pointer.updated_by = actor.user
-        pointer.save()
-    return pointer
+    return _write_pointer(
+        actor=actor, prompt=prompt, environment=environment,
+        version=version, canary_version=canary_version, canary_percent=canary_percent,
+    )
 
 
 def set_kill_switch(*, actor, prompt, environment, disabled, reason):
@@ -65,10 +75,6 @@ def set_kill_switch(*, actor, prompt, environment, disabled, reason):
     if not isinstance(disabled, bool):
         raise ValidationFailed("disabled is true or false", field_errors={"disabled": ["expected a boolean"]})
     reason = check_text(reason, "reason", max_length=2000)
-    with transaction.atomic():
-        pointer = _locked_pointer(prompt, environment, actor)
-        pointer.disabled = disabled
-        pointer.disabled_reason = reason
-        pointer.updated_by = actor.user
-        pointer.save()
-    return pointer
+    return _write_pointer(
+        actor=actor, prompt=prompt, environment=environment, disabled=disabled, disabled_reason=reason
+    )

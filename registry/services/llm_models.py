@@ -1,4 +1,5 @@
 """The model risk register: which provider models exist, who owns them, and their status."""
+
 import datetime
 
 from django.db import IntegrityError, transaction
@@ -23,8 +24,17 @@ def _date(value, field):
         raise ValidationFailed(f"{field} is not a date", field_errors={field: ["use YYYY-MM-DD"]}) from exc
 
 
-def create_llm_model(*, actor, provider, model_id, owner, status=LLMModel.RESTRICTED, failure_modes="",
-                     last_reviewed_at=None, next_review_due=None):
+def create_llm_model(
+    *,
+    actor,
+    provider,
+    model_id,
+    owner,
+    status=LLMModel.RESTRICTED,
+    failure_modes="",
+    last_reviewed_at=None,
+    next_review_due=None,
+):
     """Register a model; the risk role and admins only. Reviews default to quarterly."""
     require_site_role(actor, SiteRole.RISK, scope="prompts:write")
     check_choice(provider, "provider", PROVIDERS)
@@ -38,13 +48,18 @@ def create_llm_model(*, actor, provider, model_id, owner, status=LLMModel.RESTRI
     try:
         with transaction.atomic():
             return LLMModel.objects.create(
-                provider=provider, model_id=model_id, owner=owner_user, status=status,
+                provider=provider,
+                model_id=model_id,
+                owner=owner_user,
+                status=status,
                 failure_modes=check_text(failure_modes, "failure_modes", required=False, max_length=10000),
-                last_reviewed_at=reviewed, next_review_due=due,
+                last_reviewed_at=reviewed,
+                next_review_due=due,
             )
     except IntegrityError as exc:
         raise Conflict(
-            f"{provider}:{model_id} is already registered", code="model_exists",
+            f"{provider}:{model_id} is already registered",
+            code="model_exists",
             field_errors={"model_id": ["already registered for this provider"]},
         ) from exc
 
@@ -65,7 +80,9 @@ def update_llm_model(*, actor, llm_model, **changes):
         if "status" in changes:
             entry.status = check_choice(changes["status"], "status", STATUSES)
         if "failure_modes" in changes:
-            entry.failure_modes = check_text(changes["failure_modes"], "failure_modes", required=False, max_length=10000)
+            entry.failure_modes = check_text(
+                changes["failure_modes"], "failure_modes", required=False, max_length=10000
+            )
         if "last_reviewed_at" in changes:
             entry.last_reviewed_at = _date(changes["last_reviewed_at"], "last_reviewed_at")
             if "next_review_due" not in changes and entry.last_reviewed_at:

@@ -4,6 +4,7 @@
 while the next number is taken) and returns the existing version, not a new one, when the
 content is identical.
 """
+
 import hashlib
 import json
 
@@ -49,21 +50,29 @@ def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categ
     name = check_text(name, "name")
     if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier <= 3:
         raise ValidationFailed(
-            f"tier {tier!r} is out of range", code="invalid_tier",
+            f"tier {tier!r} is out of range",
+            code="invalid_tier",
             field_errors={"tier": ["an integer from 0 (most critical) to 3"]},
         )
     fields = {
-        "slug": slug, "name": name, "team": team, "tier": tier,
+        "slug": slug,
+        "name": name,
+        "team": team,
+        "tier": tier,
         "owner": _check_owner(owner, team),
         "tags": check_labels(tags, "tags"),
-        "data_categories": check_labels(data_categories, "data_categories", allowed=settings.PROMPTLEDGER_DATA_CATEGORIES),
+        "data_categories": check_labels(
+            data_categories, "data_categories", allowed=settings.PROMPTLEDGER_DATA_CATEGORIES
+        ),
         "description": check_text(description, "description", required=False, max_length=5000),
     }
     try:
         with transaction.atomic():
             return Prompt.objects.create(**fields)
     except IntegrityError as exc:
-        raise Conflict(f"prompt '{slug}' already exists", code="slug_taken", field_errors={"slug": ["already taken"]}) from exc
+        raise Conflict(
+            f"prompt '{slug}' already exists", code="slug_taken", field_errors={"slug": ["already taken"]}
+        ) from exc
 
 
 def update_prompt(*, actor, prompt, **changes):
@@ -96,7 +105,8 @@ def update_prompt(*, actor, prompt, **changes):
             tier = changes["tier"]
             if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier <= 3:
                 raise ValidationFailed(
-                    f"tier {tier!r} is out of range", code="invalid_tier",
+                    f"tier {tier!r} is out of range",
+                    code="invalid_tier",
                     field_errors={"tier": ["an integer from 0 (most critical) to 3"]},
                 )
             if tier > row.tier:  # a larger number is a less critical tier
@@ -118,14 +128,15 @@ def check_model_config(model):
     unknown = set(model) - MODEL_KEYS
     if unknown:
         raise ValidationFailed(
-            "unknown model keys", field_errors={"model": [f"unknown keys {sorted(unknown)}; allowed: {sorted(MODEL_KEYS)}"]}
+            "unknown model keys",
+            field_errors={"model": [f"unknown keys {sorted(unknown)}; allowed: {sorted(MODEL_KEYS)}"]},
         )
     provider, name = model.get("provider"), model.get("name")
     params = model.get("params") or {}
     schema = model.get("response_schema")
     errors = {}
     if not isinstance(params, dict):
-        errors["model.params"] = ["params is an object, e.g. {\"temperature\": 0}"]
+        errors["model.params"] = ['params is an object, e.g. {"temperature": 0}']
     if schema is not None and not isinstance(schema, dict):
         errors["model.response_schema"] = ["a JSON schema object, or null"]
     if errors:
@@ -136,12 +147,16 @@ def check_model_config(model):
         raise ValidationFailed(
             f"'{name}' is not a registered {provider} model",
             code="unregistered_model",
-            field_errors={"model.name": [f"not in the model register for provider '{provider}'; registered: "
-                                         f"{', '.join(known) or 'none'}"]},
+            field_errors={
+                "model.name": [
+                    f"not in the model register for provider '{provider}'; registered: {', '.join(known) or 'none'}"
+                ]
+            },
         )
     if entry.status == LLMModel.RETIRED:
         raise ValidationFailed(
-            f"{provider}:{name} is retired", code="model_retired",
+            f"{provider}:{name} is retired",
+            code="model_retired",
             field_errors={"model.name": ["this model is retired in the register; pick an approved one"]},
         )
     return entry, {"provider": provider, "name": name, "params": params, "response_schema": schema}
@@ -169,8 +184,15 @@ def create_version(*, actor, prompt, messages, variables, model, message=""):
             return existing, False
         parent = PromptVersion.objects.filter(prompt=prompt).order_by("-number").first()
         version = PromptVersion.objects.create(
-            prompt=prompt, number=(parent.number + 1) if parent else 1, messages=messages,
-            variables=declared, model_config=model, llm_model=llm_model, change_note=note,
-            author=actor.user, parent=parent, content_hash=digest,
+            prompt=prompt,
+            number=(parent.number + 1) if parent else 1,
+            messages=messages,
+            variables=declared,
+            model_config=model,
+            llm_model=llm_model,
+            change_note=note,
+            author=actor.user,
+            parent=parent,
+            content_hash=digest,
         )
     return version, True

@@ -1,4 +1,5 @@
 """Teams and their members' roles."""
+
 from django.db import IntegrityError, transaction
 
 from ..errors import Conflict, NotFound
@@ -18,7 +19,9 @@ def create_team(*, actor, slug, name):
         with transaction.atomic():
             return Team.objects.create(slug=slug, name=name)
     except IntegrityError as exc:
-        raise Conflict(f"team '{slug}' already exists", code="slug_taken", field_errors={"slug": ["already taken"]}) from exc
+        raise Conflict(
+            f"team '{slug}' already exists", code="slug_taken", field_errors={"slug": ["already taken"]}
+        ) from exc
 
 
 def add_member(*, actor, team, username, role):

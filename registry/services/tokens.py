@@ -1,4 +1,5 @@
 """Scoped API tokens: the secret is returned once and only its sha256 is stored."""
+
 import hashlib
 import secrets
 
@@ -8,7 +9,7 @@ from django.utils import timezone
 from ..errors import PermissionDenied, ValidationFailed
 from ..models import APIToken
 
-TOKEN_PREFIX = "pl_"
+TOKEN_PREFIX = "pl_"  # noqa: S105 - a public prefix, not a secret
 
 
 def hash_token(raw):
@@ -30,7 +31,9 @@ def issue_token(*, actor, user, scopes, name="", expires_at=None):
         raise ValidationFailed(
             "invalid scopes",
             code="invalid_scope",
-            field_errors={"scope": [f"unknown: {', '.join(bad) or 'none given'}; allowed: {', '.join(APIToken.SCOPES)}"]},
+            field_errors={
+                "scope": [f"unknown: {', '.join(bad) or 'none given'}; allowed: {', '.join(APIToken.SCOPES)}"]
+            },
         )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():

@@ -1,4 +1,5 @@
 """Input checks shared by the registry's services (one place for each rule)."""
+
 import re
 
 from django.contrib.auth import get_user_model
@@ -45,14 +46,17 @@ def check_labels(values, field, *, allowed=None, max_items=20):
     if values is None:
         return []
     if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
-        raise ValidationFailed(f"{field} must be a list of strings", field_errors={field: ["expected a list of strings"]})
+        raise ValidationFailed(
+            f"{field} must be a list of strings", field_errors={field: ["expected a list of strings"]}
+        )
     clean = sorted({v.strip().lower() for v in values if v.strip()})
     if len(clean) > max_items:
         raise ValidationFailed(f"too many {field}", field_errors={field: [f"at most {max_items} items"]})
     for value in clean:
         if len(value) > 50 or not _slug.match(value):
             raise ValidationFailed(
-                f"'{value}' is not a valid label", field_errors={field: [f"'{value}': use lowercase letters, digits, hyphens"]}
+                f"'{value}' is not a valid label",
+                field_errors={field: [f"'{value}': use lowercase letters, digits, hyphens"]},
             )
         if allowed is not None and value not in allowed:
             raise ValidationFailed(

@@ -1,4 +1,5 @@
 """The versions contract: push (201 new, 200 identical), bad input named by field, permissions."""
+
 import json
 
 import pytest
@@ -43,9 +44,17 @@ def test_new_content_gets_next_number_and_parent(api_for, prompt):
     ("body", "field", "fragment"),
     [
         (version_body("Hello {{ name "), "messages[0].content", "line 1: template syntax error"),
-        (version_body("Hi {{ name }}\nYou owe {{ amount }}"), "messages[0].content", "line 2: 'amount' is not a declared"),
+        (
+            version_body("Hi {{ name }}\nYou owe {{ amount }}"),
+            "messages[0].content",
+            "line 2: 'amount' is not a declared",
+        ),
         (version_body("x" * (100 * 1024 + 1)), "messages[0].content", "the limit is 102400 bytes"),
-        (version_body(model={"provider": "offline", "name": "nope-9", "params": {}}), "model.name", "not in the model register"),
+        (
+            version_body(model={"provider": "offline", "name": "nope-9", "params": {}}),
+            "model.name",
+            "not in the model register",
+        ),
         (version_body(messages=[{"role": "wizard", "content": "hi"}]), "messages[0].role", "wizard"),
         (version_body(variables={"name": {"type": "text"}}), "variables.name.type", "text"),
         (version_body(messages=[]), "messages", ""),

@@ -1,4 +1,5 @@
 """``manage.py issue_token USERNAME --scope S [--scope S ...]``: prints the token once, last."""
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -14,7 +15,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument(
-            "--scope", action="append", dest="scopes", required=True, choices=APIToken.SCOPES,
+            "--scope",
+            action="append",
+            dest="scopes",
+            required=True,
+            choices=APIToken.SCOPES,
             help="repeat for several scopes",
         )
         parser.add_argument("--name", default="", help="a label to recognise the token by")

@@ -1,5 +1,6 @@
 """``manage.py run_embedded``: the one-command demo. Migrates, loads the demo data, starts a
 Celery worker on the embedded broker beside the web server, and prints the URL and logins."""
+
 import subprocess
 import sys
 
@@ -22,8 +23,20 @@ class Command(BaseCommand):
         worker = None
         if not no_worker:
             worker = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
-                 "--pool", "threads", "--concurrency", "4"],
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--loglevel",
+                    "WARNING",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    "4",
+                ],
             )
         self.stdout.write(self.style.SUCCESS(f"\nPromptledger is at http://{host}:{port}/  (API docs: /api/docs/)"))
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}\n")
