@@ -35,3 +35,11 @@ def test_unknown_api_path_is_a_json_404(client, db):
     response = client.get("/api/v1/nothing-here/")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_schema_validates_against_openapi_3_with_no_warnings(db, tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    assert "openapi: 3" in out.read_text()
