@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "simple_history",
     "registry",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -131,6 +132,16 @@ PROMPTLEDGER_DATA_CATEGORIES = env_list(
 )
 PROMPTLEDGER_MAX_TEMPLATE_BYTES = int(os.environ.get("PROMPTLEDGER_MAX_TEMPLATE_BYTES", 100 * 1024))
 
+# The audit trail: checkpoints are signed with an Ed25519 key kept outside the database, written
+# every N events and at least every CHECKPOINT_SECONDS (a heartbeat), and appended to a sink file.
+PROMPTLEDGER_AUDIT_SIGNING_KEY = os.environ.get("PROMPTLEDGER_AUDIT_SIGNING_KEY", "")
+PROMPTLEDGER_AUDIT_SIGNING_KEY_FILE = os.environ.get(
+    "PROMPTLEDGER_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing.key")
+)
+PROMPTLEDGER_AUDIT_SINK = os.environ.get("PROMPTLEDGER_AUDIT_SINK", str(VAR_DIR / "audit-checkpoints.jsonl"))
+PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY = int(os.environ.get("PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY", 1000))
+PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS = int(os.environ.get("PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS", 3600))
+
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -145,6 +156,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "URL_FORMAT_OVERRIDE": None,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -191,6 +203,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint-heartbeat": {
+        "task": "audit.tasks.write_checkpoint",
+        "schedule": float(PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS),
+    },
+    "audit-verify-chain": {"task": "audit.tasks.verify_chain", "schedule": 900.0},
+}
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {

@@ -27,6 +27,30 @@ def need_service(name, available, how):
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL, let the runner's flush between transactional tests TRUNCATE the audit tables
+    (see audit/migrations/0002); tests of the trigger switch it off with SET LOCAL."""
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            name = connection.settings_dict["NAME"]
+            with connection.cursor() as cursor:
+                cursor.execute(f'ALTER DATABASE "{name}" SET promptledger.allow_audit_truncate = on')
+            connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _audit_files(settings, tmp_path):
+    """Each test signs with its own key and appends checkpoints to its own sink."""
+    from audit import signing
+
+    settings.PROMPTLEDGER_AUDIT_SIGNING_KEY = signing.generate_seed_b64()
+    settings.PROMPTLEDGER_AUDIT_SINK = str(tmp_path / "audit-sink.jsonl")
+    signing.private_key.cache_clear()
+    yield
+    signing.private_key.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

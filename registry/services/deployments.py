@@ -2,10 +2,12 @@
 
 ``set_deployment`` moves the pointer under a row lock; the approval flow that guards it is built
 on top of it (approvals) and it is otherwise used by the demo and tests. ``set_kill_switch``
-takes effect at once for owners and approvers.
+takes effect at once for owners and approvers. Each records its audit event in its transaction.
 """
 
 from django.db import IntegrityError, transaction
+
+from audit import events
 
 from ..errors import ValidationFailed
 from ..models import Deployment, Environment, Membership, PromptVersion
@@ -25,23 +27,26 @@ def get_environment(slug):
     return env
 
 
-def _write_pointer(*, actor, prompt, environment, **fields):
-    """Create or update the (prompt, environment) row under a row lock: one history entry per move."""
-    with transaction.atomic():
-        pointer = Deployment.objects.select_for_update().filter(prompt=prompt, environment=environment).first()
-        if pointer is None:
-            try:
-                with transaction.atomic():
-                    return Deployment.objects.create(
-                        prompt=prompt, environment=environment, updated_by=actor.user, **fields
-                    )
-            except IntegrityError:  # another request created it first; lock theirs and update it
-                pointer = Deployment.objects.select_for_update().get(prompt=prompt, environment=environment)
-        for name, value in fields.items():
-            setattr(pointer, name, value)
-        pointer.updated_by = actor.user
-        pointer.save()
-    return pointer
+def _locked_pointer(*, actor, prompt, environment):
+    """The (prompt, environment) row, locked; created empty (nothing deployed) if missing.
+
+    Must run inside a transaction. The history entry is written when the caller saves."""
+    pointer = Deployment.objects.select_for_update().filter(prompt=prompt, environment=environment).first()
+    if pointer is not None:
+        return pointer, False
+    try:
+        with transaction.atomic():
+            pointer = Deployment(prompt=prompt, environment=environment, updated_by=actor.user)
+            pointer.skip_history_when_saving = True
+            pointer.save()
+            del pointer.skip_history_when_saving
+    except IntegrityError:  # another request created it first; lock theirs
+        pointer = Deployment.objects.select_for_update().get(prompt=prompt, environment=environment)
+    return pointer, True
+
+
+def _number(version):
+    return version.number if version is not None else None
 
 
 def set_deployment(*, actor, prompt, environment, version, canary_version=None, canary_percent=None):
@@ -63,10 +68,18 @@ def set_deployment(*, actor, prompt, environment, version, canary_version=None, 
         isinstance(canary_percent, bool) or not isinstance(canary_percent, int) or not 1 <= canary_percent <= 99
     ):
         raise ValidationFailed("canary_percent is out of range", field_errors={"canary_percent": ["an integer 1..99"]})
-    return _write_pointer(
-        actor=actor, prompt=prompt, environment=environment,
-        version=version, canary_version=canary_version, canary_percent=canary_percent,
-    )
+    with transaction.atomic():
+        pointer, _ = _locked_pointer(actor=actor, prompt=prompt, environment=environment)
+        before = {
+            "version": _number(pointer.version),
+            "canary_version": _number(pointer.canary_version),
+            "canary_percent": pointer.canary_percent,
+        }
+        pointer.version, pointer.canary_version, pointer.canary_percent = version, canary_version, canary_percent
+        pointer.updated_by = actor.user
+        pointer.save()
+        events.deployment_changed(actor, pointer, before=before)
+    return pointer
 
 
 def set_kill_switch(*, actor, prompt, environment, disabled, reason):
@@ -75,6 +88,10 @@ def set_kill_switch(*, actor, prompt, environment, disabled, reason):
     if not isinstance(disabled, bool):
         raise ValidationFailed("disabled is true or false", field_errors={"disabled": ["expected a boolean"]})
     reason = check_text(reason, "reason", max_length=2000)
-    return _write_pointer(
-        actor=actor, prompt=prompt, environment=environment, disabled=disabled, disabled_reason=reason
-    )
+    with transaction.atomic():
+        pointer, _ = _locked_pointer(actor=actor, prompt=prompt, environment=environment)
+        was_disabled = pointer.disabled
+        pointer.disabled, pointer.disabled_reason, pointer.updated_by = disabled, reason, actor.user
+        pointer.save()
+        events.kill_switch_changed(actor, pointer, was_disabled=was_disabled)
+    return pointer

@@ -4,6 +4,8 @@ import datetime
 
 from django.db import IntegrityError, transaction
 
+from audit import events
+
 from ..errors import Conflict, ValidationFailed
 from ..models import LLMModel, SiteRole
 from ..permissions import require_site_role
@@ -47,7 +49,7 @@ def create_llm_model(
         due = reviewed + datetime.timedelta(days=91)
     try:
         with transaction.atomic():
-            return LLMModel.objects.create(
+            entry = LLMModel.objects.create(
                 provider=provider,
                 model_id=model_id,
                 owner=owner_user,
@@ -56,6 +58,8 @@ def create_llm_model(
                 last_reviewed_at=reviewed,
                 next_review_due=due,
             )
+            events.llm_model_registered(actor, entry)
+            return entry
     except IntegrityError as exc:
         raise Conflict(
             f"{provider}:{model_id} is already registered",
@@ -75,6 +79,7 @@ def update_llm_model(*, actor, llm_model, **changes):
         )
     with transaction.atomic():
         entry = LLMModel.objects.select_for_update().get(pk=llm_model.pk)
+        before = events.model_state(entry)
         if "owner" in changes:
             entry.owner = get_active_user(changes["owner"], "owner")
         if "status" in changes:
@@ -90,4 +95,5 @@ def update_llm_model(*, actor, llm_model, **changes):
         if "next_review_due" in changes:
             entry.next_review_due = _date(changes["next_review_due"], "next_review_due")
         entry.save()
+        events.llm_model_updated(actor, entry, before=before)
     return entry

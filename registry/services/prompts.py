@@ -11,6 +11,8 @@ import json
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from audit import events
+
 from .. import rendering
 from ..errors import Conflict, PermissionDenied, ValidationFailed
 from ..models import LLMModel, Membership, Prompt, PromptVersion, Team
@@ -68,7 +70,9 @@ def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categ
     }
     try:
         with transaction.atomic():
-            return Prompt.objects.create(**fields)
+            prompt = Prompt.objects.create(**fields)
+            events.prompt_created(actor, prompt)
+            return prompt
     except IntegrityError as exc:
         raise Conflict(
             f"prompt '{slug}' already exists", code="slug_taken", field_errors={"slug": ["already taken"]}
@@ -89,6 +93,7 @@ def update_prompt(*, actor, prompt, **changes):
     require_team_role(actor, prompt.team, Membership.OWNER if sensitive else Membership.AUTHOR, scope="prompts:write")
     with transaction.atomic():
         row = Prompt.objects.select_for_update().get(pk=prompt.pk)
+        before = events.prompt_state(row)
         if "name" in changes:
             row.name = check_text(changes["name"], "name")
         if "description" in changes:
@@ -116,6 +121,8 @@ def update_prompt(*, actor, prompt, **changes):
                 )
             row.tier = tier
         row.save()
+        if events.prompt_state(row) != before:
+            events.prompt_updated(actor, row, before=before)
     return row
 
 
@@ -195,4 +202,5 @@ def create_version(*, actor, prompt, messages, variables, model, message=""):
             parent=parent,
             content_hash=digest,
         )
+        events.version_created(actor, version)
     return version, True

@@ -2,6 +2,8 @@
 
 from django.db import IntegrityError, transaction
 
+from audit import events
+
 from ..errors import Conflict, NotFound
 from ..models import Membership, Team
 from ..permissions import require_site_role, require_team_role
@@ -17,7 +19,9 @@ def create_team(*, actor, slug, name):
     name = check_text(name, "name")
     try:
         with transaction.atomic():
-            return Team.objects.create(slug=slug, name=name)
+            team = Team.objects.create(slug=slug, name=name)
+            events.team_created(actor, team)
+            return team
     except IntegrityError as exc:
         raise Conflict(
             f"team '{slug}' already exists", code="slug_taken", field_errors={"slug": ["already taken"]}
@@ -30,15 +34,20 @@ def add_member(*, actor, team, username, role):
     check_choice(role, "role", ROLES)
     user = get_active_user(username, "username")
     with transaction.atomic():
-        membership, _ = Membership.objects.select_for_update().update_or_create(
-            team=team, user=user, defaults={"role": role}
-        )
+        before = Membership.objects.select_for_update().filter(team=team, user=user).values_list("role", flat=True)
+        before_role = before.first()
+        membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
+        if before_role != role:
+            events.membership_changed(actor, membership, before_role=before_role)
     return membership
 
 
 def remove_member(*, actor, team, username):
     require_team_role(actor, team, Membership.OWNER)
     with transaction.atomic():
-        deleted, _ = Membership.objects.filter(team=team, user__username=username).delete()
-    if not deleted:
-        raise NotFound(f"'{username}' is not a member of '{team.slug}'")
+        membership = Membership.objects.select_for_update().filter(team=team, user__username=username).first()
+        if membership is None:
+            raise NotFound(f"'{username}' is not a member of '{team.slug}'")
+        role = membership.role
+        membership.delete()
+        events.membership_removed(actor, team=team, username=username, role=role)

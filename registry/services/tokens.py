@@ -6,6 +6,8 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from audit import events
+
 from ..errors import PermissionDenied, ValidationFailed
 from ..models import APIToken
 
@@ -40,6 +42,7 @@ def issue_token(*, actor, user, scopes, name="", expires_at=None):
         token = APIToken.objects.create(
             user=user, name=name[:100], prefix=raw[:10], key_hash=hash_token(raw), scopes=scopes, expires_at=expires_at
         )
+        events.token_issued(actor, token)
     return token, raw
 
 
@@ -47,6 +50,8 @@ def revoke_token(*, actor, token):
     if not (actor.is_admin or (actor.user is not None and actor.user.pk == token.user_id)):
         raise PermissionDenied("you may only revoke your own tokens")
     with transaction.atomic():
-        APIToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    token.refresh_from_db()
+        revoked = APIToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        token.refresh_from_db()
+        if revoked:
+            events.token_revoked(actor, token)
     return token

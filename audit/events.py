@@ -1,0 +1,223 @@
+"""One function per audit event type, called explicitly by the service that makes the change,
+inside its transaction. Payloads name what changed; they never carry a secret (no token, password
+hash or provider key), only public identifiers such as a token's prefix."""
+
+from .services import record
+
+
+def _prompt_ctx(prompt):
+    return {"team": prompt.team.slug, "prompt": prompt.slug}
+
+
+def _changes(before, after):
+    return {k: {"before": before[k], "after": after[k]} for k in after if before.get(k) != after[k]}
+
+
+# --- access ----------------------------------------------------------------------------------------
+def login(actor):
+    return record(actor=actor, action="auth.login", target_type="user", target_id=actor.user.pk)
+
+
+def logout(actor):
+    return record(actor=actor, action="auth.logout", target_type="user", target_id=actor.user.pk)
+
+
+def login_failed(actor, *, username):
+    return record(
+        actor=actor, action="auth.login_failed", target_type="user", target_id="", data={"username": username}
+    )
+
+
+def token_issued(actor, token):
+    return record(
+        actor=actor,
+        action="token.issued",
+        target_type="api_token",
+        target_id=token.pk,
+        data={
+            "for_user": token.user.get_username(),
+            "prefix": token.prefix,
+            "scopes": token.scopes,
+            "name": token.name,
+            "expires_at": token.expires_at,
+        },
+    )
+
+
+def token_revoked(actor, token):
+    return record(
+        actor=actor,
+        action="token.revoked",
+        target_type="api_token",
+        target_id=token.pk,
+        data={"for_user": token.user.get_username(), "prefix": token.prefix},
+    )
+
+
+# --- teams -----------------------------------------------------------------------------------------
+def team_created(actor, team):
+    return record(
+        actor=actor,
+        action="team.created",
+        target_type="team",
+        target_id=team.slug,
+        team=team.slug,
+        data={"name": team.name},
+    )
+
+
+def membership_changed(actor, membership, *, before_role):
+    action = "membership.added" if before_role is None else "membership.changed"
+    return record(
+        actor=actor,
+        action=action,
+        target_type="membership",
+        target_id=membership.pk,
+        team=membership.team.slug,
+        data={"username": membership.user.get_username(), "role": {"before": before_role, "after": membership.role}},
+    )
+
+
+def membership_removed(actor, *, team, username, role):
+    return record(
+        actor=actor,
+        action="membership.removed",
+        target_type="membership",
+        target_id="",
+        team=team.slug,
+        data={"username": username, "role": {"before": role, "after": None}},
+    )
+
+
+# --- the model register ------------------------------------------------------------------------------
+def _model_state(entry):
+    return {
+        "owner": entry.owner.get_username(),
+        "status": entry.status,
+        "failure_modes": entry.failure_modes,
+        "last_reviewed_at": entry.last_reviewed_at,
+        "next_review_due": entry.next_review_due,
+    }
+
+
+def llm_model_registered(actor, entry):
+    return record(
+        actor=actor,
+        action="llm_model.registered",
+        target_type="llm_model",
+        target_id=entry.pk,
+        data={"provider": entry.provider, "model_id": entry.model_id, **_model_state(entry)},
+    )
+
+
+def llm_model_updated(actor, entry, *, before):
+    return record(
+        actor=actor,
+        action="llm_model.updated",
+        target_type="llm_model",
+        target_id=entry.pk,
+        data={"provider": entry.provider, "model_id": entry.model_id, "changes": _changes(before, _model_state(entry))},
+    )
+
+
+model_state = _model_state
+
+
+# --- prompts ---------------------------------------------------------------------------------------
+def prompt_state(prompt):
+    return {
+        "name": prompt.name,
+        "description": prompt.description,
+        "tier": prompt.tier,
+        "owner": prompt.owner.get_username(),
+        "tags": prompt.tags,
+        "data_categories": prompt.data_categories,
+    }
+
+
+def prompt_created(actor, prompt):
+    return record(
+        actor=actor,
+        action="prompt.created",
+        target_type="prompt",
+        target_id=prompt.slug,
+        **_prompt_ctx(prompt),
+        data=prompt_state(prompt),
+    )
+
+
+def prompt_updated(actor, prompt, *, before):
+    return record(
+        actor=actor,
+        action="prompt.updated",
+        target_type="prompt",
+        target_id=prompt.slug,
+        **_prompt_ctx(prompt),
+        data={"changes": _changes(before, prompt_state(prompt))},
+    )
+
+
+def version_created(actor, version):
+    return record(
+        actor=actor,
+        action="version.created",
+        target_type="prompt_version",
+        target_id=f"{version.prompt.slug}@{version.number}",
+        **_prompt_ctx(version.prompt),
+        data={
+            "number": version.number,
+            "content_hash": version.content_hash,
+            "parent": version.parent.number if version.parent else None,
+            "model": f"{version.model_config['provider']}:{version.model_config['name']}",
+            "message": version.change_note,
+        },
+    )
+
+
+def _number(version):
+    return version.number if version is not None else None
+
+
+def deployment_changed(actor, pointer, *, before):
+    return record(
+        actor=actor,
+        action="deployment.changed",
+        target_type="deployment",
+        target_id=f"{pointer.prompt.slug}@{pointer.environment.slug}",
+        **_prompt_ctx(pointer.prompt),
+        data={
+            "environment": pointer.environment.slug,
+            "from_version": before.get("version"),
+            "to_version": _number(pointer.version),
+            "canary": {
+                "before": {"version": before.get("canary_version"), "percent": before.get("canary_percent")},
+                "after": {"version": _number(pointer.canary_version), "percent": pointer.canary_percent},
+            },
+        },
+    )
+
+
+def kill_switch_changed(actor, pointer, *, was_disabled):
+    return record(
+        actor=actor,
+        action="kill_switch.changed",
+        target_type="deployment",
+        target_id=f"{pointer.prompt.slug}@{pointer.environment.slug}",
+        **_prompt_ctx(pointer.prompt),
+        data={
+            "environment": pointer.environment.slug,
+            "disabled": {"before": was_disabled, "after": pointer.disabled},
+            "reason": pointer.disabled_reason,
+        },
+    )
+
+
+# --- the audit trail itself -------------------------------------------------------------------------
+def audit_exported(actor, *, format, filters):
+    return record(
+        actor=actor,
+        action="audit.exported",
+        target_type="audit_export",
+        target_id=format,
+        data={"format": format, "filters": filters},
+    )

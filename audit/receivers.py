@@ -1,0 +1,41 @@
+"""Sign-ins and sign-outs come from Django's auth views, so they are recorded from Django's auth
+signals; every other event is recorded explicitly by the service that makes the change."""
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
+from django.dispatch import receiver
+
+from . import events
+
+
+def _actor(request, user):
+    from registry.actors import Actor
+
+    meta = request.META if request is not None else {}
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
+    return Actor(
+        user=user,
+        request_id=meta.get("HTTP_X_REQUEST_ID", ""),
+        ip=forwarded.split(",")[0].strip() if forwarded else meta.get("REMOTE_ADDR", ""),
+        user_agent=meta.get("HTTP_USER_AGENT", "")[:300],
+    )
+
+
+@receiver(user_logged_in, dispatch_uid="audit-login")
+def _logged_in(sender, request, user, **kwargs):
+    with transaction.atomic():
+        events.login(_actor(request, user))
+
+
+@receiver(user_logged_out, dispatch_uid="audit-logout")
+def _logged_out(sender, request, user, **kwargs):
+    if user is not None:
+        with transaction.atomic():
+            events.logout(_actor(request, user))
+
+
+@receiver(user_login_failed, dispatch_uid="audit-login-failed")
+def _login_failed(sender, credentials, request=None, **kwargs):
+    # Django passes credentials with the password already masked; only the username is kept.
+    with transaction.atomic():
+        events.login_failed(_actor(request, None), username=str(credentials.get("username", ""))[:150])

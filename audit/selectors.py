@@ -1,0 +1,73 @@
+"""Which audit events an actor may read, and the filters every audit view and export share."""
+
+import datetime
+
+from registry.errors import ValidationFailed
+from registry.models import SiteRole, Team
+from registry.permissions import require_scope
+
+from .models import AuditEvent
+
+FILTERS = ("since", "until", "team", "prompt", "actor", "action")
+
+
+def reads_all_events(actor):
+    return actor.system or bool(actor.site_roles & {SiteRole.ADMIN, SiteRole.COMPLIANCE})
+
+
+def visible_events(actor):
+    """Admins and compliance read every event; anyone else the events of their teams."""
+    require_scope(actor, "audit:read")
+    qs = AuditEvent.objects.all()
+    if reads_all_events(actor):
+        return qs
+    if actor.user is None:
+        return qs.none()
+    teams = Team.objects.filter(memberships__user=actor.user).values_list("slug", flat=True)
+    return qs.filter(team__in=list(teams))
+
+
+def _time(value, field):
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"{field} is not a date or time",
+            field_errors={field: ["use ISO 8601, e.g. 2026-11-01 or 2026-11-01T09:00:00Z"]},
+        ) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed
+
+
+def clean_filters(params):
+    """The filters given (as strings), checked; unknown keys are ignored."""
+    filters = {name: params.get(name).strip() for name in FILTERS if params.get(name, "").strip()}
+    for name in ("since", "until"):
+        if name in filters:
+            _time(filters[name], name)
+    return filters
+
+
+def filter_events(queryset, filters):
+    if "since" in filters:
+        queryset = queryset.filter(occurred_at__gte=_time(filters["since"], "since"))
+    if "until" in filters:
+        queryset = queryset.filter(occurred_at__lt=_time(filters["until"], "until"))
+    if "team" in filters:
+        queryset = queryset.filter(team=filters["team"])
+    if "prompt" in filters:
+        queryset = queryset.filter(prompt=filters["prompt"])
+    if "actor" in filters:
+        queryset = queryset.filter(actor_username=filters["actor"])
+    if "action" in filters:
+        action = filters["action"]
+        queryset = (
+            queryset.filter(action__startswith=action) if action.endswith(".") else queryset.filter(action=action)
+        )
+    return queryset
+
+
+def is_contiguous(actor, filters):
+    """An export is a contiguous stretch of the chain when only time bounds it."""
+    return reads_all_events(actor) and not (set(filters) - {"since", "until"})
