@@ -131,3 +131,6 @@ class ChainVerification(models.Model):
 
     class Meta:
         ordering = ["-verified_at"]
+
+    def __str__(self):
+        return self.summary

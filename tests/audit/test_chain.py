@@ -94,8 +94,8 @@ def test_an_inserted_event_is_named(tamper, make_events):
     forged["prev_hash"] = events[4].hash
     forged["hash"] = event_hash(forged["prev_hash"], forged)
     tamper(
-        "INSERT INTO audit_auditevent (sequence, occurred_at, actor_type, actor_id, actor_username, actor_token, action,"
-        " target_type, target_id, team, prompt, data, request_id, ip, user_agent, prev_hash, hash)"
+        "INSERT INTO audit_auditevent (sequence, occurred_at, actor_type, actor_id, actor_username, actor_token,"
+        " action, target_type, target_id, team, prompt, data, request_id, ip, user_agent, prev_hash, hash)"
         " SELECT 6, occurred_at, actor_type, actor_id, actor_username, actor_token, 'forged', target_type, target_id,"
         " team, prompt, data, request_id, ip, user_agent, %s, %s FROM audit_auditevent WHERE sequence = 5",
         [forged["prev_hash"], forged["hash"]],
