@@ -1,4 +1,5 @@
 """The OpenAPI schema is complete enough for a generated client; /healthz checks its services."""
+
 import yaml
 
 
@@ -8,10 +9,17 @@ def test_openapi_schema_lists_every_contract_path(client, db):
     schema = yaml.safe_load(response.content)
     paths = set(schema["paths"])
     for path in [
-        "/api/v1/teams/", "/api/v1/teams/{slug}/members/", "/api/v1/llm-models/", "/api/v1/llm-models/{id}/",
-        "/api/v1/prompts/", "/api/v1/prompts/{slug}/", "/api/v1/prompts/{slug}/versions/",
-        "/api/v1/prompts/{slug}/versions/{number}/", "/api/v1/prompts/{slug}/versions/{number}/diff/",
-        "/api/v1/prompts/{slug}/versions/{number}/render", "/api/v1/prompts/{slug}/resolve",
+        "/api/v1/teams/",
+        "/api/v1/teams/{slug}/members/",
+        "/api/v1/llm-models/",
+        "/api/v1/llm-models/{id}/",
+        "/api/v1/prompts/",
+        "/api/v1/prompts/{slug}/",
+        "/api/v1/prompts/{slug}/versions/",
+        "/api/v1/prompts/{slug}/versions/{number}/",
+        "/api/v1/prompts/{slug}/versions/{number}/diff/",
+        "/api/v1/prompts/{slug}/versions/{number}/render",
+        "/api/v1/prompts/{slug}/resolve",
         "/api/v1/prompts/{slug}/kill-switch",
     ]:
         assert path in paths, path

@@ -1,4 +1,5 @@
 """Deployment pointers, kill switches over the API, token issue and revoke."""
+
 import pytest
 from django.core.management import call_command
 
@@ -27,8 +28,14 @@ def test_author_cannot_move_the_pointer(cast, prompt, version):
 def test_canary_needs_version_and_sane_percent(cast, prompt, version):
     production = Environment.objects.get(slug="production")
     with pytest.raises(ValidationFailed):
-        set_deployment(actor=Actor(user=cast["owner"]), prompt=prompt, environment=production, version=version,
-                       canary_version=version, canary_percent=150)
+        set_deployment(
+            actor=Actor(user=cast["owner"]),
+            prompt=prompt,
+            environment=production,
+            version=version,
+            canary_version=version,
+            canary_percent=150,
+        )
     assert not Deployment.objects.exists()
 
 

@@ -1,5 +1,6 @@
 """Prompts over the API: create, list with filters (PII first of all), read, update, and the
 errors each bad input gets."""
+
 import pytest
 
 from registry.models import Prompt
@@ -9,8 +10,13 @@ URL = "/api/v1/prompts/"
 
 def body(**overrides):
     data = {
-        "slug": "claim-triage", "name": "Claim triage", "team": "payments", "tier": 1, "owner": "owner",
-        "tags": ["claims"], "data_categories": ["pii", "phi"],
+        "slug": "claim-triage",
+        "name": "Claim triage",
+        "team": "payments",
+        "tier": 1,
+        "owner": "owner",
+        "tags": ["claims"],
+        "data_categories": ["pii", "phi"],
     }
     data.update(overrides)
     return data
@@ -72,12 +78,25 @@ def test_member_of_another_team_cannot_create_in_this_team(api_for, cast):
 def catalogue(cast, prompt):
     from tests.factories import PromptFactory
 
-    PromptFactory(slug="fraud-explainer", team=cast["team"], owner=cast["owner"], tier=0,
-                  data_categories=["financial"], tags=["fraud"])
-    PromptFactory(slug="discharge-summary", team=cast["team"], owner=cast["owner"], tier=0,
-                  data_categories=["phi", "pii"], name="Discharge summary")
-    PromptFactory(slug="growth-banner", team=cast["other_team"], owner=cast["outsider"], tier=3,
-                  data_categories=["pii"])
+    PromptFactory(
+        slug="fraud-explainer",
+        team=cast["team"],
+        owner=cast["owner"],
+        tier=0,
+        data_categories=["financial"],
+        tags=["fraud"],
+    )
+    PromptFactory(
+        slug="discharge-summary",
+        team=cast["team"],
+        owner=cast["owner"],
+        tier=0,
+        data_categories=["phi", "pii"],
+        name="Discharge summary",
+    )
+    PromptFactory(
+        slug="growth-banner", team=cast["other_team"], owner=cast["outsider"], tier=3, data_categories=["pii"]
+    )
     return cast
 
 
@@ -97,7 +116,9 @@ def test_compliance_sees_every_prompt(api_for, catalogue):
 
 def test_filter_every_prompt_that_touches_pii(api_for, catalogue):
     assert slugs(api_for("compliance").get(URL, {"data_category": "pii"})) == [
-        "discharge-summary", "growth-banner", "loan-letter",
+        "discharge-summary",
+        "growth-banner",
+        "loan-letter",
     ]
 
 

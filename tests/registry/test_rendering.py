@@ -1,16 +1,19 @@
 """Template rules: sandbox, strict undefined, declared and typed variables."""
+
 import pytest
 
 from registry import rendering
 from registry.errors import ValidationFailed
 
-DECL = rendering.normalize_variables({
-    "name": {"type": "string"},
-    "amount": {"type": "number"},
-    "count": {"type": "integer", "required": False, "default": 1},
-    "vip": {"type": "boolean", "required": False},
-    "items": {"type": "array", "required": False, "default": []},
-})
+DECL = rendering.normalize_variables(
+    {
+        "name": {"type": "string"},
+        "amount": {"type": "number"},
+        "count": {"type": "integer", "required": False, "default": 1},
+        "vip": {"type": "boolean", "required": False},
+        "items": {"type": "array", "required": False, "default": []},
+    }
+)
 
 
 def test_declarations_get_defaults_for_required():
@@ -26,8 +29,14 @@ def test_bad_default_type_is_named():
 
 def test_render_applies_defaults_and_loops():
     out = rendering.render(
-        [{"role": "user", "content": "{{ name }} owes {{ amount }} x{{ count }}{% for i in items %} {{ i }}{% endfor %}"}],
-        DECL, {"name": "Ada", "amount": 12.5, "items": ["a", "b"]},
+        [
+            {
+                "role": "user",
+                "content": "{{ name }} owes {{ amount }} x{{ count }}{% for i in items %} {{ i }}{% endfor %}",
+            }
+        ],
+        DECL,
+        {"name": "Ada", "amount": 12.5, "items": ["a", "b"]},
     )
     assert out[0]["content"] == "Ada owes 12.5 x1 a b"
 
@@ -50,8 +59,9 @@ def test_bad_values_are_named(values, field, fragment):
 def test_sandbox_refuses_python_internals():
     decl = rendering.normalize_variables({"name": {"type": "string"}})
     with pytest.raises(ValidationFailed) as err:
-        rendering.render([{"role": "user", "content": "{{ name.__class__.__mro__[1].__subclasses__() }}"}],
-                         decl, {"name": "x"})
+        rendering.render(
+            [{"role": "user", "content": "{{ name.__class__.__mro__[1].__subclasses__() }}"}], decl, {"name": "x"}
+        )
     assert err.value.code == "render_error"
 
 

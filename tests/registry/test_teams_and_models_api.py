@@ -1,4 +1,5 @@
 """Teams, members and the model risk register over the API."""
+
 from registry.models import LLMModel, Membership
 
 
@@ -37,7 +38,9 @@ def test_author_cannot_add_members_and_bad_role_is_named(api_for, cast):
         "/api/v1/teams/payments/members/", {"username": "viewer", "role": "owner"}, format="json"
     )
     assert refused.status_code == 403
-    bad = api_for("owner").post("/api/v1/teams/payments/members/", {"username": "viewer", "role": "boss"}, format="json")
+    bad = api_for("owner").post(
+        "/api/v1/teams/payments/members/", {"username": "viewer", "role": "boss"}, format="json"
+    )
     assert bad.status_code == 400
     assert "role" in bad.json()["field_errors"]
     assert Membership.objects.get(team=cast["team"], user__username="viewer").role == "viewer"
@@ -57,8 +60,14 @@ def test_risk_registers_a_model_with_quarterly_review(api_for, cast):
     cast["risk"] = risk
     response = api_for("risk").post(
         "/api/v1/llm-models/",
-        {"provider": "openai", "model_id": "gpt-4o-mini-2024-07-18", "status": "approved", "owner": "owner",
-         "failure_modes": "Invents account numbers.", "last_reviewed_at": "2026-10-01"},
+        {
+            "provider": "openai",
+            "model_id": "gpt-4o-mini-2024-07-18",
+            "status": "approved",
+            "owner": "owner",
+            "failure_modes": "Invents account numbers.",
+            "last_reviewed_at": "2026-10-01",
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()

@@ -1,4 +1,5 @@
 """Versions are immutable and numbered without gaps, even under concurrent pushes."""
+
 import threading
 
 import pytest
@@ -12,8 +13,14 @@ from tests.factories import version_body
 
 def push(actor, prompt, content):
     body = version_body(content)
-    return create_version(actor=actor, prompt=prompt, messages=body["messages"], variables=body["variables"],
-                          model=body["model"], message="race")
+    return create_version(
+        actor=actor,
+        prompt=prompt,
+        messages=body["messages"],
+        variables=body["variables"],
+        model=body["model"],
+        message="race",
+    )
 
 
 def test_saving_a_changed_version_is_refused(version):
@@ -29,7 +36,7 @@ def test_saving_a_changed_version_is_refused(version):
 def test_raw_sql_update_of_messages_is_refused_on_postgres(postgres, version):
     with pytest.raises(DatabaseError, match="immutable"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE registry_promptversion SET messages = '[{\"role\": \"system\", \"content\": \"x\"}]' WHERE id = %s",
+            'UPDATE registry_promptversion SET messages = \'[{"role": "system", "content": "x"}]\' WHERE id = %s',
             [version.pk],
         )
     version.refresh_from_db()
