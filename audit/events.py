@@ -89,6 +89,11 @@ def membership_removed(actor, *, team, username, role):
     )
 
 
+def site_role_changed(actor, *, username, role, granted):
+    return record(actor=actor, action="site_role.granted" if granted else "site_role.revoked", target_type="user",
+                  target_id=username, data={"username": username, "role": role})
+
+
 # --- the model register ------------------------------------------------------------------------------
 def _model_state(entry):
     return {

@@ -52,6 +52,14 @@ def _audit_files(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_resolve_cache():
+    """Resolve caches version bodies by id; ids restart after a transactional test's flush."""
+    from registry.selectors import payload_cache
+
+    payload_cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -4,7 +4,7 @@ one transaction. Callers pass keyword arguments and an ``Actor``; failures are `
 from .deployments import set_deployment, set_kill_switch
 from .llm_models import create_llm_model, update_llm_model
 from .prompts import create_prompt, create_version, update_prompt
-from .teams import add_member, create_team, remove_member
+from .teams import add_member, create_team, grant_site_role, remove_member, revoke_site_role
 from .tokens import issue_token, revoke_token
 
 __all__ = [
@@ -13,8 +13,10 @@ __all__ = [
     "create_prompt",
     "create_team",
     "create_version",
+    "grant_site_role",
     "issue_token",
     "remove_member",
+    "revoke_site_role",
     "revoke_token",
     "set_deployment",
     "set_kill_switch",

@@ -126,8 +126,8 @@ def update_prompt(*, actor, prompt, **changes):
     return row
 
 
-def check_model_config(model):
-    """Shape of ``model`` plus the rule that it names a registered, unretired model."""
+def normalize_model_config(model):
+    """The shape of ``model`` (what the content hash covers), without consulting the register."""
     if not isinstance(model, dict):
         raise ValidationFailed(
             "model is required", field_errors={"model": ['expected {"provider": ..., "name": ..., "params": {...}}']}
@@ -148,6 +148,12 @@ def check_model_config(model):
         errors["model.response_schema"] = ["a JSON schema object, or null"]
     if errors:
         raise ValidationFailed("the model config is invalid", field_errors=errors)
+    return {"provider": provider, "name": name, "params": params, "response_schema": schema}
+
+
+def registered_model(model):
+    """The register entry a new version's model must be: registered and not retired."""
+    provider, name = model["provider"], model["name"]
     entry = LLMModel.objects.filter(provider=provider, model_id=name).first()
     if entry is None:
         known = list(LLMModel.objects.filter(provider=provider).values_list("model_id", flat=True)[:20])
@@ -166,13 +172,14 @@ def check_model_config(model):
             code="model_retired",
             field_errors={"model.name": ["this model is retired in the register; pick an approved one"]},
         )
-    return entry, {"provider": provider, "name": name, "params": params, "response_schema": schema}
+    return entry
 
 
 def create_version(*, actor, prompt, messages, variables, model, message=""):
     """Write a new immutable version, or return the identical existing one.
 
-    Returns ``(version, created)``.
+    Identical content returns the existing version even if its model has since been retired, so
+    pushing a repository again is always a no-op. Returns ``(version, created)``.
     """
     require_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write")
     if actor.user is None:
@@ -180,9 +187,13 @@ def create_version(*, actor, prompt, messages, variables, model, message=""):
     declared = rendering.normalize_variables(variables)
     rendering.check_messages(messages, declared)
     messages = [{"role": m["role"], "content": m["content"]} for m in messages]
-    llm_model, model = check_model_config(model)
+    model = normalize_model_config(model)
     note = check_text(message, "message", required=False, max_length=5000)
     digest = content_hash(messages=messages, variables=declared, model=model)
+    existing = PromptVersion.objects.filter(prompt=prompt, content_hash=digest).first()
+    if existing is not None:
+        return existing, False
+    llm_model = registered_model(model)
     with transaction.atomic():
         # The lock on the prompt row serializes pushes to one prompt: numbers stay gap-free.
         Prompt.objects.select_for_update().filter(pk=prompt.pk).first()

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from audit import events
 
 from ..errors import Conflict, NotFound
-from ..models import Membership, Team
+from ..models import Membership, SiteRole, Team
 from ..permissions import require_site_role, require_team_role
 from .validation import check_choice, check_slug, check_text, get_active_user
 
@@ -51,3 +51,25 @@ def remove_member(*, actor, team, username):
         role = membership.role
         membership.delete()
         events.membership_removed(actor, team=team, username=username, role=role)
+
+
+def grant_site_role(*, actor, username, role):
+    """Give a user a site-wide role (admin, compliance, risk); admins only."""
+    require_site_role(actor)
+    check_choice(role, "role", [r for r, _ in SiteRole.ROLE_CHOICES])
+    user = get_active_user(username, "username")
+    with transaction.atomic():
+        grant, created = SiteRole.objects.get_or_create(user=user, role=role)
+        if created:
+            events.site_role_changed(actor, username=username, role=role, granted=True)
+    return grant
+
+
+def revoke_site_role(*, actor, username, role):
+    require_site_role(actor)
+    with transaction.atomic():
+        grant = SiteRole.objects.select_for_update().filter(user__username=username, role=role).first()
+        if grant is None:
+            raise NotFound(f"'{username}' does not have the site role '{role}'")
+        grant.delete()
+        events.site_role_changed(actor, username=username, role=role, granted=False)

@@ -94,3 +94,15 @@ def test_retired_model_cannot_be_used_by_a_new_version(api_for, prompt, cast):
     response = api_for("author").post("/api/v1/prompts/loan-letter/versions/", version_body(), format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "model_retired"
+
+
+def test_identical_push_after_model_retirement_returns_the_existing_version(api_for, prompt, cast):
+    from tests.factories import version_body
+
+    client = api_for("author")
+    first = client.post("/api/v1/prompts/loan-letter/versions/", version_body(), format="json")
+    assert first.status_code == 201
+    LLMModel.objects.filter(pk=cast["llm"].pk).update(status=LLMModel.RETIRED)
+    again = client.post("/api/v1/prompts/loan-letter/versions/", version_body(), format="json")
+    assert again.status_code == 200
+    assert again.json()["number"] == 1

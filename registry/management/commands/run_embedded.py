@@ -20,24 +20,13 @@ class Command(BaseCommand):
     def handle(self, host, port, no_worker, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("bootstrap_demo")
+        call_command("audit_checkpoint")  # sign the head now; beat keeps the heartbeat going
         worker = None
         if not no_worker:
-            worker = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--loglevel",
-                    "WARNING",
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    "4",
-                ],
-            )
+            # The worker also runs beat (-B), which writes the audit heartbeat checkpoints.
+            argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "--loglevel", "WARNING"]
+            argv += ["--pool", "threads", "--concurrency", "4", "--schedule", str(settings.VAR_DIR / "celerybeat")]
+            worker = subprocess.Popen(argv)  # noqa: S603 - fixed argv, our own interpreter
         self.stdout.write(self.style.SUCCESS(f"\nPromptledger is at http://{host}:{port}/  (API docs: /api/docs/)"))
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}\n")
         try:
