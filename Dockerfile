@@ -1,0 +1,29 @@
+# One image for web, worker and beat (docker-compose.yml picks the command).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    # Run from the source tree in /app: settings find templates/ and static/ beside the code,
+    # which a non-editable install does not carry into site-packages.
+    PYTHONPATH=/app \
+    PROMPTLEDGER_VAR_DIR=/app/var \
+    STATIC_ROOT=/app/var/staticfiles
+
+WORKDIR /app
+
+RUN groupadd --system --gid 10001 promptledger \
+    && useradd --system --uid 10001 --gid promptledger --home-dir /app --no-create-home \
+       --shell /usr/sbin/nologin promptledger
+
+COPY . .
+# Installs the pinned dependencies and the `promptledger` console script (not editable).
+RUN pip install . \
+    && rm -rf build ./*.egg-info \
+    && mkdir -p /app/var /var/lib/promptledger-audit \
+    && chown promptledger:promptledger /app/var /var/lib/promptledger-audit
+
+USER promptledger
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

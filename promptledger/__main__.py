@@ -1,0 +1,7 @@
+"""``python -m promptledger`` runs the CLI, like the ``promptledger`` console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
