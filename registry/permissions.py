@@ -20,6 +20,15 @@ def team_role(actor, team):
     )
 
 
+def has_team_role(actor, team, minimum, *, scope=None):
+    """Whether ``require_team_role`` would pass: for pages deciding which actions to offer."""
+    try:
+        require_team_role(actor, team, minimum, scope=scope)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def require_team_role(actor, team, minimum, *, scope=None):
     """Pass when the actor holds at least ``minimum`` in ``team`` (or is an admin)."""
     if scope:
