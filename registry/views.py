@@ -201,12 +201,6 @@ PLACEHOLDERS = {
         ["Requests waiting for you", "Approving and rejecting, with a comment",
          "Deploying once the tier's policy is met"],
     ),
-    "audit": (
-        "Audit",
-        "The audit trail will live here: every change, who made it and when, in a hash-chained log that can "
-        "be exported and verified.",
-        ["Browsing and filtering events", "Exporting as CSV or JSONL", "Verifying the chain"],
-    ),
 }
 
 

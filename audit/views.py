@@ -1,0 +1,265 @@
+"""Browser pages of the audit trail: the log with its filters, exports and the chain's state, and a
+prompt's History tab. Who sees which events and what a filter means come from
+``audit.selectors``, the same as the API; exports go through ``audit.export.start_export``."""
+
+import json
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.http import QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from registry import selectors as registry_selectors
+from registry.errors import PermissionDenied, ValidationFailed
+from registry.models import Team
+from registry.views import registry_page
+
+from . import signing
+from .checks import verify_database
+from .export import start_export
+from .forms import AuditFilterForm, action_label
+from .models import AuditCheckpoint, AuditEvent, ChainVerification
+from .selectors import FILTERS, clean_filters, filter_events, reads_all_events, visible_events
+
+PAGE_SIZE = 50
+EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+# --- paging ------------------------------------------------------------------------------------------
+@dataclass
+class EventPage:
+    """One page of events, newest first, keyed on ``sequence`` so no page needs a COUNT and new
+    events arriving while someone reads never shift a row onto the next page."""
+
+    events: list
+    newer: int | None  # ?after= for the page of newer events
+    older: int | None  # ?before= for the page of older events
+    is_newest: bool
+
+
+def _sequence(value):
+    return int(value) if value and value.isdigit() else None
+
+
+def event_page(queryset, params, size=PAGE_SIZE):
+    before, after = _sequence(params.get("before")), _sequence(params.get("after"))
+    rows = []
+    if after is not None:
+        rows = list(queryset.filter(sequence__gt=after).order_by("sequence")[: size + 1])
+        # Fewer than a page newer than ``after``: that is the newest page, shown in full.
+        rows = rows[:size][::-1] if len(rows) > size else []
+    if not rows:
+        newest = queryset if before is None or after is not None else queryset.filter(sequence__lt=before)
+        rows = list(newest.order_by("-sequence")[:size])
+    if not rows:
+        return EventPage([], None, None, True)
+    has_newer = queryset.filter(sequence__gt=rows[0].sequence).exists()
+    has_older = queryset.filter(sequence__lt=rows[-1].sequence).exists()
+    return EventPage(
+        rows,
+        newer=rows[0].sequence if has_newer else None,
+        older=rows[-1].sequence if has_older else None,
+        is_newest=not has_newer,
+    )
+
+
+def _query(params, *, keep=FILTERS):
+    query = params.copy()
+    for name in list(query):
+        if name not in keep:
+            query.pop(name)
+    return query.urlencode()
+
+
+# --- what an event says ------------------------------------------------------------------------------
+def _v(number):
+    return f"v{number}" if number is not None else "nothing"
+
+
+def _change(key, change):
+    return f"{key.replace('_', ' ')} {change.get('before')!s} → {change.get('after')!s}"
+
+
+def _deployment(data):
+    env = data.get("environment", "?")
+    before, after = data.get("from_version"), data.get("to_version")
+    parts = []
+    if before != after:
+        if before is None:
+            parts.append(f"{_v(after)} deployed to {env}")
+        elif after is None:
+            parts.append(f"{_v(before)} removed from {env}")
+        else:
+            parts.append(f"{_v(before)} → {_v(after)} in {env}")
+    canary = data.get("canary") or {}
+    old, new = canary.get("before") or {}, canary.get("after") or {}
+    if old != new:
+        if new.get("version") is None:
+            parts.append(f"canary {_v(old.get('version'))} ended in {env}")
+        else:
+            parts.append(f"canary {_v(new.get('version'))} at {new.get('percent')}% in {env}")
+    return "; ".join(parts) or f"unchanged in {env}"
+
+
+def _kill_switch(data):
+    env = data.get("environment", "?")
+    disabled = (data.get("disabled") or {}).get("after")
+    if disabled:
+        reason = data.get("reason")
+        return f"disabled in {env}" + (f": {reason}" if reason else "")
+    return f"re-enabled in {env}"
+
+
+def _role(data):
+    role = data.get("role") or {}
+    return role.get("before"), role.get("after")
+
+
+SUMMARIES = {
+    "auth.login_failed": lambda d: f"as {d.get('username', '?')}",
+    "token.issued": lambda d: f"{d.get('prefix')} for {d.get('for_user')}: {', '.join(d.get('scopes') or [])}",
+    "token.revoked": lambda d: f"{d.get('prefix')} of {d.get('for_user')}",
+    "team.created": lambda d: d.get("name", ""),
+    "membership.added": lambda d: f"{d.get('username')} as {_role(d)[1]}",
+    "membership.changed": lambda d: f"{d.get('username')}: role {_role(d)[0]} → {_role(d)[1]}",
+    "membership.removed": lambda d: f"{d.get('username')} (was {_role(d)[0]})",
+    "site_role.granted": lambda d: f"{d.get('role')} to {d.get('username')}",
+    "site_role.revoked": lambda d: f"{d.get('role')} from {d.get('username')}",
+    "llm_model.registered": lambda d: f"{d.get('provider')}:{d.get('model_id')} ({d.get('status')})",
+    "llm_model.updated": lambda d: f"{d.get('provider')}:{d.get('model_id')}: "
+    + "; ".join(_change(k, c) for k, c in (d.get("changes") or {}).items()),
+    "prompt.created": lambda d: f"tier {d.get('tier')}, owner {d.get('owner')}",
+    "prompt.updated": lambda d: "; ".join(_change(k, c) for k, c in (d.get("changes") or {}).items()),
+    "version.created": lambda d: f"v{d.get('number')}"
+    + (f" from v{d['parent']}" if d.get("parent") else "")
+    + (f": {d['message']}" if d.get("message") else ""),
+    "deployment.changed": _deployment,
+    "kill_switch.changed": _kill_switch,
+    "audit.exported": lambda d: (d.get("format") or "").upper()
+    + "".join(f", {k}={v}" for k, v in (d.get("filters") or {}).items()),
+}
+
+
+def summarize(event):
+    """A line a person can read at a glance; the full JSON is one click away."""
+    data = event.data or {}
+    try:
+        text = SUMMARIES[event.action](data) if event.action in SUMMARIES else ""
+    except (AttributeError, KeyError, TypeError):  # an older payload shape: fall back to the keys
+        text = ""
+    if not text and data:
+        text = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in data.items())
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
+@dataclass
+class EventRow:
+    event: AuditEvent
+    label: str
+    summary: str
+    target: str
+    details: str
+
+
+def rows_of(events):
+    return [
+        EventRow(
+            event=e,
+            label=action_label(e.action),
+            summary=summarize(e),
+            target=e.target_type.replace("_", " "),
+            details=json.dumps(e.as_chain_dict(), indent=2, ensure_ascii=False),
+        )
+        for e in events
+    ]
+
+
+# --- the chain's state -------------------------------------------------------------------------------
+def chain_state():
+    """The latest stored verification, the checkpoint it covered, and how far the chain has grown
+    since (events after it are not covered yet)."""
+    latest = ChainVerification.objects.order_by("-verified_at", "-id").first()
+    if latest is None:
+        return None
+    covered = AuditCheckpoint.objects.filter(created_at__lte=latest.verified_at)
+    checkpoint = covered.order_by("-id").first() if latest.ok else None
+    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    problem = latest.problem or latest.summary
+    if latest.problem_sequence is not None:  # the heading already names the event
+        problem = problem.removeprefix(f"event {latest.problem_sequence}: ")
+    return {
+        "result": latest,
+        "problem": problem,
+        "checkpoint": checkpoint,
+        "unverified": max(0, (head or 0) - (latest.last_sequence or 0)),
+    }
+
+
+# --- pages -------------------------------------------------------------------------------------------
+def _teams_for(actor):
+    teams = Team.objects.order_by("name")
+    return teams if reads_all_events(actor) else teams.filter(memberships__user=actor.user).distinct()
+
+
+@registry_page
+def event_log(request, actor):
+    form = AuditFilterForm(request.GET or None, teams=_teams_for(actor))
+    try:
+        filters = clean_filters(request.GET)
+    except ValidationFailed as exc:
+        form.show_errors(exc)
+        filters, page = None, None
+    else:
+        page = event_page(filter_events(visible_events(actor), filters), request.GET)
+    context = {
+        "section": "audit",
+        "form": form,
+        "filters": filters,
+        "filtered": bool(filters),
+        "page": page,
+        "rows": rows_of(page.events) if page else [],
+        "query": _query(request.GET),
+        "reads_all": reads_all_events(actor),
+        "chain": chain_state(),
+        "public_key": signing.public_key_b64(),
+    }
+    return render(request, "audit/event_log.html", context)
+
+
+@registry_page
+def export(request, actor):
+    """The export the API serves, for the log's buttons: same filters, same event recorded."""
+    fmt = request.GET.get("format", "jsonl")
+    if fmt not in EXPORT_TYPES:
+        raise ValidationFailed(f"unknown export format '{fmt}'", field_errors={"format": ["jsonl or csv"]})
+    body = start_export(actor=actor, format=fmt, filters=clean_filters(request.GET))
+    response = StreamingHttpResponse(body, content_type=EXPORT_TYPES[fmt])
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="promptledger-audit-{stamp}.{fmt}"'
+    return response
+
+
+@registry_page
+@require_POST
+def verify_now(request, actor):
+    if not reads_all_events(actor):
+        raise PermissionDenied("Only compliance and admins can verify the audit chain.", code="audit_verify_forbidden")
+    report = verify_database()
+    if report.ok:
+        messages.success(request, f"The audit chain verified: {report.summary()}")
+    else:
+        messages.error(request, f"The audit chain did not verify: {report.summary()}")
+    # Back to the same filtered view; only known filter names survive, so this is no open redirect.
+    query = _query(QueryDict(request.POST.get("query", "")))
+    return redirect(reverse("audit:log") + (f"?{query}" if query else ""))
+
+
+@registry_page
+def prompt_history(request, actor, slug):
+    prompt = registry_selectors.get_visible_prompt(actor=actor, slug=slug)
+    page = event_page(filter_events(visible_events(actor), {"prompt": prompt.slug}), request.GET)
+    context = {"section": "prompts", "prompt": prompt, "page": page, "rows": rows_of(page.events), "query": ""}
+    return render(request, "audit/prompt_history.html", context)
