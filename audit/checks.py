@@ -61,6 +61,8 @@ def verify_database(*, public_key=None, max_checkpoint_age=None, now=None, save=
             last_sequence=report.last,
             event_count=report.count,
             head_hash=report.head_hash,
+            last_checkpoint_sequence=report.last_checkpoint_sequence,
+            last_checkpoint_at=report.last_checkpoint_at,
             problem_sequence=first_problem.sequence if first_problem else None,
             problem=str(first_problem) if first_problem else "",
             summary=report.summary(),

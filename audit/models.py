@@ -125,6 +125,8 @@ class ChainVerification(models.Model):
     last_sequence = models.PositiveBigIntegerField(null=True)
     event_count = models.PositiveBigIntegerField(default=0)
     head_hash = models.CharField(max_length=64, blank=True)
+    last_checkpoint_sequence = models.PositiveBigIntegerField(null=True)
+    last_checkpoint_at = models.DateTimeField(null=True)
     problem_sequence = models.PositiveBigIntegerField(null=True)
     problem = models.TextField(blank=True)
     summary = models.TextField()

@@ -50,10 +50,15 @@ def clean_filters(params):
 
 
 def filter_events(queryset, filters):
+    """``since`` is inclusive; ``until`` is exclusive for a time, and includes the whole day for a
+    date alone (until 2026-10-31 is all of October)."""
     if "since" in filters:
         queryset = queryset.filter(occurred_at__gte=_time(filters["since"], "since"))
     if "until" in filters:
-        queryset = queryset.filter(occurred_at__lt=_time(filters["until"], "until"))
+        until = _time(filters["until"], "until")
+        if len(filters["until"]) == 10:  # YYYY-MM-DD
+            until += datetime.timedelta(days=1)
+        queryset = queryset.filter(occurred_at__lt=until)
     if "team" in filters:
         queryset = queryset.filter(team=filters["team"])
     if "prompt" in filters:

@@ -21,7 +21,7 @@ from . import signing
 from .checks import verify_database
 from .export import start_export
 from .forms import AuditFilterForm, action_label
-from .models import AuditCheckpoint, AuditEvent, ChainVerification
+from .models import AuditEvent, ChainVerification
 from .selectors import FILTERS, clean_filters, filter_events, reads_all_events, visible_events
 
 PAGE_SIZE = 50
@@ -184,8 +184,9 @@ def chain_state():
     latest = ChainVerification.objects.order_by("-verified_at", "-id").first()
     if latest is None:
         return None
-    covered = AuditCheckpoint.objects.filter(created_at__lte=latest.verified_at)
-    checkpoint = covered.order_by("-id").first() if latest.ok else None
+    checkpoint = None
+    if latest.ok and latest.last_checkpoint_sequence is not None:
+        checkpoint = {"sequence": latest.last_checkpoint_sequence, "created_at": latest.last_checkpoint_at}
     head = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
     problem = latest.problem or latest.summary
     if latest.problem_sequence is not None:  # the heading already names the event

@@ -18,7 +18,11 @@ from .serializers import AuditEventSerializer
 
 FILTER_PARAMS = [
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="From this time (ISO 8601), inclusive"),
-    OpenApiParameter("until", OpenApiTypes.DATETIME, description="Up to this time (ISO 8601), exclusive"),
+    OpenApiParameter(
+        "until",
+        OpenApiTypes.DATETIME,
+        description="Up to this time (ISO 8601), exclusive; a date alone includes that day",
+    ),
     OpenApiParameter("team", str, description="Team slug"),
     OpenApiParameter("prompt", str, description="Prompt slug"),
     OpenApiParameter("actor", str, description="Username of who acted"),

@@ -108,9 +108,12 @@ def test_log_filters_by_date_in_utc(as_user, changes):
     today = timezone.now().date()
     tomorrow = today + datetime.timedelta(days=1)
     everything = AuditEvent.objects.count()
+    yesterday = today - datetime.timedelta(days=1)
     assert len(sequences(text(client.get(f"{LOG}?since={today}&until={tomorrow}")))) == everything
+    # A date alone as `until` includes that whole day.
+    assert len(sequences(text(client.get(f"{LOG}?since={today}&until={today}")))) == everything
     assert sequences(text(client.get(f"{LOG}?since={tomorrow}"))) == []
-    assert sequences(text(client.get(f"{LOG}?until={today}"))) == []
+    assert sequences(text(client.get(f"{LOG}?until={yesterday}"))) == []
     assert "No events match these filters" in text(client.get(f"{LOG}?since={tomorrow}"))
 
 
