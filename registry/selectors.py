@@ -1,8 +1,10 @@
 """Read queries worth naming: prompt listing with filters, what is live where, and resolve.
 
-``resolve_pointer`` is the hot path: one SQL statement returns the pointer, the kill switch and
-whether the caller may read the prompt. Version payloads are immutable, so ``version_payload``
-caches them in-process with no invalidation needed.
+Resolve is the hot path: ``resolve_grant`` answers the caller's credentials, visibility, the
+environment, the pointer and its kill switch in one prepared SQL statement, so nothing about access
+or deployment is cached and a revoked token or a kill switch takes effect on the next request.
+Version payloads are immutable, so ``version_payload`` caches them in-process with no invalidation
+needed: a warm resolve is one query.
 """
 import hashlib
 import json
@@ -10,11 +12,18 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
 
-from django.db import connection
+from django.contrib.auth import get_user_model
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Q
+from django.utils import timezone
 
 from .errors import NotFound, PromptDisabled, ValidationFailed
-from .models import Deployment, Environment, Prompt, PromptVersion
+from .models import Deployment, Environment, Prompt, PromptVersion, SiteRole
+
+try:
+    import psycopg
+except ImportError:  # SQLite-only installs
+    psycopg = None
 from .permissions import visible_prompts
 
 
@@ -69,47 +78,145 @@ def canary_bucket(slug, environment, unit):
 
 
 @dataclass(frozen=True)
-class ResolvedPointer:
-    version_id: int
+class ResolveGrant:
+    """What one resolve query found: the caller's credentials and the pointer, before any check."""
+
+    token_id: int | None
+    token_scopes: str | list | None
+    token_revoked: bool
+    token_expired: bool
+    user_id: int | None
+    user_active: bool
+    user_superuser: bool
+    environment_id: int | None
+    prompt_id: int | None
+    version_id: int | None
     canary_version_id: int | None
     canary_percent: int | None
+    disabled: bool
+    disabled_reason: str
+    member: bool
+    reads_everything: bool
+    version_hash: str | None
+    canary_version_hash: str | None
+
+    def content_hash(self, version_id):
+        """The content hash of the live or the canary version: enough for a 304 without the body."""
+        return self.canary_version_hash if version_id == self.canary_version_id else self.version_hash
 
 
-_POINTER_SQL = """
-SELECT p.id, e.id, d.version_id, d.canary_version_id, d.canary_percent, d.disabled, d.disabled_reason,
-       EXISTS (SELECT 1 FROM registry_membership m WHERE m.team_id = p.team_id AND m.user_id = %s),
-       EXISTS (SELECT 1 FROM registry_siterole s WHERE s.user_id = %s)
-FROM registry_prompt p
+# One statement answers everything a warm resolve needs: who the caller is (a token by its hash, or a
+# session's user by id), whether they may read the prompt (team membership or a site role that reads
+# everything), the environment, the pointer and its kill switch. Rows missing on the right come back
+# as NULLs, so each failure still gets its own answer. The versions' content hashes come along, so a
+# 304 needs nothing more and a 200 only the (cached) body.
+_RESOLVE_SQL = """
+SELECT {credential_columns}, u.id, u.is_active, u.is_superuser, e.id, p.id,
+       d.version_id, d.canary_version_id, d.canary_percent, d.disabled, d.disabled_reason,
+       EXISTS (SELECT 1 FROM registry_membership m WHERE m.team_id = p.team_id AND m.user_id = u.id),
+       EXISTS (SELECT 1 FROM registry_siterole s WHERE s.user_id = u.id AND s.role IN ('{roles}')),
+       v.content_hash, cv.content_hash
+FROM {source}
+LEFT JOIN registry_prompt p ON p.slug = %s
 LEFT JOIN registry_environment e ON e.slug = %s
 LEFT JOIN registry_deployment d ON d.prompt_id = p.id AND d.environment_id = e.id
-WHERE p.slug = %s
+LEFT JOIN registry_promptversion v ON v.id = d.version_id
+LEFT JOIN registry_promptversion cv ON cv.id = d.canary_version_id
+WHERE {where}
 """
+_READS_EVERYTHING = "', '".join(sorted((SiteRole.ADMIN, SiteRole.COMPLIANCE, SiteRole.RISK)))
+_BY_TOKEN_SQL = _RESOLVE_SQL.format(
+    credential_columns="t.id, t.scopes, t.revoked_at IS NOT NULL, (t.expires_at IS NOT NULL AND t.expires_at <= %s)",
+    roles=_READS_EVERYTHING,
+    source=f"registry_apitoken t JOIN {get_user_model()._meta.db_table} u ON u.id = t.user_id",
+    where="t.key_hash = %s",
+)
+_BY_USER_SQL = _RESOLVE_SQL.format(
+    credential_columns="NULL, NULL, FALSE, FALSE",
+    roles=_READS_EVERYTHING,
+    source=f"{get_user_model()._meta.db_table} u",
+    where="u.id = %s",
+)
 
 
-def resolve_pointer(*, user, slug, environment):
-    """The deployment of ``slug`` in ``environment`` as seen by ``user`` (one query)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_POINTER_SQL, [user.pk, user.pk, environment, slug])
-        row = cursor.fetchone()
-    if row is None:
+class _PreparedCursor(psycopg.Cursor if psycopg else object):
+    """A server-binding psycopg cursor that prepares its statement, so PostgreSQL plans the resolve
+    join once per connection instead of on every request (planning is most of its cost)."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+# Django sets psycopg's prepare_threshold to None, which also refuses an explicit prepare. A
+# threshold no statement reaches lets this one ask while every other query stays unprepared (and
+# Django's own client-binding cursors never prepare at all).
+_EXPLICIT_ONLY = 2**62
+
+
+def _fetch_prepared(sql, params):
+    """Run one of resolve's statements: prepared on PostgreSQL, through Django's cursor wrapper so query
+    logging, execute wrappers and error translation still apply.
+
+    It skips the per-request ``SELECT 1`` health check (CONN_HEALTH_CHECKS) and instead retries
+    once on a fresh connection when the persistent one turns out to be broken: the statement only
+    reads, so running it again is safe. Behind a transaction-pooling PgBouncer, set Django's
+    ``DISABLE_SERVER_SIDE_CURSORS`` as its docs ask, and the statement is not prepared.
+    """
+    if connection.vendor != "postgresql" or psycopg is None or connection.settings_dict.get(
+        "DISABLE_SERVER_SIDE_CURSORS"
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    for attempt in (1, 2):
+        try:
+            connection.ensure_connection()
+            if connection.connection.prepare_threshold is None:
+                connection.connection.prepare_threshold = _EXPLICIT_ONLY
+            raw = _PreparedCursor(connection.connection)
+            cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+            with cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+        except (InterfaceError, OperationalError):
+            if attempt == 2 or connection.in_atomic_block:
+                raise
+            connection.close()
+    return None  # unreachable: the loop returns or raises
+
+
+def resolve_grant(*, slug, environment, token_hash=None, user_id=None):
+    """Credentials, visibility and pointer for one resolve, in one query; ``None`` when the token
+    (or user) does not exist. Pass ``token_hash`` for a bearer token, else a session's ``user_id``."""
+    if token_hash is not None:
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        row = _fetch_prepared(_BY_TOKEN_SQL, [now, slug, environment or "", token_hash])
+    else:
+        row = _fetch_prepared(_BY_USER_SQL, [slug, environment or "", user_id])
+    return None if row is None else ResolveGrant(*row)
+
+
+def check_resolve(grant, *, slug, environment):
+    """Raise the domain error a visible caller should see, in the contract's order: not visible,
+    unknown environment, kill-switched, nothing deployed."""
+    if grant.prompt_id is None or not (grant.member or grant.reads_everything or grant.user_superuser):
         raise NotFound(f"no prompt '{slug}' (or you cannot see it)", code="prompt_not_found")
-    _, env_id, version_id, canary_id, canary_percent, disabled, reason, member, site_role = row
-    if not (member or site_role or user.is_superuser):
-        raise NotFound(f"no prompt '{slug}' (or you cannot see it)", code="prompt_not_found")
-    if env_id is None:
+    if grant.environment_id is None:
         allowed = ", ".join(Environment.objects.values_list("slug", flat=True))
         raise ValidationFailed(
             f"unknown environment '{environment}'", code="unknown_environment",
             field_errors={"environment": [f"'{environment}' is not an environment; allowed: {allowed}"]},
         )
-    if disabled:
-        raise PromptDisabled(f"'{slug}' is disabled in {environment}: {reason}")
-    if version_id is None:
+    if grant.disabled:
+        raise PromptDisabled(f"'{slug}' is disabled in {environment}: {grant.disabled_reason}")
+    if grant.version_id is None:
         raise NotFound(f"nothing of '{slug}' is deployed to {environment}", code="not_deployed")
-    return ResolvedPointer(version_id, canary_id, canary_percent)
+    return grant
 
 
 def pick_version_id(pointer, *, slug, environment, unit):
+    """``(version_id, canary)``: the canary when a ``unit`` was given and its bucket falls under the
+    canary's percentage, the live version otherwise."""
     if pointer.canary_version_id and unit:
         if canary_bucket(slug, environment, unit) < pointer.canary_percent:
             return pointer.canary_version_id, True
@@ -143,22 +250,34 @@ class _PayloadCache:
 payload_cache = _PayloadCache()
 
 
+_VERSION_SQL = """
+SELECT p.slug, v.number, v.content_hash, v.messages, v.variables, v.model_config
+FROM registry_promptversion v JOIN registry_prompt p ON p.id = v.prompt_id
+WHERE v.id = %s
+"""
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 def version_payload(version_id, *, environment, canary):
-    """``(body_bytes, content_hash)`` for a resolve answer."""
+    """``(body_bytes, content_hash)`` for a resolve answer; a query only the first time a process
+    serves that version (versions are immutable, so the cache never goes stale)."""
     key = (version_id, environment, canary)
     cached = payload_cache.get(key)
     if cached is None:
-        version = PromptVersion.objects.select_related("prompt").get(pk=version_id)
+        slug, number, digest, messages, variables, model = _fetch_prepared(_VERSION_SQL, [version_id])
         body = json.dumps({
-            "slug": version.prompt.slug,
+            "slug": slug,
             "environment": environment,
-            "version": version.number,
-            "content_hash": version.content_hash,
+            "version": number,
+            "content_hash": digest,
             "canary": canary,
-            "messages": version.messages,
-            "variables": version.variables,
-            "model": version.model_config,
+            "messages": _json(messages),
+            "variables": _json(variables),
+            "model": _json(model),
         }, separators=(",", ":")).encode()
-        cached = (body, version.content_hash)
+        cached = (body, digest)
         payload_cache.put(key, cached)
     return cached

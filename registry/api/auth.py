@@ -1,6 +1,7 @@
 """``Authorization: Bearer <token>``: the token's sha256 is looked up; revoked, expired and
 inactive-user tokens are refused. The request's actor carries the token so services see its
-scopes."""
+scopes. ``bearer_secret``, ``refuse_token`` and ``note_token_used`` are the rules themselves, shared
+with resolve, which looks its token up in the same query as the pointer."""
 import time
 
 from django.utils import timezone
@@ -13,40 +14,60 @@ from ..services.tokens import hash_token
 
 _LAST_USED_EVERY = 300  # seconds between last_used_at writes per token and process
 _last_written = {}
+BEARER_CHALLENGE = 'Bearer realm="promptledger"'
+
+
+def bearer_secret(meta):
+    """The secret of an ``Authorization: Bearer <token>`` header, or ``None`` when the request
+    carries other credentials or none (so session authentication may apply)."""
+    header = meta.get("HTTP_AUTHORIZATION", "")
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    parts = header.split()
+    if not parts or parts[0].lower() != "bearer":
+        return None
+    if len(parts) != 2:
+        raise exceptions.AuthenticationFailed("malformed Authorization header: use 'Bearer <token>'")
+    if not parts[1].isascii():
+        raise exceptions.AuthenticationFailed("the token is not valid")
+    return parts[1]
+
+
+def refuse_token(*, found, revoked, user_active, expired):
+    """Raise ``AuthenticationFailed`` unless the token exists, is live and belongs to an active user."""
+    if not found or revoked or not user_active:
+        raise exceptions.AuthenticationFailed("the token is not valid or was revoked")
+    if expired:
+        raise exceptions.AuthenticationFailed("the token has expired")
+
+
+def note_token_used(token_id, key_hash):
+    """Record ``last_used_at``, at most once per ``_LAST_USED_EVERY`` per token and process: a write
+    on every request would cost more than the request itself. Keyed by the hash, which is never
+    reused, where a row id can be (SQLite reuses the highest one after a delete)."""
+    tick = time.monotonic()
+    if tick - _last_written.get(key_hash, -_LAST_USED_EVERY) >= _LAST_USED_EVERY:
+        _last_written[key_hash] = tick
+        APIToken.objects.filter(pk=token_id).update(last_used_at=timezone.now())
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    keyword = b"bearer"
-
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request)
-        if not header:
+        raw = bearer_secret(request.META)
+        if raw is None:
             return None
-        parts = header.split()
-        if parts[0].lower() != self.keyword:
-            return None
-        if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("malformed Authorization header: use 'Bearer <token>'")
-        try:
-            raw = parts[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed("the token is not valid") from exc
-        token = (
-            APIToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+        token = APIToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+        refuse_token(
+            found=token is not None,
+            revoked=token is not None and token.revoked_at is not None,
+            user_active=token is not None and token.user.is_active,
+            expired=token is not None and token.expires_at is not None and token.expires_at <= timezone.now(),
         )
-        now = timezone.now()
-        if token is None or token.revoked_at is not None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("the token is not valid or was revoked")
-        if token.expires_at is not None and token.expires_at <= now:
-            raise exceptions.AuthenticationFailed("the token has expired")
-        tick = time.monotonic()
-        if tick - _last_written.get(token.pk, -_LAST_USED_EVERY) >= _LAST_USED_EVERY:
-            _last_written[token.pk] = tick
-            APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        note_token_used(token.pk, token.key_hash)
         return token.user, token
 
     def authenticate_header(self, request):
-        return 'Bearer realm="promptledger"'
+        return BEARER_CHALLENGE
 
 
 def actor_from(request):

@@ -1,20 +1,25 @@
 """Registry API views: parse, call a service or selector, shape the answer."""
+import json
+
 from django.db.models import Max
-from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
+from django.http import HttpResponse, HttpResponseNotModified
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import diffing, rendering, selectors, services
-from ..errors import ValidationFailed
-from ..models import LLMModel, Membership, Team
+from ..actors import Actor
+from ..errors import DomainError, ValidationFailed
+from ..models import APIToken, LLMModel, Membership, Team
 from ..permissions import require_scope
 from ..services.deployments import get_environment
-from .auth import actor_from
+from ..services.tokens import hash_token
+from .auth import BEARER_CHALLENGE, actor_from, bearer_secret, note_token_used, refuse_token
+from .errors import json_error
 from .serializers import (
     DiffSerializer,
     ErrorSerializer,
@@ -28,6 +33,7 @@ from .serializers import (
     PromptUpdateSerializer,
     RenderRequestSerializer,
     RenderResponseSerializer,
+    ResolveSerializer,
     TeamSerializer,
     VersionCreateSerializer,
     VersionSerializer,
@@ -231,7 +237,8 @@ class VersionListView(PromptScopedView):
             variables={k: dict(v) for k, v in data["variables"].items()}, model=dict(data["model"]),
             message=data["message"],
         )
-        return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(VersionSerializer(version).data, status=code)
 
 
 class VersionDetailView(PromptScopedView):
@@ -309,7 +316,20 @@ class KillSwitchView(PromptScopedView):
 
 
 class ResolveView(APIView):
-    """The hot path: one pointer query, an in-process cache of immutable version bodies."""
+    """The hot path, served by a plain Django view (``serve``): one query for the token, the
+    visibility and the pointer, and an in-process cache of the immutable version bodies.
+
+    DRF's request wrapping, content negotiation and authentication classes cost more than the
+    resolve itself, so ``as_view`` returns ``serve`` directly; it carries ``cls`` as DRF's own views
+    do, so drf-spectacular still documents it from ``get`` below. ``serve`` keeps DRF's answers:
+    Bearer token first, else the browser session; errors as ``{"code", "detail", "field_errors"}``.
+    """
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        view = csrf_exempt(cls.serve)  # as DRF's views: tokens, not cookies, authenticate the API
+        view.cls, view.initkwargs = cls, initkwargs
+        return view
 
     @extend_schema(
         summary="The version deployed to an environment",
@@ -324,37 +344,74 @@ class ResolveView(APIView):
             OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER),
         ],
         responses={
-            200: OpenApiResponse(response=OpenApiTypes.OBJECT, description="See ResolveSerializer"),
-            304: OpenApiResponse(description="Not modified"),
+            200: ResolveSerializer,
+            304: OpenApiResponse(description="Not modified: the ETag sent in `If-None-Match` is still deployed"),
             423: OpenApiResponse(ErrorSerializer, description="Kill-switched"),
             **ERRORS,
         },
     )
     def get(self, request, slug):
-        actor = actor_from(request)
-        require_scope(actor, "prompts:read")
-        environment = request.query_params.get("environment")
+        return self.serve(request._request, slug)
+
+    @staticmethod
+    def serve(request, slug):
+        if request.method not in ("GET", "HEAD"):
+            response = json_error("method_not_allowed", f'Method "{request.method}" not allowed.', 405)
+            response["Allow"] = "GET, HEAD"
+            return response
+        try:
+            return ResolveView._resolve(request, slug)
+        except (exceptions.AuthenticationFailed, exceptions.NotAuthenticated) as exc:
+            code = "invalid_token" if isinstance(exc, exceptions.AuthenticationFailed) else "not_authenticated"
+            response = json_error(code, str(exc.detail), 401)
+            response["WWW-Authenticate"] = BEARER_CHALLENGE
+            return response
+        except DomainError as exc:
+            return json_error(exc.code, exc.detail, exc.status, exc.field_errors)
+
+    @staticmethod
+    def _resolve(request, slug):
+        environment = request.GET.get("environment")
+        secret = bearer_secret(request.META)
+        if secret is not None:
+            key_hash = hash_token(secret)
+            grant = selectors.resolve_grant(slug=slug, environment=environment, token_hash=key_hash)
+            refuse_token(
+                found=grant is not None,
+                revoked=grant is not None and grant.token_revoked,
+                user_active=grant is not None and grant.user_active,
+                expired=grant is not None and grant.token_expired,
+            )
+            note_token_used(grant.token_id, key_hash)
+            scopes = grant.token_scopes
+            scopes = json.loads(scopes) if isinstance(scopes, str) else scopes
+            require_scope(Actor(user=None, token=APIToken(pk=grant.token_id, scopes=scopes)), "prompts:read")
+        else:
+            user = request.user  # the browser session, as DRF's SessionAuthentication
+            if not (user.is_authenticated and user.is_active):
+                raise exceptions.NotAuthenticated()
+            grant = selectors.resolve_grant(slug=slug, environment=environment, user_id=user.pk)
         if not environment:
             raise ValidationFailed(
                 "environment is required", field_errors={"environment": ["e.g. ?environment=production"]}
             )
-        pointer = selectors.resolve_pointer(user=actor.user, slug=slug, environment=environment)
+        selectors.check_resolve(grant, slug=slug, environment=environment)
         version_id, canary = selectors.pick_version_id(
-            pointer, slug=slug, environment=environment, unit=request.query_params.get("unit")
+            grant, slug=slug, environment=environment, unit=request.GET.get("unit")
         )
-        body, digest = selectors.version_payload(version_id, environment=environment, canary=canary)
-        etag = f'"{digest}"'
-        if _etag_matches(request.META.get("HTTP_IF_NONE_MATCH", ""), digest):
-            response = HttpResponse(status=304)
+        digest = grant.content_hash(version_id)
+        if _etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), digest):
+            response = HttpResponseNotModified()
         else:
+            body, digest = selectors.version_payload(version_id, environment=environment, canary=canary)
             response = HttpResponse(body, content_type="application/json")
-        response["ETag"] = etag
+        response["ETag"] = f'"{digest}"'
         response["Cache-Control"] = "private, no-cache"
         return response
 
 
-
 def _etag_matches(header, digest):
+    """RFC 9110 weak comparison, as If-None-Match asks: ``W/`` prefixes and ``*`` match too."""
     if not header:
         return False
     for candidate in header.split(","):

@@ -1,0 +1,577 @@
+"""Resolve throughput and latency under gunicorn, production settings and PostgreSQL.
+
+What it does, in one run:
+
+1. resets a dedicated PostgreSQL database (``promptledger_bench`` unless ``--database-url``),
+   migrates it with ``DJANGO_ENV=production`` settings and seeds 10,000 prompts, each deployed to
+   production (one in 200 with a 10 % canary, one kill-switched), a reader who is a viewer in
+   their team and a ``prompts:read`` token for that reader;
+2. starts the app (``config.wsgi:application``) and the ceiling (``../shared/bench/ceiling_view.py``,
+   a Django view with no database) under IDENTICAL gunicorn settings, and checks the app's
+   contract once (200 + ETag, 304, 423, 404, 401) before loading it;
+3. loads each with wrk from a separate process (a Lua script adds the token and picks, at random,
+   one of ``--slugs`` prompts spread evenly over the 10,000, each with a ``unit`` and the ETag
+   that unit should get): a warm-up that walks every loaded prompt so each worker holds its
+   database connection, its prepared statement and the bodies; then ``--rounds`` rounds of the
+   ceiling, resolve without and with ``If-None-Match``, in an order that turns each round;
+4. prints ``scenario | req/s | p50 ms | p99 ms | ratio to ceiling`` (medians over the rounds; the
+   ratio is the median of each round's back-to-back ratio, as the machine is noisy and a ratio
+   holds where an absolute figure does not) and PASS/FAIL against the floor: 1,500 req/s and
+   p99 < 20 ms for a warm resolve. The aim is 0.9x the ceiling; it is reported, not enforced.
+
+Gunicorn settings (both servers): the ``gthread`` worker, because it keeps HTTP/1.1 connections
+alive (the ``sync`` worker closes every connection, so a client pool would pay a TCP handshake per
+request, which is not how API clients with a connection pool behave); 2 workers = one per core,
+so the GIL of one process never holds both cores; 4 threads per worker so a thread waiting on
+PostgreSQL lets another run Python. wrk opens as many connections as there are server threads
+(8), so every request finds a free thread: the latency figures are service times, not queueing
+behind an over-subscribed pool. All of it can be changed on the command line.
+
+Exit status: 0 PASS, 1 FAIL (ran, below the floor), 2 could not run (or interrupted). Every
+process it started is stopped on the way out, Ctrl-C included; the database is left for
+inspection and reset by the next run.
+
+    python bench/resolve.py             # about two minutes
+    python bench/resolve.py --quick     # a smoke run: 1,000 prompts, one round of 2 s runs
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/promptledger_bench"
+FLOOR_RPS, FLOOR_P99_MS, AIM_RATIO = 1500.0, 20.0, 0.9
+ENVIRONMENT = "production"
+FILLER = (
+    "Answer in plain language, cite the policy section you rely on, never invent figures, and "
+    "say so when the customer's question falls outside what this assistant may decide. "
+)
+
+
+class CouldNotRun(Exception):
+    """The benchmark could not produce figures (a server did not start, wrk failed, ...)."""
+
+
+# --- the database ---------------------------------------------------------------------------------
+
+
+def reset_database(url):
+    """Drop and create the database named in ``url`` (connecting to ``postgres`` to do so)."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name or parts.scheme not in ("postgres", "postgresql"):
+        raise CouldNotRun(f"--database-url must name a PostgreSQL database, got {url!r}")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        raise CouldNotRun(f"cannot reset database {name!r}: {exc}") from exc
+
+
+def server_env(database_url, var_dir):
+    """The environment of the app's processes: production settings, plain HTTP on localhost."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PROMPTLEDGER_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_ENV="production",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
+        DATABASE_URL=database_url,
+        PROMPTLEDGER_VAR_DIR=str(var_dir),
+        LOG_LEVEL="ERROR",  # the contract check's 4xx answers are expected; 5xx are still logged
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+def seed(*, prompts, canary_every, canary_percent):
+    """Migrate and seed in this process; return the reader's token and the load targets.
+
+    Each target is ``(path, etag)`` for one served prompt, with a ``unit`` so canaried prompts
+    answer with the side their unit falls on. bulk_create is fine here: this is benchmark data,
+    not a state change that needs its audit event.
+    """
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from registry.actors import Actor
+    from registry.models import Deployment, Environment, LLMModel, Membership, Prompt, PromptVersion, Team
+    from registry.selectors import canary_bucket
+    from registry.services import issue_token
+    from registry.services.prompts import content_hash
+
+    call_command("migrate", interactive=False, verbosity=0)
+    user_model = get_user_model()
+    model_config = {
+        "provider": "offline", "name": "offline-echo-1", "params": {"temperature": 0}, "response_schema": None,
+    }
+    variables = {"name": {"type": "string", "required": True}}
+    rng = random.Random(7)
+    with transaction.atomic():
+        owner = user_model.objects.create_user("bench-owner", password=None)
+        reader = user_model.objects.create_user("bench-reader", password=None)
+        team = Team.objects.create(slug="bench", name="Bench")
+        Membership.objects.bulk_create([
+            Membership(team=team, user=owner, role=Membership.OWNER),
+            Membership(team=team, user=reader, role=Membership.VIEWER),
+        ])
+        llm = LLMModel.objects.create(provider="offline", model_id="offline-echo-1", owner=owner, status="approved")
+        env = Environment.objects.get(slug=ENVIRONMENT)
+        made = Prompt.objects.bulk_create(
+            [
+                Prompt(slug=f"bench-{i:05d}", name=f"Bench {i}", team=team, tier=2, owner=owner)
+                for i in range(prompts)
+            ],
+            batch_size=2000,
+        )
+
+        def version(prompt, number, parent=None):
+            messages = [
+                {"role": "system", "content": f"You are assistant {prompt.slug}, revision {number}. " + FILLER * 8},
+                {"role": "user", "content": "Write to {{ name }}."},
+            ]
+            return PromptVersion(
+                prompt=prompt, number=number, messages=messages, variables=variables, model_config=model_config,
+                llm_model=llm, author=owner, parent=parent, change_note="bench",
+                content_hash=content_hash(messages=messages, variables=variables, model=model_config),
+            )
+
+        firsts = PromptVersion.objects.bulk_create([version(p, 1) for p in made], batch_size=1000)
+        canaried = {i for i in range(0, prompts - 1, canary_every)}
+        seconds = dict(zip(
+            sorted(canaried),
+            PromptVersion.objects.bulk_create([version(made[i], 2, firsts[i]) for i in sorted(canaried)]),
+            strict=True,
+        ))
+        killed = prompts - 1
+        Deployment.objects.bulk_create(
+            [
+                Deployment(
+                    prompt=p, environment=env, version=firsts[i], updated_by=owner,
+                    canary_version=seconds.get(i), canary_percent=canary_percent if i in seconds else None,
+                    disabled=i == killed, disabled_reason="bench: kill switch" if i == killed else "",
+                )
+                for i, p in enumerate(made)
+            ],
+            batch_size=2000,
+        )
+        _, raw_token = issue_token(actor=Actor.for_system(), user=reader, scopes=["prompts:read"], name="bench")
+
+    targets = []
+    for i, p in enumerate(made):
+        if i == killed:
+            continue
+        unit = f"user-{rng.randrange(1_000_000)}"
+        served = firsts[i]
+        if i in seconds and canary_bucket(p.slug, ENVIRONMENT, unit) < canary_percent:
+            served = seconds[i]
+        path = f"/api/v1/prompts/{p.slug}/resolve?environment={ENVIRONMENT}&unit={unit}"
+        targets.append((path, f'"{served.content_hash}"'))
+    special = {
+        "killed": f"/api/v1/prompts/{made[killed].slug}/resolve?environment={ENVIRONMENT}",
+        "missing": f"/api/v1/prompts/no-such-prompt/resolve?environment={ENVIRONMENT}",
+    }
+    connection.close()
+    return raw_token, targets, special
+
+
+# --- servers --------------------------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gunicorn_args(args, port):
+    return [
+        "--bind", f"127.0.0.1:{port}",
+        "--worker-class", "gthread",
+        "--workers", str(args.workers),
+        "--threads", str(args.threads),
+        "--keep-alive", "10",
+        "--log-level", "warning",
+    ]
+
+
+class Processes:
+    """Every process this run started, stopped (process group first, then kill) on the way out."""
+
+    def __init__(self):
+        self.running = []
+
+    def start(self, argv, **kwargs):
+        proc = subprocess.Popen(argv, start_new_session=True, **kwargs)
+        self.running.append(proc)
+        return proc
+
+    def stop_all(self):
+        for proc in self.running:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        for proc in self.running:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+        self.running.clear()
+
+
+def fetch(url, headers=None, timeout=5):
+    """``(status, headers, body)`` for a GET; HTTP errors are answers, not exceptions."""
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - a localhost URL
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - a localhost URL
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def wait_until_up(proc, url, headers, name, timeout=40):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise CouldNotRun(f"{name} exited with status {proc.returncode} while starting")
+        try:
+            status, _, _ = fetch(url, headers, timeout=2)
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise CouldNotRun(f"{name} did not answer 200 at {url} within {timeout}s")
+
+
+def check_contract(base, token, targets, special):
+    """The app answers what resolve promises before it is loaded: 200 + ETag, 304, 423, 404, 401."""
+    auth = {"Authorization": f"Bearer {token}"}
+    for path, etag in random.Random(1).sample(targets, min(25, len(targets))):
+        status, headers, body = fetch(base + path, auth)
+        if status != 200 or headers.get("ETag") != etag or json.loads(body)["content_hash"] != etag.strip('"'):
+            raise CouldNotRun(f"GET {path} answered {status} with ETag {headers.get('ETag')}, expected 200 and {etag}")
+        status, _, body = fetch(base + path, {**auth, "If-None-Match": etag})
+        if status != 304 or body:
+            raise CouldNotRun(f"GET {path} with If-None-Match answered {status}, expected an empty 304")
+    expectations = [
+        (special["killed"], auth, 423, "prompt_disabled"),
+        (special["missing"], auth, 404, "prompt_not_found"),
+        (targets[0][0], {"Authorization": "Bearer pl_not-a-token"}, 401, "invalid_token"),
+    ]
+    for path, headers, want_status, want_code in expectations:
+        status, _, body = fetch(base + path, headers)
+        code = json.loads(body or b"{}").get("code")
+        if (status, code) != (want_status, want_code):
+            raise CouldNotRun(f"GET {path} answered {status} {code}, expected {want_status} {want_code}")
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+LUA = """
+-- Resolve load: every request picks one of the loaded prompts at random (each wrk thread seeds
+-- its own generator), or in turn for the warm-up walk, with the reader's token, and in the
+-- conditional pass the ETag it expects.
+local token = %(token)s
+local conditional = %(conditional)s
+local walk = %(walk)s
+local targets = {
+%(targets)s
+}
+local count = #targets
+local threads_made = 0
+
+function setup(thread)
+  threads_made = threads_made + 1
+  thread:set("seed", threads_made)
+end
+
+function init(args)
+  math.randomseed(1000003 * seed + os.time())
+end
+
+local step = 0
+
+function request()
+  local t
+  if walk then
+    step = step %% count + 1
+    t = targets[step]
+  else
+    t = targets[math.random(count)]
+  end
+  local headers = { ["Authorization"] = "Bearer " .. token }
+  if conditional then
+    headers["If-None-Match"] = t[2]
+  end
+  return wrk.format("GET", t[1], headers)
+end
+"""
+
+
+def lua_string(value):
+    return json.dumps(value)  # a JSON string of ASCII text is a valid Lua string literal
+
+
+def write_lua(folder, name, token, targets, conditional, walk=False):
+    rows = ",\n".join(f"  {{{lua_string(path)}, {lua_string(etag)}}}" for path, etag in targets)
+    path = Path(folder) / name
+    path.write_text(LUA % {
+        "token": lua_string(token), "conditional": "true" if conditional else "false",
+        "walk": "true" if walk else "false", "targets": rows,
+    })
+    return path
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+_SIZES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+
+def _ms(text):
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output):
+    """requests/s, p50 and p99 in ms, request count, bytes read and error counts from wrk --latency."""
+    def find(pattern):
+        match = re.search(pattern, output)
+        if match is None:
+            raise CouldNotRun(f"cannot read wrk's output (no {pattern!r}):\n{output}")
+        return match
+
+    total = find(r"(\d+) requests in [\d.]+\w+, ([\d.]+)([KMG]?B) read")
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(find(r"Requests/sec:\s+([\d.]+)").group(1)),
+        "p50": _ms(find(r"\n\s+50%\s+(\S+)").group(1)),
+        "p99": _ms(find(r"\n\s+99%\s+(\S+)").group(1)),
+        "requests": int(total.group(1)),
+        "bytes": float(total.group(2)) * _SIZES[total.group(3)],
+        "errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+        "non_2xx_3xx": int(non_2xx.group(1)) if non_2xx else 0,
+    }
+
+
+def run_wrk(procs, args, url, script, duration):
+    argv = [
+        args.wrk, "--threads", str(args.wrk_threads), "--connections", str(args.connections),
+        "--duration", f"{duration}s", "--timeout", "5s", "--latency", "--script", str(script), url,
+    ]
+    proc = procs.start(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, _ = proc.communicate(timeout=duration + 60)
+    if proc.returncode != 0:
+        raise CouldNotRun(f"wrk exited with status {proc.returncode}:\n{output}")
+    result = parse_wrk(output)
+    if result["requests"] == 0:
+        raise CouldNotRun(f"wrk completed no request against {url}:\n{output}")
+    if result["non_2xx_3xx"] or result["errors"]:
+        raise CouldNotRun(
+            f"{url}: {result['non_2xx_3xx']} answers were not 2xx/3xx and {result['errors']} socket errors "
+            f"out of {result['requests']} requests:\n{output}"
+        )
+    return result
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="the database to reset and seed")
+    parser.add_argument("--ceiling", type=Path, default=SHARED / "bench" / "ceiling_view.py",
+                        help="the ceiling view module (default ../shared/bench/ceiling_view.py)")
+    parser.add_argument("--prompts", type=int, default=10_000)
+    parser.add_argument("--slugs", type=int, default=2_000,
+                        help="how many of the served prompts the load spreads over (evenly chosen)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measured run")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of (ceiling, resolve 200, resolve 304)")
+    parser.add_argument("--warmup", type=int, default=10, help="seconds of warm-up per server")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (both servers)")
+    parser.add_argument("--connections", type=int, default=None, help="wrk connections (default workers x threads)")
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 prompts, one round of 2 s runs")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.prompts, args.duration, args.warmup, args.rounds = min(args.prompts, 1000), 2, 2, 1
+    if args.connections is None:
+        args.connections = args.workers * args.threads
+    if args.prompts < 2 or args.slugs < 1 or args.rounds < 1:
+        parser.error("--prompts must be at least 2, --slugs and --rounds at least 1")
+    return args
+
+
+def table(rows):
+    lines = [f"{'scenario':<30} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | ratio to ceiling"]
+    lines.append("-" * len(lines[0]))
+    for name, r in rows:
+        lines.append(f"{name:<30} | {r['rps']:>8.0f} | {r['p50']:>7.2f} | {r['p99']:>7.2f} | {r['ratio']:.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not Path(args.wrk).exists():
+        raise CouldNotRun(f"wrk not found at {args.wrk}")
+    ceiling = args.ceiling.resolve()
+    if not ceiling.is_file():
+        raise CouldNotRun(f"no ceiling view at {ceiling} (use --ceiling PATH)")
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
+    if gunicorn is None:
+        raise CouldNotRun("gunicorn is not installed in this environment")
+
+    procs = Processes()
+    with tempfile.TemporaryDirectory(prefix="promptledger-bench-") as scratch:
+        try:
+            return run(args, procs, gunicorn, ceiling, Path(scratch))
+        except CouldNotRun as exc:
+            log = Path(scratch) / "app.log"
+            if log.exists() and log.stat().st_size:
+                tail = log.read_text(errors="replace").splitlines()[-30:]
+                raise CouldNotRun(f"{exc}\n--- the app's log, last lines ---\n" + "\n".join(tail)) from exc
+            raise
+        finally:
+            procs.stop_all()
+
+
+def run(args, procs, gunicorn, ceiling, scratch):
+    name = urlsplit(args.database_url).path.lstrip("/")
+    print(f"resetting {name} and seeding {args.prompts:,} prompts ...", flush=True)
+    reset_database(args.database_url)
+    env = server_env(args.database_url, scratch / "var")
+    os.environ.update(env)
+    sys.path.insert(0, str(REPO))
+    started = time.monotonic()
+    token, targets, special = seed(prompts=args.prompts, canary_every=200, canary_percent=10)
+    print(f"seeded in {time.monotonic() - started:.1f}s ({len(targets):,} served prompts)", flush=True)
+
+    app_port, ceiling_port = free_port(), free_port()
+    app_log = open(scratch / "app.log", "wb")  # noqa: SIM115 - closed with the scratch folder
+    app = procs.start([gunicorn, "--chdir", str(REPO), *gunicorn_args(args, app_port), "config.wsgi:application"],
+                      env=env, cwd=REPO, stdout=app_log, stderr=subprocess.STDOUT)
+    ceiling_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    ceiling_proc = procs.start(
+        [gunicorn, "--chdir", str(ceiling.parent), *gunicorn_args(args, ceiling_port), f"{ceiling.stem}:application"],
+        env=ceiling_env, cwd=ceiling.parent,
+    )
+    app_base, ceiling_base = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{ceiling_port}"
+    auth = {"Authorization": f"Bearer {token}"}
+    wait_until_up(app, app_base + targets[0][0], auth, "the app")
+    wait_until_up(ceiling_proc, ceiling_base + targets[0][0], auth, "the ceiling")
+    check_contract(app_base, token, targets, special)
+
+    hot = targets[:: max(1, len(targets) // args.slugs)][: args.slugs]
+    plain = write_lua(scratch, "resolve.lua", token, hot, conditional=False)
+    conditional = write_lua(scratch, "resolve-304.lua", token, hot, conditional=True)
+    walk = write_lua(scratch, "warm-up.lua", token, hot, conditional=False, walk=True)
+    print(
+        f"gunicorn gthread, {args.workers} workers x {args.threads} threads; wrk {args.wrk_threads} thread(s), "
+        f"{args.connections} connections; {len(hot):,} prompts loaded at random; {args.warmup}s warm-up each, "
+        f"then {args.rounds} rounds of {args.duration}s runs",
+        flush=True,
+    )
+    # The warm-up walks every loaded prompt in turn, so each worker has its persistent connection,
+    # its prepared statement and the bodies in its cache: the runs measure a warm resolve.
+    run_wrk(procs, args, app_base, walk, args.warmup)
+    run_wrk(procs, args, ceiling_base, plain, args.warmup)
+
+    scenarios = [
+        ("ceiling", ceiling_base, plain), ("resolve 200", app_base, plain), ("resolve 304", app_base, conditional),
+    ]
+    runs = {name: [] for name, _, _ in scenarios}
+    for round_ in range(args.rounds):
+        # The order turns each round, so no scenario always runs first (or right after another).
+        for name, base, script in scenarios[round_ % 3:] + scenarios[: round_ % 3]:
+            runs[name].append(run_wrk(procs, args, base, script, args.duration))
+
+    # wrk cannot tell a 200 from a 304, but the bytes read can: a 304 carries no body.
+    for full, bare in zip(runs["resolve 200"], runs["resolve 304"], strict=True):
+        if bare["bytes"] / bare["requests"] > 0.5 * full["bytes"] / full["requests"]:
+            raise CouldNotRun("the If-None-Match pass read full bodies: the app did not answer 304")
+
+    # Each round's ratio compares runs a few seconds apart; the median of rounds resists the noise.
+    rows = []
+    for name, label in (
+        ("ceiling", "ceiling (Django, no database)"),
+        ("resolve 200", "resolve, 200"),
+        ("resolve 304", "resolve, 304 (If-None-Match)"),
+    ):
+        ratios = [r["rps"] / c["rps"] for r, c in zip(runs[name], runs["ceiling"], strict=True)]
+        rows.append((label, {
+            "rps": statistics.median(r["rps"] for r in runs[name]),
+            "p50": statistics.median(r["p50"] for r in runs[name]),
+            "p99": statistics.median(r["p99"] for r in runs[name]),
+            "ratio": statistics.median(ratios),
+            "ratios": ratios,
+        }))
+    print()
+    print(table(rows))
+    print(f"(medians of {args.rounds} rounds; each round's ratio compares runs taken back to back)")
+    print()
+    passed = True
+    for name, r in rows[1:]:
+        ok = r["rps"] >= FLOOR_RPS and r["p99"] < FLOOR_P99_MS
+        passed &= ok
+        aim = "met" if r["ratio"] >= AIM_RATIO else "not met"
+        print(
+            f"{'PASS' if ok else 'FAIL'} {name}: {r['rps']:.0f} req/s (floor {FLOOR_RPS:.0f}), "
+            f"p99 {r['p99']:.2f} ms (floor < {FLOOR_P99_MS:.0f}); "
+            f"{r['ratio']:.2f}x the ceiling (aim {AIM_RATIO}x: {aim}; rounds "
+            + ", ".join(f"{x:.2f}" for x in r["ratios"]) + ")"
+        )
+    print("PASS" if passed else "FAIL")
+    return 0 if passed else 1
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        sys.exit(main())
+    except CouldNotRun as exc:
+        print(f"could not run: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; every process this run started was stopped", file=sys.stderr)
+        sys.exit(2)
