@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "simple_history",
     "registry",
     "audit",
+    "evals",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +143,43 @@ PROMPTLEDGER_AUDIT_SINK = os.environ.get("PROMPTLEDGER_AUDIT_SINK", str(VAR_DIR 
 PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY = int(os.environ.get("PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY", 1000))
 PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS = int(os.environ.get("PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS", 3600))
 
+# --- Evals --------------------------------------------------------------------------------------
+# The judge model of llm_judge assertions that name none (the offline one answers deterministically).
+PROMPTLEDGER_JUDGE_PROVIDER = os.environ.get("PROMPTLEDGER_JUDGE_PROVIDER", "offline")
+PROMPTLEDGER_JUDGE_MODEL = os.environ.get("PROMPTLEDGER_JUDGE_MODEL", "offline-judge-1")
+
+# --- Providers ----------------------------------------------------------------------------------
+# OPENAI_API_KEY, OPENAI_BASE_URL (any OpenAI-compatible server, e.g. http://localhost:11434/v1),
+# ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL are read from the environment at each call
+# (evals.providers.base.secret); None here means "ask the environment". Keys are never stored in the
+# database, results, logs or audit events.
+OPENAI_API_KEY = None
+OPENAI_BASE_URL = None
+ANTHROPIC_API_KEY = None
+ANTHROPIC_BASE_URL = None
+# Per provider and per event loop: requests in flight, requests a minute (0 = unlimited), seconds
+# an attempt may take, retries after the first attempt, and the full-jitter backoff's base and cap
+# (a Retry-After longer than the cap fails the call instead of retrying early).
+PROMPTLEDGER_PROVIDER_CONCURRENCY = int(os.environ.get("PROMPTLEDGER_PROVIDER_CONCURRENCY", 32))
+PROMPTLEDGER_PROVIDER_RPM = float(os.environ.get("PROMPTLEDGER_PROVIDER_RPM", 600))
+PROMPTLEDGER_PROVIDER_TIMEOUT = float(os.environ.get("PROMPTLEDGER_PROVIDER_TIMEOUT", 60))
+PROMPTLEDGER_PROVIDER_MAX_RETRIES = int(os.environ.get("PROMPTLEDGER_PROVIDER_MAX_RETRIES", 4))
+PROMPTLEDGER_PROVIDER_BACKOFF_BASE = float(os.environ.get("PROMPTLEDGER_PROVIDER_BACKOFF_BASE", 0.5))
+PROMPTLEDGER_PROVIDER_BACKOFF_MAX = float(os.environ.get("PROMPTLEDGER_PROVIDER_BACKOFF_MAX", 20))
+# Per-provider overrides, e.g. PROMPTLEDGER_PROVIDER_RPM_ANTHROPIC=50 → {"anthropic": {"RPM": 50.0}}.
+PROMPTLEDGER_PROVIDER_OVERRIDES = {
+    _provider: {
+        _name: float(os.environ[f"PROMPTLEDGER_PROVIDER_{_name}_{_provider.upper()}"])
+        for _name in ("CONCURRENCY", "RPM", "TIMEOUT", "MAX_RETRIES", "BACKOFF_BASE", "BACKOFF_MAX")
+        if os.environ.get(f"PROMPTLEDGER_PROVIDER_{_name}_{_provider.upper()}")
+    }
+    for _provider in ("openai", "anthropic")
+}
+# Anthropic requires max_tokens; this is sent when a version's params name none.
+PROMPTLEDGER_PROVIDER_MAX_TOKENS = int(os.environ.get("PROMPTLEDGER_PROVIDER_MAX_TOKENS", 1024))
+# The offline provider's (deterministic) answer time, for demos that want to watch progress.
+PROMPTLEDGER_OFFLINE_LATENCY_MS = float(os.environ.get("PROMPTLEDGER_OFFLINE_LATENCY_MS", 0))
+
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -203,13 +241,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint-heartbeat": {
         "task": "audit.tasks.write_checkpoint",
         "schedule": float(PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS),
     },
     "audit-verify-chain": {"task": "audit.tasks.verify_chain", "schedule": 900.0},
+    "evals-reap-expired-leases": {"task": "evals.tasks.reap_expired_leases", "schedule": 15.0},
 }
+# A claimed eval item comes back to the queue when its lease expires (its worker died): well under
+# the broker's visibility timeout, and longer than one case can take with its retries.
+PROMPTLEDGER_EVAL_LEASE_SECONDS = int(os.environ.get("PROMPTLEDGER_EVAL_LEASE_SECONDS", 600))
+PROMPTLEDGER_EVAL_CONCURRENCY = int(os.environ.get("PROMPTLEDGER_EVAL_CONCURRENCY", 32))
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {

@@ -10,6 +10,7 @@ from . import errors, health
 urlpatterns = [
     path("api/v1/", include("registry.api.urls")),
     path("api/v1/", include("audit.api.urls")),
+    path("api/v1/", include("evals.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
 PASSWORD = "correct-horse-battery"  # the factories' password
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with tests/browser: Playwright runs an event loop
 def chromium():
     need_service("Chromium", os.path.exists(CHROMIUM) or shutil.which("chromium"), "apt-get install -y chromium")
     from playwright.sync_api import sync_playwright

@@ -53,6 +53,13 @@ LLM_MODELS = [
         "without API keys. Never for customer-facing output.",
     ),
     (
+        "offline",
+        "offline-judge-1",
+        "approved",
+        "Deterministic judge for demos and tests: scores an answer from the rubric's words without a "
+        "model. Never evidence for a real release.",
+    ),
+    (
         "openai",
         "gpt-4o-mini-2024-07-18",
         "approved",

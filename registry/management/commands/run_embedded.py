@@ -20,6 +20,7 @@ class Command(BaseCommand):
     def handle(self, host, port, no_worker, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("bootstrap_demo")
+        call_command("load_attack_suites")
         call_command("audit_checkpoint")  # sign the head now; beat keeps the heartbeat going
         worker = None
         if not no_worker:

@@ -1,0 +1,333 @@
+"""Evals API views: parse, call a service or selector, shape the answer."""
+
+import csv
+import io
+import json
+
+from django.db.models import Count
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, parsers, status
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.response import Response
+
+from registry import selectors as registry_selectors
+from registry.api.auth import actor_from
+from registry.api.serializers import ErrorSerializer
+from registry.api.views import ERRORS, PromptScopedView
+from registry.errors import NotFound, ValidationFailed
+from registry.models import Team
+from registry.permissions import require_scope, visible_prompts
+from registry.services.deployments import get_environment
+
+from .. import gates, services
+from ..compare import compare_runs
+from ..models import EvalRun, Suite
+from .serializers import (
+    CaseSerializer,
+    GateResultSerializer,
+    GateSerializer,
+    ResultSerializer,
+    RunRequestSerializer,
+    RunSerializer,
+    SuiteSerializer,
+)
+
+
+class JSONLinesParser(parsers.BaseParser):
+    """One JSON object per line (``application/x-ndjson``); blank lines are skipped."""
+
+    media_type = "application/x-ndjson"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        cases = []
+        for number, line in enumerate(stream.read().decode("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                cases.append(json.loads(line))
+            except ValueError as exc:
+                raise exceptions.ParseError(f"line {number}: {exc}") from exc
+        return cases
+
+
+def _parse(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class SuiteListView(ListAPIView):
+    serializer_class = SuiteSerializer
+
+    def get_queryset(self):
+        actor = actor_from(self.request)
+        require_scope(actor, "prompts:read")
+        qs = Suite.objects.select_related("team").annotate(case_count=Count("cases")).order_by("slug")
+        if not actor.reads_everything:
+            qs = qs.filter(team__isnull=True) | qs.filter(team__memberships__user=actor.user)
+        if self.request.query_params.get("team"):
+            qs = qs.filter(team__slug=self.request.query_params["team"])
+        return qs.distinct()
+
+    @extend_schema(
+        summary="Suites you can see (your teams' and the shared ones)", parameters=[OpenApiParameter("team", str)]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(summary="Create a suite", request=SuiteSerializer, responses={201: SuiteSerializer, **ERRORS})
+    def post(self, request):
+        data = _parse(SuiteSerializer, request)
+        team_slug = (data.get("team") or {}).get("slug")
+        team = None
+        if team_slug:
+            team = Team.objects.filter(slug=team_slug).first()
+            if team is None:
+                raise ValidationFailed(
+                    f"no team '{team_slug}'", code="unknown_team", field_errors={"team": ["unknown team"]}
+                )
+        suite = services.create_suite(
+            actor=actor_from(request),
+            slug=data["slug"],
+            name=data["name"],
+            team=team,
+            description=data.get("description", ""),
+        )
+        suite.case_count = 0
+        return Response(SuiteSerializer(suite).data, status=status.HTTP_201_CREATED)
+
+
+class SuiteDetailView(GenericAPIView):
+    serializer_class = SuiteSerializer
+
+    @extend_schema(summary="One suite", responses={200: SuiteSerializer, **ERRORS})
+    def get(self, request, slug):
+        suite = services.visible_suite(actor=actor_from(request), slug=slug)
+        suite.case_count = suite.cases.count()
+        return Response(SuiteSerializer(suite).data)
+
+
+class CaseListView(GenericAPIView):
+    serializer_class = CaseSerializer
+    parser_classes = [parsers.JSONParser, JSONLinesParser]
+
+    @extend_schema(summary="A suite's cases", responses={200: CaseSerializer(many=True)})
+    def get(self, request, slug):
+        suite = services.visible_suite(actor=actor_from(request), slug=slug)
+        page = self.paginate_queryset(suite.cases.order_by("position"))
+        return self.get_paginated_response(CaseSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Add cases: a JSON list, or JSONL (Content-Type: application/x-ndjson), one case a line",
+        parameters=[OpenApiParameter("replace", bool, description="Replace every case (only if no run used them)")],
+        request={"application/json": CaseSerializer(many=True), "application/x-ndjson": CaseSerializer},
+        responses={201: CaseSerializer(many=True), **ERRORS},
+    )
+    def post(self, request, slug):
+        actor = actor_from(request)
+        suite = services.visible_suite(actor=actor, slug=slug)
+        cases = request.data
+        if isinstance(cases, dict):
+            cases = [cases]
+        made = services.add_cases(
+            actor=actor, suite=suite, cases=cases, replace=request.query_params.get("replace") in ("1", "true")
+        )
+        return Response(CaseSerializer(made, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class CaseExportView(GenericAPIView):
+    serializer_class = CaseSerializer
+
+    @extend_schema(
+        summary="Download a suite's cases as JSONL or CSV",
+        parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"])],
+        responses={200: OpenApiResponse(description="The cases")},
+    )
+    def get(self, request, slug):
+        suite = services.visible_suite(actor=actor_from(request), slug=slug)
+        fmt = request.query_params.get("format", "jsonl")
+        rows = [
+            {
+                "description": c.description,
+                "vars": c.vars,
+                "expected": c.expected,
+                "assertions": c.assertions,
+                "tags": c.tags,
+            }
+            for c in suite.cases.order_by("position")
+        ]
+        if fmt == "csv":
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(["description", "vars", "expected", "assertions", "tags"])
+            for row in rows:
+                writer.writerow(
+                    [
+                        row["description"],
+                        json.dumps(row["vars"]),
+                        row["expected"] or "",
+                        json.dumps(row["assertions"]),
+                        json.dumps(row["tags"]),
+                    ]
+                )
+            body, content_type = out.getvalue(), "text/csv; charset=utf-8"
+        elif fmt == "jsonl":
+            body = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            content_type = "application/x-ndjson"
+        else:
+            raise ValidationFailed(f"unknown format '{fmt}'", field_errors={"format": ["jsonl or csv"]})
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{suite.slug}.{fmt}"'
+        return response
+
+    def perform_content_negotiation(self, request, force=False):
+        renderers = self.get_renderers()
+        return renderers[0], renderers[0].media_type
+
+
+def visible_runs(actor):
+    require_scope(actor, "prompts:read")
+    return EvalRun.objects.filter(prompt__in=visible_prompts(actor)).select_related(
+        "prompt", "version", "suite", "created_by"
+    )
+
+
+def get_run(actor, run_id):
+    run = visible_runs(actor).filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"no eval run {run_id} (or you cannot see it)", code="run_not_found")
+    return run
+
+
+class RunListView(ListAPIView):
+    serializer_class = RunSerializer
+
+    def get_queryset(self):
+        qs = visible_runs(actor_from(self.request))
+        for field, lookup in (("prompt", "prompt__slug"), ("suite", "suite__slug"), ("status", "status")):
+            if self.request.query_params.get(field):
+                qs = qs.filter(**{lookup: self.request.query_params[field]})
+        return qs.order_by("-created_at", "-id")
+
+    @extend_schema(
+        summary="Eval runs, newest first",
+        parameters=[OpenApiParameter("prompt", str), OpenApiParameter("suite", str), OpenApiParameter("status", str)],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Start a run (202: queued; poll it for progress)",
+        request=RunRequestSerializer,
+        responses={202: RunSerializer, **ERRORS},
+    )
+    def post(self, request):
+        actor = actor_from(request)
+        data = _parse(RunRequestSerializer, request)
+        prompt = registry_selectors.get_visible_prompt(actor=actor, slug=data["prompt"])
+        version = registry_selectors.get_version(prompt=prompt, number=data["version"])
+        suite = services.visible_suite(actor=actor, slug=data["suite"])
+        run = services.start_run(
+            actor=actor, prompt=prompt, version=version, suite=suite, trigger=data["trigger"], model=data.get("model")
+        )
+        return Response(RunSerializer(get_run(actor, run.pk)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RunDetailView(GenericAPIView):
+    serializer_class = RunSerializer
+
+    @extend_schema(
+        summary="A run: status, progress, pass rate and aggregates", responses={200: RunSerializer, **ERRORS}
+    )
+    def get(self, request, run_id):
+        return Response(RunSerializer(get_run(actor_from(request), run_id)).data)
+
+
+class RunResultsView(GenericAPIView):
+    serializer_class = ResultSerializer
+
+    @extend_schema(
+        summary="A run's results, in case order",
+        parameters=[OpenApiParameter("passed", bool, description="`false` for failures only")],
+    )
+    def get(self, request, run_id):
+        run = get_run(actor_from(request), run_id)
+        qs = run.results.order_by("position")
+        passed = request.query_params.get("passed")
+        if passed in ("true", "false"):
+            qs = qs.filter(passed=passed == "true")
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(ResultSerializer(page, many=True).data)
+
+
+class RunCancelView(GenericAPIView):
+    serializer_class = RunSerializer
+
+    @extend_schema(
+        summary="Cancel a run (workers stop before their next provider call)",
+        request=None,
+        responses={200: RunSerializer, 409: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request, run_id):
+        actor = actor_from(request)
+        services.cancel_run(actor=actor, run=get_run(actor, run_id))
+        return Response(RunSerializer(get_run(actor, run_id)).data)
+
+
+class RunCompareView(GenericAPIView):
+    serializer_class = RunSerializer
+
+    @extend_schema(
+        summary="Compare with another run of the same suite",
+        parameters=[OpenApiParameter("against", int, required=True)],
+        responses={200: OpenApiResponse(description="regressions, improvements, pass_rate_delta"), **ERRORS},
+    )
+    def get(self, request, run_id):
+        actor = actor_from(request)
+        against = request.query_params.get("against", "")
+        if not against.isdigit():
+            raise ValidationFailed("against is required", field_errors={"against": ["another run's id"]})
+        return Response(compare_runs(get_run(actor, run_id), get_run(actor, int(against))))
+
+
+class GateView(PromptScopedView):
+    serializer_class = GateSerializer
+
+    @extend_schema(summary="A prompt's gate", responses={200: GateSerializer, **ERRORS})
+    def get(self, request, slug):
+        _, prompt = self.prompt(request, slug)
+        return Response(gates.gate_config(prompt))
+
+    @extend_schema(
+        summary="Set a prompt's gate (team owners)", request=GateSerializer, responses={200: GateSerializer, **ERRORS}
+    )
+    def put(self, request, slug):
+        actor, prompt = self.prompt(request, slug)
+        data = _parse(GateSerializer, request)
+        gates.set_gate(
+            actor=actor,
+            prompt=prompt,
+            suites=[dict(s) for s in data["suites"]],
+            max_regression=data.get("max_regression"),
+        )
+        return Response(gates.gate_config(prompt))
+
+
+class VersionGateView(PromptScopedView):
+    serializer_class = GateResultSerializer
+
+    @extend_schema(
+        summary="Does this version pass its gate for an environment?",
+        parameters=[OpenApiParameter("environment", str, required=True)],
+        responses={200: GateResultSerializer, **ERRORS},
+    )
+    def get(self, request, slug, number):
+        actor, prompt = self.prompt(request, slug)
+        version = registry_selectors.get_version(prompt=prompt, number=number)
+        environment = request.query_params.get("environment")
+        if not environment:
+            raise ValidationFailed("environment is required", field_errors={"environment": ["e.g. production"]})
+        return Response(
+            gates.evaluate_gate(actor=actor, prompt=prompt, version=version, environment=get_environment(environment))
+        )

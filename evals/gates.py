@@ -1,0 +1,182 @@
+"""Gates: the suites and thresholds a version must meet, evaluated on its exact content hash.
+
+A check passes when the newest finished run of the suite on a version with this content hash
+reaches ``min_pass_rate`` and, when a different version is live in the target environment, does
+not fall more than ``max_regression`` below that version's newest run of the same suite.
+Tier-0 and Tier-1 prompts with no gate suite fail with ``no_gate_configured``.
+"""
+
+from django.db import transaction
+
+from audit.services import record
+from registry.errors import ValidationFailed
+from registry.models import Deployment, Membership
+from registry.permissions import require_team_role
+
+from .models import EvalRun, Gate, GateSuite, Suite
+
+SCORED = (EvalRun.COMPLETED, EvalRun.COMPLETED_WITH_ERRORS)
+
+
+def _rate(value, field):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValidationFailed(f"{field} must be between 0 and 1", field_errors={field: ["a number from 0 to 1"]})
+    return float(value)
+
+
+def gate_config(prompt):
+    gate = Gate.objects.filter(prompt=prompt).first()
+    if gate is None:
+        return {"suites": [], "max_regression": None}
+    return {
+        "suites": [
+            {"suite": gs.suite.slug, "min_pass_rate": gs.min_pass_rate} for gs in gate.suites.select_related("suite")
+        ],
+        "max_regression": gate.max_regression,
+    }
+
+
+def set_gate(*, actor, prompt, suites, max_regression=None):
+    """Replace a prompt's gate; owners of its team. Suites must be the team's or shared."""
+    require_team_role(actor, prompt.team, Membership.OWNER, scope="prompts:write")
+    if not isinstance(suites, list):
+        raise ValidationFailed(
+            "suites must be a list", field_errors={"suites": ['e.g. [{"suite": "s", "min_pass_rate": 0.9}]']}
+        )
+    rows, seen = [], set()
+    for index, entry in enumerate(suites):
+        key = f"suites[{index}]"
+        if not isinstance(entry, dict) or "suite" not in entry:
+            raise ValidationFailed(
+                "each gate suite names a suite", field_errors={key: ['{"suite": ..., "min_pass_rate": ...}']}
+            )
+        suite = Suite.objects.filter(slug=entry["suite"]).first()
+        if suite is None or (suite.team_id is not None and suite.team_id != prompt.team_id):
+            raise ValidationFailed(
+                f"no suite '{entry['suite']}' for this prompt",
+                code="unknown_suite",
+                field_errors={f"{key}.suite": ["a suite of this prompt's team, or a shared one"]},
+            )
+        if suite.pk in seen:
+            raise ValidationFailed("a suite is listed twice", field_errors={f"{key}.suite": ["listed twice"]})
+        seen.add(suite.pk)
+        rows.append((suite, _rate(entry.get("min_pass_rate", 1.0), f"{key}.min_pass_rate")))
+    max_regression = None if max_regression is None else _rate(max_regression, "max_regression")
+    with transaction.atomic():
+        before = gate_config(prompt)
+        gate, _ = Gate.objects.select_for_update().get_or_create(prompt=prompt)
+        gate.max_regression, gate.updated_by = max_regression, actor.user
+        gate.save()
+        gate.suites.all().delete()
+        GateSuite.objects.bulk_create([GateSuite(gate=gate, suite=s, min_pass_rate=r) for s, r in rows])
+        after = gate_config(prompt)
+        record(
+            actor=actor,
+            action="gate.updated",
+            target_type="gate",
+            target_id=prompt.slug,
+            team=prompt.team.slug,
+            prompt=prompt.slug,
+            data={"before": before, "after": after},
+        )
+    return gate
+
+
+def _newest_run(prompt, content_hash, suite_id):
+    return (
+        EvalRun.objects.filter(prompt=prompt, content_hash=content_hash, suite_id=suite_id, status__in=SCORED)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def evaluate_gate(*, actor, prompt, version, environment, record_decision=True):
+    """``{"passed": bool, "checks": [...]}`` for ``version`` going to ``environment``; audited."""
+    gate = Gate.objects.filter(prompt=prompt).first()
+    gate_suites = list(gate.suites.select_related("suite")) if gate else []
+    checks = []
+    if not gate_suites:
+        critical = prompt.tier <= 1
+        checks.append(
+            {
+                "code": "no_gate_configured",
+                "passed": not critical,
+                "detail": (
+                    f"tier-{prompt.tier} prompts need a gate suite"
+                    if critical
+                    else "no gate suite configured; tiers 2 and 3 may go without"
+                ),
+            }
+        )
+    live = Deployment.objects.filter(prompt=prompt, environment=environment).select_related("version").first()
+    live_version = live.version if live and live.version_id and live.version_id != version.pk else None
+    for gs in gate_suites:
+        run = _newest_run(prompt, version.content_hash, gs.suite_id)
+        check = {
+            "suite": gs.suite.slug,
+            "min_pass_rate": gs.min_pass_rate,
+            "run": run.pk if run else None,
+            "pass_rate": run.pass_rate if run else None,
+        }
+        if run is None:
+            checks.append(
+                {
+                    **check,
+                    "code": "no_run",
+                    "passed": False,
+                    "detail": f"no finished run of '{gs.suite.slug}' on this content hash",
+                }
+            )
+            continue
+        if run.pass_rate < gs.min_pass_rate:
+            checks.append(
+                {
+                    **check,
+                    "code": "below_threshold",
+                    "passed": False,
+                    "detail": f"pass rate {run.pass_rate:.3f} is below {gs.min_pass_rate:.3f}",
+                }
+            )
+            continue
+        baseline = _newest_run(prompt, live_version.content_hash, gs.suite_id) if live_version else None
+        if baseline is not None and gate.max_regression is not None:
+            check.update(
+                baseline_run=baseline.pk, baseline_pass_rate=baseline.pass_rate, baseline_version=live_version.number
+            )
+            drop = baseline.pass_rate - run.pass_rate
+            if drop > gate.max_regression + 1e-9:
+                checks.append(
+                    {
+                        **check,
+                        "code": "regression",
+                        "passed": False,
+                        "detail": f"{drop:.3f} below v{live_version.number} live in {environment.slug}, "
+                        f"more than the {gate.max_regression:.3f} allowed",
+                    }
+                )
+                continue
+        checks.append({**check, "code": "ok", "passed": True, "detail": "meets the gate"})
+    result = {
+        "prompt": prompt.slug,
+        "version": version.number,
+        "content_hash": version.content_hash,
+        "environment": environment.slug,
+        "passed": all(c["passed"] for c in checks),
+        "checks": checks,
+    }
+    if record_decision:
+        with transaction.atomic():
+            record(
+                actor=actor,
+                action="gate.evaluated",
+                target_type="prompt_version",
+                target_id=f"{prompt.slug}@{version.number}",
+                team=prompt.team.slug,
+                prompt=prompt.slug,
+                data={
+                    "environment": environment.slug,
+                    "passed": result["passed"],
+                    "failed_checks": [c["code"] for c in checks if not c["passed"]],
+                },
+            )
+    return result

@@ -1,0 +1,180 @@
+"""Eval data: suites of cases, runs of a suite against a prompt version, the run's work items
+(PostgreSQL holds the truth; the broker only signals) and one result per (run, case)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from registry.models import LLMModel, Prompt, PromptVersion, Team
+
+
+class Suite(models.Model):
+    """A named set of cases, owned by a team or shared site-wide (team is null)."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="suites")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.slug
+
+    @property
+    def shared(self):
+        return self.team_id is None
+
+
+class Case(models.Model):
+    suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="cases")
+    position = models.PositiveIntegerField()
+    description = models.CharField(max_length=500, blank=True)
+    vars = models.JSONField(default=dict)
+    expected = models.TextField(null=True, blank=True)
+    assertions = models.JSONField(default=list)
+    tags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["suite", "position"]
+        constraints = [models.UniqueConstraint(fields=["suite", "position"], name="case_position_unique")]
+
+    def __str__(self):
+        return f"{self.suite_id}#{self.position}"
+
+
+class EvalRun(models.Model):
+    MANUAL, CI, SCHEDULE, PRE_RELEASE, POST_INCIDENT = "manual", "ci", "schedule", "pre_release", "post_incident"
+    TRIGGER_CHOICES = [(t, t.replace("_", " ")) for t in (MANUAL, CI, SCHEDULE, PRE_RELEASE, POST_INCIDENT)]
+    QUEUED, RUNNING, COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED, FAILED = (
+        "queued",
+        "running",
+        "completed",
+        "completed_with_errors",
+        "cancelled",
+        "failed",
+    )
+    STATUS_CHOICES = [
+        (s, s.replace("_", " ")) for s in (QUEUED, RUNNING, COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED, FAILED)
+    ]
+    FINISHED = (COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED, FAILED)
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="eval_runs")
+    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="eval_runs")
+    content_hash = models.CharField(max_length=64, db_index=True)
+    suite = models.ForeignKey(Suite, on_delete=models.PROTECT, related_name="runs")
+    llm_model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, related_name="eval_runs")
+    model_config = models.JSONField()
+    trigger = models.CharField(max_length=16, choices=TRIGGER_CHOICES, default=MANUAL)
+    status = models.CharField(max_length=24, choices=STATUS_CHOICES, default=QUEUED, db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    pass_rate = models.FloatField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["prompt", "content_hash", "suite"])]
+
+    def __str__(self):
+        return f"run {self.pk} of {self.suite_id} on {self.version_id}"
+
+    @property
+    def finished(self):
+        return self.status in self.FINISHED
+
+
+class EvalItem(models.Model):
+    """One case of one run as a unit of work: claimed with a lease that expires, so a killed
+    worker's cases come back; marked done in the transaction that writes the result."""
+
+    PENDING, CLAIMED, DONE, CANCELLED = "pending", "claimed", "done", "cancelled"
+    STATUS_CHOICES = [(s, s) for s in (PENDING, CLAIMED, DONE, CANCELLED)]
+
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="items")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField()
+    snapshot = models.JSONField()  # the case as it was when the run started
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=PENDING)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    claims = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "case"], name="eval_item_unique")]
+        indexes = [models.Index(fields=["run", "status"]), models.Index(fields=["status", "lease_until"])]
+
+    def __str__(self):
+        return f"item {self.run_id}/{self.case_id} {self.status}"
+
+
+class EvalResult(models.Model):
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="results")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField()
+    output = models.TextField(blank=True)
+    passed = models.BooleanField()
+    verdicts = models.JSONField(default=list)
+    latency_ms = models.FloatField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "case"], name="eval_result_unique"),
+            models.CheckConstraint(condition=Q(cost_usd__gte=0), name="eval_result_cost_nonnegative"),
+        ]
+
+    def __str__(self):
+        return f"result {self.run_id}/{self.case_id} {'pass' if self.passed else 'fail'}"
+
+
+class Gate(models.Model):
+    """Per prompt: the suites and thresholds a version must meet before it may go live."""
+
+    prompt = models.OneToOneField(Prompt, on_delete=models.CASCADE, related_name="gate")
+    max_regression = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_regression__isnull=True) | Q(max_regression__gte=0, max_regression__lte=1),
+                name="gate_max_regression_range",
+            )
+        ]
+
+    def __str__(self):
+        return f"gate of {self.prompt_id}"
+
+
+class GateSuite(models.Model):
+    gate = models.ForeignKey(Gate, on_delete=models.CASCADE, related_name="suites")
+    suite = models.ForeignKey(Suite, on_delete=models.PROTECT, related_name="+")
+    min_pass_rate = models.FloatField()
+
+    class Meta:
+        ordering = ["gate", "suite__slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["gate", "suite"], name="gate_suite_unique"),
+            models.CheckConstraint(condition=Q(min_pass_rate__gte=0, min_pass_rate__lte=1), name="gate_min_pass_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.suite_id} >= {self.min_pass_rate}"

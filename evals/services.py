@@ -1,0 +1,233 @@
+"""Every state change of evals: suites, cases, starting and cancelling runs. Each checks
+permission, writes, and records its audit event in one transaction; a run's work is queued only
+after that transaction commits."""
+
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from audit.services import record
+from registry.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from registry.models import Membership
+from registry.permissions import require_scope, require_site_role, require_team_role
+from registry.services.prompts import normalize_model_config, registered_model
+from registry.services.validation import check_slug, check_text
+
+from . import assertions
+from .models import Case, EvalItem, EvalRun, Suite
+
+TRIGGERS = [t for t, _ in EvalRun.TRIGGER_CHOICES]
+
+
+def _require_suite_editor(actor, suite_team):
+    if suite_team is None:
+        require_site_role(actor, scope="evals:run")
+    else:
+        require_team_role(actor, suite_team, Membership.AUTHOR, scope="evals:run")
+
+
+def create_suite(*, actor, slug, name, team=None, description=""):
+    """A team's suite (its authors) or a shared site-wide one (admins)."""
+    _require_suite_editor(actor, team)
+    check_slug(slug)
+    name = check_text(name, "name")
+    try:
+        with transaction.atomic():
+            suite = Suite.objects.create(
+                slug=slug,
+                name=name,
+                team=team,
+                created_by=actor.user,
+                description=check_text(description, "description", required=False, max_length=5000),
+            )
+            record(
+                actor=actor,
+                action="suite.created",
+                target_type="suite",
+                target_id=slug,
+                team=team.slug if team else "",
+                data={"name": name, "shared": team is None},
+            )
+            return suite
+    except IntegrityError as exc:
+        raise Conflict(
+            f"suite '{slug}' already exists", code="slug_taken", field_errors={"slug": ["already taken"]}
+        ) from exc
+
+
+def add_cases(*, actor, suite, cases, replace=False):
+    """Append cases to a suite (or replace them all); every case is checked before any is written."""
+    _require_suite_editor(actor, suite.team)
+    clean = assertions.normalize_cases(cases)
+    with transaction.atomic():
+        locked = Suite.objects.select_for_update().get(pk=suite.pk)
+        if replace:
+            used = EvalItem.objects.filter(case__suite=locked).exists()
+            if used:
+                raise Conflict(
+                    "cases that runs used cannot be replaced; add new ones or make a new suite", code="cases_in_use"
+                )
+            Case.objects.filter(suite=locked).delete()
+        start = (Case.objects.filter(suite=locked).aggregate(n=Max("position"))["n"] or 0) + 1
+        made = Case.objects.bulk_create(
+            [
+                Case(
+                    suite=locked,
+                    position=start + i,
+                    vars=c["vars"],
+                    expected=c.get("expected"),
+                    assertions=c["assertions"],
+                    description=c.get("description", ""),
+                    tags=c.get("tags", []),
+                )
+                for i, c in enumerate(clean)
+            ]
+        )
+        locked.save(update_fields=["updated_at"])
+        record(
+            actor=actor,
+            action="cases.added",
+            target_type="suite",
+            target_id=locked.slug,
+            team=locked.team.slug if locked.team else "",
+            data={"count": len(made), "replaced": replace, "first_position": start},
+        )
+    return made
+
+
+def visible_suite(*, actor, slug):
+    """Shared suites are visible to everyone signed in; a team's to its members and readers-of-all."""
+    require_scope(actor, "prompts:read")
+    suite = Suite.objects.select_related("team").filter(slug=slug).first()
+    if suite is None or (
+        suite.team is not None
+        and not actor.reads_everything
+        and not Membership.objects.filter(team=suite.team, user=actor.user).exists()
+    ):
+        raise NotFound(f"no suite '{slug}' (or you cannot see it)", code="suite_not_found")
+    return suite
+
+
+def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=None):
+    """Queue a run of ``suite`` against ``version`` (optionally on another registered model).
+
+    Everything is checked before anything runs: the suite has cases, every case's variables match
+    the version's declarations, the model is registered and not retired."""
+    require_team_role(actor, prompt.team, Membership.AUTHOR, scope="evals:run")
+    if version.prompt_id != prompt.pk:
+        raise ValidationFailed("version is not a version of this prompt", field_errors={"version": ["wrong prompt"]})
+    if suite.team_id is not None and suite.team_id != prompt.team_id:
+        raise PermissionDenied(f"suite '{suite.slug}' belongs to another team", code="suite_of_other_team")
+    if trigger not in TRIGGERS:
+        raise ValidationFailed(
+            f"unknown trigger '{trigger}'", field_errors={"trigger": [f"one of {', '.join(TRIGGERS)}"]}
+        )
+    model_config = version.model_config
+    if model is not None:
+        model_config = normalize_model_config({**version.model_config, **model})
+    llm_model = registered_model(model_config)
+    cases = list(suite.cases.order_by("position"))
+    if not cases:
+        raise ValidationFailed(
+            f"suite '{suite.slug}' has no cases",
+            code="empty_suite",
+            field_errors={"suite": ["add at least one case before running it"]},
+        )
+    assertions.check_case_variables([{"vars": c.vars} for c in cases], version.variables)
+    _check_judges(cases)
+    with transaction.atomic():
+        run = EvalRun.objects.create(
+            prompt=prompt,
+            version=version,
+            content_hash=version.content_hash,
+            suite=suite,
+            llm_model=llm_model,
+            model_config=model_config,
+            trigger=trigger,
+            created_by=actor.user,
+            total=len(cases),
+        )
+        EvalItem.objects.bulk_create(
+            [
+                EvalItem(
+                    run=run,
+                    case=c,
+                    position=c.position,
+                    snapshot={"vars": c.vars, "expected": c.expected, "assertions": c.assertions},
+                )
+                for c in cases
+            ],
+            batch_size=1000,
+        )
+        record(
+            actor=actor,
+            action="eval_run.started",
+            target_type="eval_run",
+            target_id=run.pk,
+            team=prompt.team.slug,
+            prompt=prompt.slug,
+            data={
+                "version": version.number,
+                "content_hash": version.content_hash,
+                "suite": suite.slug,
+                "model": f"{model_config['provider']}:{model_config['name']}",
+                "trigger": trigger,
+                "cases": len(cases),
+            },
+        )
+        transaction.on_commit(lambda: enqueue(run.pk))
+    return run
+
+
+def _check_judges(cases):
+    """Every judge model a case names (and the default judge, when any case uses a judge) must be
+    registered and not retired, before anything runs."""
+    from django.conf import settings
+
+    payload = [{"assertions": c.assertions} for c in cases]
+    judges = set(assertions.judge_models(payload))
+    if any(a.get("type") == "llm_judge" and not a.get("judge") for c in cases for a in c.assertions):
+        judges.add((settings.PROMPTLEDGER_JUDGE_PROVIDER, settings.PROMPTLEDGER_JUDGE_MODEL))
+    for provider, name in sorted(judges):
+        try:
+            registered_model({"provider": provider, "name": name})
+        except ValidationFailed as exc:
+            raise ValidationFailed(
+                f"judge model: {exc.detail}", code=exc.code, field_errors={"judge": [exc.detail]}
+            ) from exc
+
+
+def enqueue(run_id, copies=1):
+    """Signal workers: the broker carries only the run id; the items in the database are the work."""
+    from .tasks import execute_run
+
+    queue = execute_run.app.conf.task_default_queue
+    for _ in range(copies):
+        execute_run.apply_async(args=[run_id], queue=queue, task_id=f"run-{run_id}-{uuid.uuid4().hex[:8]}")
+
+
+def cancel_run(*, actor, run):
+    """Ask workers to stop: a state they check before each provider call. Its creator or the
+    team's approvers and owners."""
+    require_scope(actor, "evals:run")
+    if not (actor.user is not None and actor.user.pk == run.created_by_id):
+        require_team_role(actor, run.prompt.team, Membership.APPROVER)
+    with transaction.atomic():
+        locked = EvalRun.objects.select_for_update().get(pk=run.pk)
+        if locked.finished:
+            raise Conflict(f"run {run.pk} already {locked.status}", code="run_finished")
+        locked.cancel_requested = True
+        locked.save(update_fields=["cancel_requested"])
+        record(
+            actor=actor,
+            action="eval_run.cancel_requested",
+            target_type="eval_run",
+            target_id=run.pk,
+            team=run.prompt.team.slug,
+            prompt=run.prompt.slug,
+            data={},
+        )
+    from .runner import finalize
+
+    return finalize(run.pk) or locked

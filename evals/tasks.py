@@ -1,0 +1,17 @@
+"""Celery tasks of evals: small, idempotent, each calling the runner."""
+
+from celery import shared_task
+
+from . import runner
+
+
+@shared_task(name="evals.tasks.execute_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_run(run_id):
+    """Work on a run; safe to deliver twice or to run on several workers at once."""
+    run = runner.execute(run_id)
+    return getattr(run, "status", None)
+
+
+@shared_task(name="evals.tasks.reap_expired_leases", ignore_result=True)
+def reap_expired_leases():
+    return runner.reap()
