@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint bench-resolve clean
+.PHONY: install run test lint bench-resolve bench-audit-export clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: install
 
 bench-resolve: install
 	$(BIN)/python bench/resolve.py
+
+bench-audit-export: install
+	$(BIN)/python bench/audit_export.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

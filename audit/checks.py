@@ -1,7 +1,12 @@
 """Verification of the chain in the database: every event, every signed checkpoint, the
 checkpoint cadence, and the sink outside the database."""
 
+import json
+
 from django.conf import settings
+from django.db import connections
+from django.db.models import F, Func, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import signing
@@ -31,13 +36,47 @@ CHAIN_COLUMNS = (
 )
 
 
+# On PostgreSQL the database writes the log's time format and hands ``data`` over as text: no
+# datetime object is built (Django's time zone loader for timestamptz runs in Python) only to be
+# formatted again. For years 1000..9999 this is byte for byte what ``chain.iso`` writes.
+PG_ISO = "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+_TIME, _DATA = CHAIN_COLUMNS.index("occurred_at"), CHAIN_COLUMNS.index("data")
+
+
+_decoder = json.JSONDecoder()
+
+
+def load_json(text):
+    """``json.loads`` for the JSON text PostgreSQL writes (no surrounding whitespace), minus its
+    wrapper's work; anything else goes through ``json.loads`` itself."""
+    try:
+        value, end = _decoder.scan_once(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
+
+
+def iter_chain_values(queryset=None, chunk_size=5000):
+    """Events as tuples in ``CHAIN_COLUMNS`` order, ``occurred_at`` already in the log's ISO form
+    and ``data`` a JSON value, streamed from a server-side cursor (no dict per row)."""
+    queryset = (AuditEvent.objects.all() if queryset is None else queryset).order_by("sequence")
+    if connections[queryset.db].vendor == "postgresql":
+        columns = {"occurred_at": "chain_at", "data": "chain_data"}
+        rows = queryset.annotate(
+            chain_at=Func(F("occurred_at"), template=PG_ISO % "%(expressions)s", output_field=TextField()),
+            chain_data=Cast("data", TextField()),
+        ).values_list(*(columns.get(name, name) for name in CHAIN_COLUMNS))
+        for row in rows.iterator(chunk_size=chunk_size):
+            yield (*row[:_DATA], load_json(row[_DATA]), *row[_DATA + 1 :])
+        return
+    for row in queryset.values_list(*CHAIN_COLUMNS).iterator(chunk_size=chunk_size):
+        yield (*row[:_TIME], iso(row[_TIME]), *row[_TIME + 1 :])
+
+
 def iter_chain_rows(queryset=None, chunk_size=5000):
     """Events as the dicts the chain hashes, streamed from a server-side cursor."""
-    queryset = AuditEvent.objects.all() if queryset is None else queryset
-    for row in queryset.order_by("sequence").values_list(*CHAIN_COLUMNS).iterator(chunk_size=chunk_size):
-        event = dict(zip(CHAIN_COLUMNS, row, strict=True))
-        event["occurred_at"] = iso(event["occurred_at"])
-        yield event
+    for row in iter_chain_values(queryset, chunk_size=chunk_size):
+        yield dict(zip(CHAIN_COLUMNS, row, strict=True))
 
 
 def verify_database(*, public_key=None, max_checkpoint_age=None, now=None, save=True):

@@ -40,22 +40,29 @@ import json
 import os
 import random
 import re
-import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from harness import (
+    REPO,
+    SHARED,
+    CouldNotRun,
+    database_name,
+    fetch,
+    find_gunicorn,
+    free_port,
+    gunicorn_args,
+    reset_database,
+    run_main,
+    scratch_run,
+    server_env,
+    setup_django_here,
+    wait_until_up,
+)
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/promptledger_bench"
 FLOOR_RPS, FLOOR_P99_MS, AIM_RATIO = 1500.0, 20.0, 0.9
 ENVIRONMENT = "production"
@@ -65,47 +72,7 @@ FILLER = (
 )
 
 
-class CouldNotRun(Exception):
-    """The benchmark could not produce figures (a server did not start, wrk failed, ...)."""
-
-
 # --- the database ---------------------------------------------------------------------------------
-
-
-def reset_database(url):
-    """Drop and create the database named in ``url`` (connecting to ``postgres`` to do so)."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name or parts.scheme not in ("postgres", "postgresql"):
-        raise CouldNotRun(f"--database-url must name a PostgreSQL database, got {url!r}")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    try:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.Error as exc:
-        raise CouldNotRun(f"cannot reset database {name!r}: {exc}") from exc
-
-
-def server_env(database_url, var_dir):
-    """The environment of the app's processes: production settings, plain HTTP on localhost."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PROMPTLEDGER_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DJANGO_ENV="production",
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=database_url,
-        PROMPTLEDGER_VAR_DIR=str(var_dir),
-        LOG_LEVEL="ERROR",  # the contract check's 4xx answers are expected; 5xx are still logged
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    return env
 
 
 def seed(*, prompts, canary_every, canary_percent):
@@ -115,9 +82,6 @@ def seed(*, prompts, canary_every, canary_percent):
     answer with the side their unit falls on. bulk_create is fine here: this is benchmark data,
     not a state change that needs its audit event.
     """
-    import django
-
-    django.setup()
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection, transaction
@@ -203,80 +167,7 @@ def seed(*, prompts, canary_every, canary_percent):
     return raw_token, targets, special
 
 
-# --- servers --------------------------------------------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def gunicorn_args(args, port):
-    return [
-        "--bind", f"127.0.0.1:{port}",
-        "--worker-class", "gthread",
-        "--workers", str(args.workers),
-        "--threads", str(args.threads),
-        "--keep-alive", "10",
-        "--log-level", "warning",
-    ]
-
-
-class Processes:
-    """Every process this run started, stopped (process group first, then kill) on the way out."""
-
-    def __init__(self):
-        self.running = []
-
-    def start(self, argv, **kwargs):
-        proc = subprocess.Popen(argv, start_new_session=True, **kwargs)
-        self.running.append(proc)
-        return proc
-
-    def stop_all(self):
-        for proc in self.running:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 10
-        for proc in self.running:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-        self.running.clear()
-
-
-def fetch(url, headers=None, timeout=5):
-    """``(status, headers, body)`` for a GET; HTTP errors are answers, not exceptions."""
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - a localhost URL
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - a localhost URL
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read()
-
-
-def wait_until_up(proc, url, headers, name, timeout=40):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise CouldNotRun(f"{name} exited with status {proc.returncode} while starting")
-        try:
-            status, _, _ = fetch(url, headers, timeout=2)
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise CouldNotRun(f"{name} did not answer 200 at {url} within {timeout}s")
+# --- the contract ---------------------------------------------------------------------------------
 
 
 def check_contract(base, token, targets, special):
@@ -454,42 +345,30 @@ def main(argv=None):
     ceiling = args.ceiling.resolve()
     if not ceiling.is_file():
         raise CouldNotRun(f"no ceiling view at {ceiling} (use --ceiling PATH)")
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
-    if gunicorn is None:
-        raise CouldNotRun("gunicorn is not installed in this environment")
-
-    procs = Processes()
-    with tempfile.TemporaryDirectory(prefix="promptledger-bench-") as scratch:
-        try:
-            return run(args, procs, gunicorn, ceiling, Path(scratch))
-        except CouldNotRun as exc:
-            log = Path(scratch) / "app.log"
-            if log.exists() and log.stat().st_size:
-                tail = log.read_text(errors="replace").splitlines()[-30:]
-                raise CouldNotRun(f"{exc}\n--- the app's log, last lines ---\n" + "\n".join(tail)) from exc
-            raise
-        finally:
-            procs.stop_all()
+    gunicorn = find_gunicorn()
+    with scratch_run() as (procs, scratch):
+        return run(args, procs, gunicorn, ceiling, scratch)
 
 
 def run(args, procs, gunicorn, ceiling, scratch):
-    name = urlsplit(args.database_url).path.lstrip("/")
+    name = database_name(args.database_url)
     print(f"resetting {name} and seeding {args.prompts:,} prompts ...", flush=True)
     reset_database(args.database_url)
     env = server_env(args.database_url, scratch / "var")
-    os.environ.update(env)
-    sys.path.insert(0, str(REPO))
+    setup_django_here(env)
     started = time.monotonic()
     token, targets, special = seed(prompts=args.prompts, canary_every=200, canary_percent=10)
     print(f"seeded in {time.monotonic() - started:.1f}s ({len(targets):,} served prompts)", flush=True)
 
     app_port, ceiling_port = free_port(), free_port()
+    app_args = gunicorn_args(app_port, workers=args.workers, threads=args.threads)
+    ceiling_args = gunicorn_args(ceiling_port, workers=args.workers, threads=args.threads)
     app_log = open(scratch / "app.log", "wb")  # noqa: SIM115 - closed with the scratch folder
-    app = procs.start([gunicorn, "--chdir", str(REPO), *gunicorn_args(args, app_port), "config.wsgi:application"],
+    app = procs.start([gunicorn, "--chdir", str(REPO), *app_args, "config.wsgi:application"],
                       env=env, cwd=REPO, stdout=app_log, stderr=subprocess.STDOUT)
     ceiling_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     ceiling_proc = procs.start(
-        [gunicorn, "--chdir", str(ceiling.parent), *gunicorn_args(args, ceiling_port), f"{ceiling.stem}:application"],
+        [gunicorn, "--chdir", str(ceiling.parent), *ceiling_args, f"{ceiling.stem}:application"],
         env=ceiling_env, cwd=ceiling.parent,
     )
     app_base, ceiling_base = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{ceiling_port}"
@@ -561,17 +440,5 @@ def run(args, procs, gunicorn, ceiling, scratch):
     return 0 if passed else 1
 
 
-def _interrupted(signum, frame):
-    raise KeyboardInterrupt
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _interrupted)
-    try:
-        sys.exit(main())
-    except CouldNotRun as exc:
-        print(f"could not run: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted; every process this run started was stopped", file=sys.stderr)
-        sys.exit(2)
+    run_main(main)
