@@ -81,10 +81,12 @@ def iter_chain_rows(queryset=None, chunk_size=5000):
 
 def verify_database(*, public_key=None, max_checkpoint_age=None, now=None, save=True):
     """Verify the whole chain; returns the verifier's report (and stores its outcome)."""
-    verifier = Verifier(public_key=public_key or signing.public_key_bytes())
+    checkpoints = [cp.as_chain_dict() for cp in AuditCheckpoint.objects.order_by("id")]
+    verifier = Verifier(
+        public_key=public_key or signing.public_key_bytes(), watch={cp["sequence"] for cp in checkpoints}
+    )
     for event in iter_chain_rows():
         verifier.event(event)
-    checkpoints = [cp.as_chain_dict() for cp in AuditCheckpoint.objects.order_by("id")]
     verifier.checkpoints(checkpoints)
     if max_checkpoint_age is None:
         max_checkpoint_age = 2 * settings.PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS
