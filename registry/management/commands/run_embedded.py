@@ -1,6 +1,7 @@
 """``manage.py run_embedded``: the one-command demo. Migrates, loads the demo data, starts a
 Celery worker on the embedded broker beside the web server, and prints the URL and logins."""
 
+import signal
 import subprocess
 import sys
 
@@ -30,9 +31,14 @@ class Command(BaseCommand):
             worker = subprocess.Popen(argv)  # noqa: S603 - fixed argv, our own interpreter
         self.stdout.write(self.style.SUCCESS(f"\nPromptledger is at http://{host}:{port}/  (API docs: /api/docs/)"))
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}\n")
+        # SIGTERM (as from a process manager) unwinds like Ctrl-C, so the worker is stopped too.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             call_command("runserver", f"{host}:{port}", use_reloader=False)
         finally:
             if worker is not None:
                 worker.terminate()
-                worker.wait(timeout=10)
+                try:
+                    worker.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
