@@ -10,30 +10,12 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import signing
-from .chain import iso
+from .chain import EVENT_FIELDS, iso
 from .models import AuditCheckpoint, AuditEvent, ChainVerification
 from .services import read_sink
 from .verify import Verifier
 
-CHAIN_COLUMNS = (
-    "sequence",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "actor_username",
-    "actor_token",
-    "action",
-    "target_type",
-    "target_id",
-    "team",
-    "prompt",
-    "data",
-    "request_id",
-    "ip",
-    "user_agent",
-    "prev_hash",
-    "hash",
-)
+CHAIN_COLUMNS = (*EVENT_FIELDS, "prev_hash", "hash")
 
 
 # On PostgreSQL the database writes the log's time format and hands ``data`` over as text: no
