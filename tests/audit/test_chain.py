@@ -212,3 +212,29 @@ def test_verify_audit_command_exits_0_or_1_naming_the_event(tamper, make_events,
         call_command("verify_audit")
     assert exit_info.value.code == 1
     assert "event 2: changed" in capsys.readouterr().out
+
+
+def test_a_rehashed_rewrite_is_caught_in_an_export_too(tamper, make_events, tmp_path):
+    import json as jsonlib
+
+    from audit.export import start_export
+    from audit.verify import verify_file
+
+    make_events(20)
+    write_checkpoint()
+    rows = list(iter_chain_rows())
+    rows[6]["data"] = {"index": "rewritten"}
+    prev = rows[5]["hash"]
+    for row in rows[6:]:
+        row["prev_hash"], row["hash"] = prev, event_hash(prev, row)
+        prev = row["hash"]
+        tamper(
+            "UPDATE audit_auditevent SET data = %s::jsonb, prev_hash = %s, hash = %s WHERE sequence = %s",
+            [jsonlib.dumps(row["data"]), row["prev_hash"], row["hash"], row["sequence"]],
+        )
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"".join(start_export(actor=Actor.for_system(), format="jsonl", filters={})))
+    report = verify_file(path)
+    assert not report.ok
+    assert report.problems[0].sequence == 20
+    assert "rewritten" in report.problems[0].message
