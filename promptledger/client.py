@@ -168,6 +168,37 @@ class Client:
         cls = ServerError if response.status >= 500 else _BY_STATUS.get(response.status, APIError)
         return cls(response.status, code, detail, fields)
 
+    def get_json(self, path, *, query=None):
+        """GET ``/api/v1/{path}`` and return its JSON body."""
+        return self.request("GET", path, query=query).json()
+
+    def post_json(self, path, body, *, accept=(200, 201)):
+        """POST ``body`` as JSON; return ``(status, JSON body)``, the status being one of ``accept``."""
+        response = self.request("POST", path, json_body=body, accept=accept)
+        return response.status, response.json()
+
+    def paginate(self, path, *, query=None):
+        """Every item of a paginated list (``{"results", "next"}``), following ``next`` page by page.
+
+        Only the query string of ``next`` is used: the pages come from this client's URL even when
+        a proxy makes the server believe it has another host."""
+        query = dict(query or {})
+        seen = set()
+        while True:
+            body = self.get_json(path, query=query)
+            if isinstance(body, list):  # an endpoint without pagination
+                yield from body
+                return
+            yield from body.get("results", [])
+            following = body.get("next")
+            if not following:
+                return
+            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(following).query))
+            key = tuple(sorted(query.items()))
+            if key in seen:  # a server that keeps pointing at the same page must not loop forever
+                return
+            seen.add(key)
+
     def resolve(self, slug, environment, unit=None, etag=None):
         """The version of ``slug`` deployed to ``environment``. ``unit`` (a stable user or session
         id) picks the canary side; ``etag`` from an earlier answer makes an unchanged answer a
