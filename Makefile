@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint bench-resolve bench-audit-export clean
+.PHONY: install run test lint bench-resolve bench-audit-export bench-eval-throughput clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench-resolve: install
 
 bench-audit-export: install
 	$(BIN)/python bench/audit_export.py
+
+bench-eval-throughput: install
+	$(BIN)/python bench/eval_throughput.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

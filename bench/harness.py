@@ -207,3 +207,34 @@ def run_main(main):
     except KeyboardInterrupt:
         print("interrupted; every process this run started was stopped", file=sys.stderr)
         sys.exit(2)
+
+
+def wait_for_log_line(proc, log_path, marker, name, timeout=60):
+    """Wait until ``marker`` appears in the log a process writes (a Celery worker's ``ready.``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log_path.exists() and marker in log_path.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise CouldNotRun(f"{name} exited with status {proc.returncode} while starting")
+        time.sleep(0.1)
+    raise CouldNotRun(f"{name} did not log {marker!r} within {timeout}s")
+
+
+def run_json_client(procs, argv, env=None, timeout=900, cwd=None):
+    """Run a measuring client (``python <argv>``) in its own process; its last stdout line is its
+    JSON result, and a result with an ``error`` key is a failure to run."""
+    import json
+
+    proc = procs.start([sys.executable, *argv], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+    try:
+        output, errors = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise CouldNotRun(f"the client {argv} took longer than {timeout}s") from exc
+    if proc.returncode != 0 or not output.strip():
+        raise CouldNotRun(f"the client {argv} exited with status {proc.returncode}:\n{errors[-3000:]}")
+    result = json.loads(output.strip().splitlines()[-1])
+    if "error" in result:
+        raise CouldNotRun(result["error"])
+    return result

@@ -5,6 +5,12 @@ concurrently in a rolling window, and writes each result in the transaction that
 done — conditionally on still holding the lease, and under a unique (run, case) constraint, so a
 case is written once however often it is claimed. Items whose lease expired (a killed worker) are
 claimable again; ``reap`` re-signals their runs. Cancelling is a flag checked before each call.
+
+Throughput: every database call of a drive runs on one thread (the worker's, on its connection),
+so the drive keeps that thread's work per case small: items are claimed a window ahead (one claim
+per window, not per case), and finished cases are written in batches while the next cases run —
+still one transaction per batch holding each item's done-mark with its result, each conditional
+on its lease.
 """
 
 import asyncio
@@ -12,7 +18,7 @@ import logging
 import statistics
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -77,6 +83,79 @@ def write_result(item, token, fields):
         return False
 
 
+def write_results(token, entries):
+    """``write_result`` for a batch of ``(item, fields)`` in one transaction: the items still held
+    under ``token`` are marked done and get their results; the others (lease lost, or a second copy
+    of an item already in the batch) are skipped. Returns how many were written. Should a result
+    already exist (the unique constraint), the batch is rolled back and written item by item."""
+    if not entries:
+        return 0
+    try:
+        with transaction.atomic():
+            # Locked in id order (PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock):
+            # no one can take a lease between this read and the update below.
+            held = set(
+                EvalItem.objects.select_for_update()
+                .filter(id__in={item.pk for item, _ in entries}, status=EvalItem.CLAIMED, lease_token=token)
+                .order_by("id")
+                .values_list("id", flat=True)
+            )
+            if not held:
+                return 0
+            EvalItem.objects.filter(id__in=held).update(status=EvalItem.DONE, lease_until=None)
+            rows = []
+            for item, fields in entries:
+                if item.pk in held:
+                    held.discard(item.pk)
+                    rows.append(EvalResult(run_id=item.run_id, case_id=item.case_id, position=item.position, **fields))
+            EvalResult.objects.bulk_create(rows)
+            return len(rows)
+    except IntegrityError:
+        return sum(write_result(item, token, fields) for item, fields in entries)
+
+
+class _ResultWriter:
+    """Writes finished cases on the database thread while the next cases run: whatever finished
+    while one batch was being written goes into the next (at most ``batch_size``). ``add`` blocks
+    nobody; ``wait_for_room`` holds new cases back while more than ``limit`` results wait."""
+
+    def __init__(self, token, *, batch_size=64, limit=128):
+        self.token, self.batch_size, self.limit = token, batch_size, limit
+        self.pending = []
+        self.wake, self.room = asyncio.Event(), asyncio.Event()
+        self.closing = False
+        self.task = asyncio.ensure_future(self._write())
+
+    def add(self, item, fields):
+        self.pending.append((item, fields))
+        self.wake.set()
+
+    async def wait_for_room(self):
+        while len(self.pending) > self.limit and not self.task.done():
+            self.room.clear()
+            await self.room.wait()
+
+    async def _write(self):
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                batch, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
+                self.room.set()
+                try:
+                    await db(write_results)(self.token, batch)
+                except Exception:  # a lost connection: the items stay leased, and are claimed again when it expires
+                    log.exception("writing %d results failed", len(batch))
+            if self.closing:
+                return
+
+    async def close(self):
+        """Return once every result added so far is written."""
+        self.closing = True
+        self.wake.set()
+        await self.task
+
+
 class _CancelFlag:
     """Reads the run's cancel flag at most every quarter second."""
 
@@ -131,7 +210,8 @@ async def _run_case(item, run, cancelled):
 
 async def _drive(run, token, concurrency):
     cancelled = _CancelFlag(run.pk)
-    in_flight = set()
+    writer = _ResultWriter(token, limit=4 * concurrency)
+    in_flight, ready = set(), deque()
 
     async def one(item):
         try:
@@ -140,18 +220,27 @@ async def _drive(run, token, concurrency):
             log.exception("case %s of run %s failed", item.case_id, run.pk)
             fields = {"passed": False, "error": f"internal: {type(exc).__name__}: {exc}", "verdicts": []}
         if fields is not None:
-            await db(write_result)(item, token, fields)
+            writer.add(item, fields)
 
-    while True:
-        if await cancelled():
-            break
-        batch = await db(claim)(run.pk, concurrency - len(in_flight), token)
-        in_flight.update(asyncio.ensure_future(one(item)) for item in batch)
-        if not in_flight:
-            break
-        _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-    if in_flight:
-        await asyncio.wait(in_flight)
+    try:
+        while True:
+            if await cancelled():
+                break
+            await writer.wait_for_room()
+            free = concurrency - len(in_flight)
+            if len(ready) < free:
+                # A window ahead: one claim per window of cases rather than one per case. The extra
+                # items wait at most about one provider call, far inside their lease.
+                ready.extend(await db(claim)(run.pk, free - len(ready) + concurrency, token))
+            while ready and len(in_flight) < concurrency:
+                in_flight.add(asyncio.ensure_future(one(ready.popleft())))
+            if not in_flight:
+                break
+            _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        if in_flight:
+            await asyncio.wait(in_flight)
+    finally:
+        await writer.close()
     await providers.aclose()
 
 
@@ -236,6 +325,10 @@ def finalize(run_id):
                 "cost_usd": summary["cost_usd"],
             },
         )
+        if run.trigger == EvalRun.SCHEDULE:  # drift: decided in this transaction, so exactly once
+            from .drift import check_drift
+
+            check_drift(run)
     return run
 
 

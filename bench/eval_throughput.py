@@ -1,0 +1,330 @@
+"""Eval throughput: cases through a real Celery worker against a provider that answers in 200 ms.
+
+What it does, in one run:
+
+1. resets a dedicated PostgreSQL database (``promptledger_bench_evals`` unless ``--database-url``),
+   migrates it with ``DJANGO_ENV=production`` settings and, through the services, makes a team, an
+   owner and an author, registers ``openai:gpt-4o-mini-2024-07-18`` (approved), a prompt with one
+   version on that model, and a suite per size in ``--cases`` (1,000 and 10,000 by default), each
+   case with one ``contains`` assertion that the provider's echo satisfies;
+2. starts the local provider (``tests/evals/fake_provider.py --delay-ms 200``, OpenAI's
+   chat-completions API) on a free port, and ONE Celery worker on the Redis broker
+   (``--broker-url``) consuming a queue of its own. The worker runs the prefork pool with one
+   child, as ``docker-compose.yml`` runs it (prefork is Celery's default): the run executes in a
+   process of its own, so nothing of the consumer competes with it for the GIL. It logs at WARNING
+   (at INFO, Celery's root logger makes httpx log every provider request). Provider concurrency
+   and eval concurrency are both 32, the rate limit is off (``RPM=0``);
+3. after an untimed 64-case run that warms the worker, for each size: the ceiling, then the run.
+   The ceiling is the same provider driven directly through ``evals.providers.complete`` by 32
+   concurrent asyncio callers for as many cases (no Celery, no database), in its own process. The
+   run is timed from just before ``evals.services.start_run`` to the ``finished_at`` the worker
+   writes (the database is polled); then every item must be done with exactly one passing result
+   per case;
+4. prints ``cases | wall s | ideal s | overhead | ceiling wall s | ratio`` where ideal = cases x
+   0.2 s / 32, overhead = wall / ideal and ratio = wall / ceiling wall (back to back, as the
+   machine is noisy), and PASS/FAIL against the target: overhead at most 1.25 at every size.
+
+Exit status: 0 PASS, 1 FAIL (ran, over the target or a wrong result), 2 could not run (or
+interrupted). Every process it started is stopped on the way out, Ctrl-C included; the database is
+left for inspection and reset by the next run.
+
+    python bench/eval_throughput.py                  # 1,000 and 10,000 cases: about three minutes
+    python bench/eval_throughput.py --quick          # a smoke run: 200 cases
+    python bench/eval_throughput.py --cases 1000
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+from harness import (
+    REPO,
+    CouldNotRun,
+    database_name,
+    free_port,
+    reset_database,
+    run_json_client,
+    run_main,
+    scratch_run,
+    server_env,
+    setup_django_here,
+    wait_for_log_line,
+)
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/promptledger_bench_evals"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/12"
+TARGET_OVERHEAD = 1.25
+LATENCY_S = 0.2
+CONCURRENCY = 32
+WARM_UP_CASES = 64
+MODEL = {"provider": "openai", "name": "gpt-4o-mini-2024-07-18", "params": {"temperature": 0}, "response_schema": None}
+MESSAGES = [
+    {"role": "system", "content": "You write short, plain letters to customers. Never invent figures."},
+    {"role": "user", "content": "Write to {{ name }}."},
+]
+VARIABLES = {"name": {"type": "string", "required": True}}
+FAKE_KEY = "sk-bench-not-a-real-key-0000"  # the local provider accepts any key
+
+
+# --- the database ---------------------------------------------------------------------------------
+
+
+def seed(sizes):
+    """Migrate and make the cast, the model, the prompt and version, and one suite per size, all
+    through the services. Returns ``(author, prompt, version, {size: suite})``."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from evals import services as evals
+    from evals.assertions import MAX_CASES
+    from registry.actors import Actor
+    from registry.services.llm_models import create_llm_model
+    from registry.services.prompts import create_prompt, create_version
+    from registry.services.teams import add_member, create_team
+
+    call_command("migrate", interactive=False, verbosity=0)
+    system = Actor.for_system("bench-evals")
+    users = get_user_model().objects
+    owner, author = users.create_user("bench-owner", password=None), users.create_user("bench-author", password=None)
+    team = create_team(actor=system, slug="bench", name="Bench")
+    add_member(actor=system, team=team, username=owner.username, role="owner")
+    add_member(actor=system, team=team, username=author.username, role="author")
+    create_llm_model(actor=system, provider=MODEL["provider"], model_id=MODEL["name"], owner=owner.username,
+                     status="approved")
+    as_author = Actor(user=author)
+    prompt = create_prompt(actor=as_author, slug="bench-letter", name="Bench letter", team=team, tier=2,
+                           owner=owner.username)
+    version, _ = create_version(actor=as_author, prompt=prompt, messages=MESSAGES, variables=VARIABLES, model=MODEL,
+                                message="bench")
+    suites = {}
+    for size in sorted({WARM_UP_CASES, *sizes}):
+        suite = evals.create_suite(actor=as_author, slug=f"bench-{size}", name=f"Bench {size:,}", team=team)
+        for start in range(0, size, MAX_CASES):
+            evals.add_cases(actor=as_author, suite=suite, cases=[
+                {"vars": {"name": f"case-{i}"}, "assertions": [{"type": "contains", "value": f"case-{i}."}]}
+                for i in range(start, min(size, start + MAX_CASES))
+            ])
+        suites[size] = suite
+    return as_author, prompt, version, suites
+
+
+def run_suite(author, prompt, version, suite, cases, timeout):
+    """Start a run as a user would and wait for the worker to finish it; ``(wall seconds, run)``."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from evals import services as evals
+    from evals.models import EvalRun
+
+    started = timezone.now()
+    run = evals.start_run(actor=author, prompt=prompt, version=version, suite=suite)
+    deadline = time.monotonic() + timeout
+    while (finished_at := EvalRun.objects.filter(pk=run.pk).values_list("finished_at", flat=True).first()) is None:
+        if time.monotonic() > deadline:
+            raise CouldNotRun(f"the run of {cases:,} cases did not finish within {timeout:.0f}s")
+        time.sleep(0.05)
+    connection.close()
+    run.refresh_from_db()
+    return (finished_at - started).total_seconds(), run
+
+
+def check_results(run, cases):
+    """Problems with the run's outcome: every item done, exactly one passing result per case."""
+    from django.db.models import Count
+
+    from evals.models import EvalItem, EvalResult
+
+    problems = []
+    results = EvalResult.objects.filter(run=run)
+    counts = results.aggregate(n=Count("id"), distinct_cases=Count("case", distinct=True))
+    if counts["n"] != cases or counts["distinct_cases"] != cases:
+        problems.append(f"{counts['n']:,} results for {counts['distinct_cases']:,} distinct cases, expected {cases:,}")
+    not_done = EvalItem.objects.filter(run=run).exclude(status=EvalItem.DONE).count()
+    if not_done:
+        problems.append(f"{not_done:,} items not done")
+    failed = results.filter(passed=False).count()
+    if failed:
+        sample = results.filter(passed=False).values_list("error", flat=True).first()
+        problems.append(f"{failed:,} results did not pass (e.g. {sample!r})")
+    if run.status != "completed":
+        problems.append(f"the run ended {run.status!r}")
+    return problems
+
+
+# --- the ceiling (its own process) ----------------------------------------------------------------
+
+
+def measure_ceiling(cases, concurrency):
+    """``cases`` completions through ``evals.providers.complete`` by ``concurrency`` asyncio callers."""
+    import django
+
+    sys.path.insert(0, str(REPO))
+    django.setup()
+    from evals import providers
+
+    async def drive():
+        queue = iter(range(cases))
+        failures = []
+
+        async def caller():
+            for i in queue:
+                completion = await providers.complete(
+                    provider=MODEL["provider"], model=MODEL["name"], params=MODEL["params"],
+                    messages=[{"role": "system", "content": MESSAGES[0]["content"]},
+                              {"role": "user", "content": f"Write to case-{i}."}],
+                )
+                if f"case-{i}." not in completion.text:
+                    failures.append(i)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+        await providers.aclose()
+        return seconds, failures
+
+    seconds, failures = asyncio.run(drive())
+    if failures:
+        return {"error": f"the ceiling got {len(failures)} wrong answers (first: case {failures[0]})"}
+    return {"cases": cases, "seconds": seconds}
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def parse_sizes(text):
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated counts, got {text!r}") from exc
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("case counts must be at least 1")
+    return sizes
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=parse_sizes, default=[1_000, 10_000],
+                        help="comma-separated suite sizes (default 1000,10000)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 200 cases")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="the database to reset and seed")
+    parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL, help="the Redis broker of the worker")
+    parser.add_argument("--client", choices=["ceiling"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.cases = [200]
+    if not args.broker_url.startswith("redis://"):
+        parser.error("--broker-url must be a redis:// URL")
+    return args
+
+
+def table(rows):
+    head = f"{'cases':>7} | {'wall s':>7} | {'ideal s':>7} | {'overhead':>8} | {'ceiling wall s':>14} | ratio"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['cases']:>7,} | {r['wall']:>7.2f} | {r['ideal']:>7.2f} | {r['overhead']:>8.3f} | "
+                     f"{r['ceiling']:>14.2f} | {r['ratio']:.3f}x")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.client == "ceiling":
+        print(json.dumps(measure_ceiling(args.cases[0], CONCURRENCY)))
+        return 0
+    with scratch_run(prefix="promptledger-bench-evals-") as (procs, scratch):
+        return run(args, procs, scratch)
+
+
+def start_provider(procs, scratch):
+    port = free_port()
+    log = open(scratch / "provider.log", "wb")  # noqa: SIM115 - closed with the scratch folder
+    proc = procs.start([sys.executable, str(REPO / "tests" / "evals" / "fake_provider.py"), "--port", str(port),
+                        "--delay-ms", str(LATENCY_S * 1000)], stdout=log, stderr=subprocess.STDOUT)
+    wait_for_log_line(proc, scratch / "provider.log", "fake provider on", "the provider", timeout=20)
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def start_worker(procs, scratch, env, queue):
+    log_path = scratch / "app.log"  # tailed by scratch_run when the run cannot go on
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the scratch folder
+    argv = [
+        sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool", "prefork",
+        "--concurrency", "1", "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "-n", f"{queue}@%h",
+    ]
+    # WARNING, not INFO: at INFO Celery hands the root logger to httpx, which then logs every
+    # provider request, a cost the ceiling does not pay. The warm-up run shows the worker is ready.
+    return procs.start(argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run(args, procs, scratch):
+    name = database_name(args.database_url)
+    queue = f"promptledger-bench-evals-{uuid.uuid4().hex[:8]}"
+    print(f"resetting {name} and seeding suites of {', '.join(f'{n:,}' for n in args.cases)} cases ...", flush=True)
+    reset_database(args.database_url)
+    provider_url = start_provider(procs, scratch)
+    env = server_env(
+        args.database_url, scratch / "var",
+        CELERY_BROKER_URL=args.broker_url, CELERY_TASK_DEFAULT_QUEUE=queue, CELERY_TASK_ALWAYS_EAGER="0",
+        OPENAI_BASE_URL=provider_url, OPENAI_API_KEY=FAKE_KEY,
+        PROMPTLEDGER_PROVIDER_RPM="0", PROMPTLEDGER_PROVIDER_CONCURRENCY=str(CONCURRENCY),
+        PROMPTLEDGER_EVAL_CONCURRENCY=str(CONCURRENCY),
+    )
+    setup_django_here(env)
+    started = time.monotonic()
+    author, prompt, version, suites = seed(args.cases)
+    print(f"seeded in {time.monotonic() - started:.1f}s", flush=True)
+    worker = start_worker(procs, scratch, env, queue)
+    print(f"one Celery worker (prefork, 1 child) on queue {queue}; provider answers after {LATENCY_S * 1000:.0f} ms; "
+          f"concurrency {CONCURRENCY}, no rate limit", flush=True)
+
+    def ideal(cases):
+        return cases * LATENCY_S / CONCURRENCY
+
+    wall, warm = run_suite(author, prompt, version, suites[WARM_UP_CASES], WARM_UP_CASES, timeout=120)
+    if worker.poll() is not None:
+        raise CouldNotRun(f"the Celery worker exited with status {worker.returncode}")
+    problems = check_results(warm, WARM_UP_CASES)
+    if problems:
+        raise CouldNotRun(f"the warm-up run went wrong: {'; '.join(problems)}")
+    print(f"warm-up: {WARM_UP_CASES} cases in {wall:.2f}s (untimed)", flush=True)
+
+    rows, wrong = [], []
+    for cases in args.cases:
+        ceiling = run_json_client(procs, [__file__, "--client", "ceiling", "--cases", str(cases)], env=env, cwd=REPO,
+                                  timeout=max(120.0, 10 * ideal(cases)))
+        wall, done = run_suite(author, prompt, version, suites[cases], cases, timeout=max(120.0, 10 * ideal(cases)))
+        if worker.poll() is not None:
+            raise CouldNotRun(f"the Celery worker exited with status {worker.returncode}")
+        problems = check_results(done, cases)
+        wrong += [f"{cases:,} cases: {p}" for p in problems]
+        rows.append({"cases": cases, "wall": wall, "ideal": ideal(cases), "overhead": wall / ideal(cases),
+                     "ceiling": ceiling["seconds"], "ratio": wall / ceiling["seconds"]})
+        print(f"{cases:,} cases: run {wall:.2f}s, ceiling {ceiling['seconds']:.2f}s", flush=True)
+
+    print()
+    print(table(rows))
+    print(f"(ideal = cases x {LATENCY_S:g} s / {CONCURRENCY}; overhead = wall / ideal; ratio = wall / ceiling wall, "
+          f"the ceiling being {CONCURRENCY} asyncio callers of evals.providers.complete, no Celery, no database, "
+          f"run just before; wall is start_run to the run's finished_at)")
+    print()
+    for problem in wrong:
+        print(f"FAIL results: {problem}")
+    fast = all(r["overhead"] <= TARGET_OVERHEAD for r in rows)
+    for r in rows:
+        verdict = "PASS" if r["overhead"] <= TARGET_OVERHEAD else "FAIL"
+        print(f"{verdict} overhead at {r['cases']:,} cases: {r['overhead']:.3f} (target <= {TARGET_OVERHEAD}); "
+              f"{r['ratio']:.3f}x the ceiling")
+    passed = fast and not wrong
+    print("PASS" if passed else "FAIL")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    run_main(main)
