@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PROMPTLEDGER_VAR_DIR", BASE_DIR / "var"))
@@ -220,6 +221,17 @@ SPECTACULAR_SETTINGS = {
     "SECURITY": [{"bearerAuth": []}],
 }
 
+# --- Drift alerts -------------------------------------------------------------------------------
+# Nightly at PROMPTLEDGER_DRIFT_HOUR (CELERY_TIMEZONE) the gate suites of every version live in
+# production run again (evals.drift). A run below its gate's min_pass_rate, or more than the gate's
+# max_regression (PROMPTLEDGER_DRIFT_MAX_DROP when it has none) under the previous nightly run,
+# writes a notice on the prompt and POSTs an alert signed with HMAC-SHA256 to the webhook URL (no
+# URL: notices only). The secret only signs; it is never sent, logged or audited.
+PROMPTLEDGER_DRIFT_HOUR = int(os.environ.get("PROMPTLEDGER_DRIFT_HOUR", 2))
+PROMPTLEDGER_DRIFT_MAX_DROP = float(os.environ.get("PROMPTLEDGER_DRIFT_MAX_DROP", 0.05))
+PROMPTLEDGER_ALERT_WEBHOOK_URL = os.environ.get("PROMPTLEDGER_ALERT_WEBHOOK_URL", "")
+PROMPTLEDGER_ALERT_WEBHOOK_SECRET = os.environ.get("PROMPTLEDGER_ALERT_WEBHOOK_SECRET", "")
+
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -249,6 +261,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "audit-verify-chain": {"task": "audit.tasks.verify_chain", "schedule": 900.0},
     "evals-reap-expired-leases": {"task": "evals.tasks.reap_expired_leases", "schedule": 15.0},
+    "evals-drift-nightly": {
+        "task": "evals.tasks.schedule_drift",
+        "schedule": crontab(hour=PROMPTLEDGER_DRIFT_HOUR, minute=0),
+    },
 }
 # A claimed eval item comes back to the queue when its lease expires (its worker died): well under
 # the broker's visibility timeout, and longer than one case can take with its retries.
@@ -262,7 +278,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # httpx logs every provider request at INFO: thousands of lines per eval run, and real CPU.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
 # --- Production hardening -----------------------------------------------------------------------

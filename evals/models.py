@@ -178,3 +178,33 @@ class GateSuite(models.Model):
 
     def __str__(self):
         return f"{self.suite_id} >= {self.min_pass_rate}"
+
+
+class DriftNotice(models.Model):
+    """An in-app notice on a prompt: a nightly (scheduled) run of a live production version fell
+    beyond its gate's threshold since the previous scheduled run. One per run, at most."""
+
+    BELOW_THRESHOLD, REGRESSION = "below_threshold", "regression"
+    REASON_CHOICES = [(BELOW_THRESHOLD, "below the gate's minimum pass rate"), (REGRESSION, "dropped too far")]
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="drift_notices")
+    run = models.OneToOneField(EvalRun, on_delete=models.PROTECT, related_name="drift_notice")
+    previous_run = models.ForeignKey(EvalRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    suite = models.ForeignKey(Suite, on_delete=models.PROTECT, related_name="+")
+    environment = models.SlugField(max_length=32)
+    pass_rate = models.FloatField()
+    previous_pass_rate = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField()
+    reason = models.CharField(max_length=24, choices=REASON_CHOICES)
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["prompt", "acknowledged_at"])]
+
+    def __str__(self):
+        return f"drift of {self.prompt_id} on run {self.run_id} ({self.reason})"

@@ -17,4 +17,6 @@ urlpatterns = [
     path("eval-runs/<int:run_id>/compare/", views.RunCompareView.as_view(), name="run-compare"),
     path("prompts/<slug:slug>/gate", views.GateView.as_view(), name="gate"),
     path("prompts/<slug:slug>/versions/<int:number>/gate", views.VersionGateView.as_view(), name="version-gate"),
+    path("prompts/<slug:slug>/notices", views.PromptNoticeListView.as_view(), name="prompt-notices"),
+    path("notices/<int:notice_id>/acknowledge", views.NoticeAcknowledgeView.as_view(), name="notice-acknowledge"),
 ]
