@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from audit.services import record
-from registry.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.models import Membership
 from registry.permissions import require_scope, require_site_role, require_team_role
 from registry.services.prompts import normalize_model_config, registered_model
@@ -94,19 +94,6 @@ def add_cases(*, actor, suite, cases, replace=False):
             data={"count": len(made), "replaced": replace, "first_position": start},
         )
     return made
-
-
-def visible_suite(*, actor, slug):
-    """Shared suites are visible to everyone signed in; a team's to its members and readers-of-all."""
-    require_scope(actor, "prompts:read")
-    suite = Suite.objects.select_related("team").filter(slug=slug).first()
-    if suite is None or (
-        suite.team is not None
-        and not actor.reads_everything
-        and not Membership.objects.filter(team=suite.team, user=actor.user).exists()
-    ):
-        raise NotFound(f"no suite '{slug}' (or you cannot see it)", code="suite_not_found")
-    return suite
 
 
 def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=None):

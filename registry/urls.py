@@ -1,5 +1,6 @@
-"""Browser routes of the registry, plus the sections still to come (evals, approvals). A prompt's
-History tab is the audit app's page, routed here beside the prompt's other pages."""
+"""Browser routes of the registry, plus the section still to come (approvals; evals has its own, in
+``evals.urls``). A prompt's History tab is the audit app's page, routed here beside the prompt's
+other pages."""
 from django.urls import path
 
 from audit import views as audit_views
@@ -14,6 +15,5 @@ urlpatterns = [
     path("prompts/<slug:slug>/versions/<int:number>/", views.version_detail, name="version-detail"),
     path("prompts/<slug:slug>/diff/", views.version_diff, name="version-diff"),
     path("prompts/<slug:slug>/history/", audit_views.prompt_history, name="prompt-history"),
-    path("evals/", views.coming_soon, {"section": "evals"}, name="evals"),
     path("approvals/", views.coming_soon, {"section": "approvals"}, name="approvals"),
 ]

@@ -76,6 +76,14 @@ def prompt_list(request, actor):
     return response
 
 
+def eval_parts():
+    """The evals pieces of the prompt and version pages (imported late: ``evals.views`` builds on
+    this module's ``registry_page``)."""
+    from evals import views
+
+    return views
+
+
 def _number(value, name):
     if value in (None, ""):
         return None
@@ -98,6 +106,7 @@ def prompt_detail(request, actor, slug):
         "latest": versions[0] if versions else None,
         "compare_from": versions[1].number if len(versions) > 1 else None,
         "can_author": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write"),
+        "pass_rates": eval_parts().pass_rate_chart(prompt),
     }
     return render(request, "registry/prompt_detail.html", context)
 
@@ -117,6 +126,7 @@ def version_detail(request, actor, slug, number):
         "params_json": as_json(version.model_config.get("params") or {}),
         "schema_json": as_json(version.model_config.get("response_schema")),
         "can_author": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write"),
+        **eval_parts().run_panel(actor, prompt, version),
     }
     return render(request, "registry/version_detail.html", context)
 
@@ -187,13 +197,6 @@ def version_new(request, actor, slug):
 
 
 PLACEHOLDERS = {
-    "evals": (
-        "Evals",
-        "Eval suites and their runs will live here: pass rates per version, regressions against what is "
-        "live, and the failures of each run, case by case.",
-        ["Suites and cases, including the shared attack sets", "Runs with progress, cost and latency",
-         "Comparing a run with the live version's baseline"],
-    ),
     "approvals": (
         "Approvals",
         "Deploy requests waiting for your review will live here, with the diff against what is live, the "

@@ -4,10 +4,9 @@ import csv
 import io
 import json
 
-from django.db.models import Count
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, parsers, status
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
@@ -15,14 +14,14 @@ from registry import selectors as registry_selectors
 from registry.api.auth import actor_from
 from registry.api.serializers import ErrorSerializer
 from registry.api.views import ERRORS, PromptScopedView
-from registry.errors import NotFound, ValidationFailed
+from registry.errors import ValidationFailed
 from registry.models import Team
-from registry.permissions import require_scope, visible_prompts
 from registry.services.deployments import get_environment
 
-from .. import gates, services
+from .. import drift, gates, selectors, services
 from ..compare import compare_runs
-from ..models import EvalRun, Suite
+from ..models import DriftNotice
+from ..selectors import get_run, visible_runs
 from .serializers import (
     CaseSerializer,
     GateResultSerializer,
@@ -61,14 +60,10 @@ class SuiteListView(ListAPIView):
     serializer_class = SuiteSerializer
 
     def get_queryset(self):
-        actor = actor_from(self.request)
-        require_scope(actor, "prompts:read")
-        qs = Suite.objects.select_related("team").annotate(case_count=Count("cases")).order_by("slug")
-        if not actor.reads_everything:
-            qs = qs.filter(team__isnull=True) | qs.filter(team__memberships__user=actor.user)
+        qs = selectors.visible_suites(actor_from(self.request))
         if self.request.query_params.get("team"):
             qs = qs.filter(team__slug=self.request.query_params["team"])
-        return qs.distinct()
+        return qs
 
     @extend_schema(
         summary="Suites you can see (your teams' and the shared ones)", parameters=[OpenApiParameter("team", str)]
@@ -103,7 +98,7 @@ class SuiteDetailView(GenericAPIView):
 
     @extend_schema(summary="One suite", responses={200: SuiteSerializer, **ERRORS})
     def get(self, request, slug):
-        suite = services.visible_suite(actor=actor_from(request), slug=slug)
+        suite = selectors.get_visible_suite(actor=actor_from(request), slug=slug)
         suite.case_count = suite.cases.count()
         return Response(SuiteSerializer(suite).data)
 
@@ -114,7 +109,7 @@ class CaseListView(GenericAPIView):
 
     @extend_schema(summary="A suite's cases", responses={200: CaseSerializer(many=True)})
     def get(self, request, slug):
-        suite = services.visible_suite(actor=actor_from(request), slug=slug)
+        suite = selectors.get_visible_suite(actor=actor_from(request), slug=slug)
         page = self.paginate_queryset(suite.cases.order_by("position"))
         return self.get_paginated_response(CaseSerializer(page, many=True).data)
 
@@ -126,7 +121,7 @@ class CaseListView(GenericAPIView):
     )
     def post(self, request, slug):
         actor = actor_from(request)
-        suite = services.visible_suite(actor=actor, slug=slug)
+        suite = selectors.get_visible_suite(actor=actor, slug=slug)
         cases = request.data
         if isinstance(cases, dict):
             cases = [cases]
@@ -145,7 +140,7 @@ class CaseExportView(GenericAPIView):
         responses={200: OpenApiResponse(description="The cases")},
     )
     def get(self, request, slug):
-        suite = services.visible_suite(actor=actor_from(request), slug=slug)
+        suite = selectors.get_visible_suite(actor=actor_from(request), slug=slug)
         fmt = request.query_params.get("format", "jsonl")
         rows = [
             {
@@ -186,20 +181,6 @@ class CaseExportView(GenericAPIView):
         return renderers[0], renderers[0].media_type
 
 
-def visible_runs(actor):
-    require_scope(actor, "prompts:read")
-    return EvalRun.objects.filter(prompt__in=visible_prompts(actor)).select_related(
-        "prompt", "version", "suite", "created_by"
-    )
-
-
-def get_run(actor, run_id):
-    run = visible_runs(actor).filter(pk=run_id).first()
-    if run is None:
-        raise NotFound(f"no eval run {run_id} (or you cannot see it)", code="run_not_found")
-    return run
-
-
 class RunListView(ListAPIView):
     serializer_class = RunSerializer
 
@@ -227,7 +208,7 @@ class RunListView(ListAPIView):
         data = _parse(RunRequestSerializer, request)
         prompt = registry_selectors.get_visible_prompt(actor=actor, slug=data["prompt"])
         version = registry_selectors.get_version(prompt=prompt, number=data["version"])
-        suite = services.visible_suite(actor=actor, slug=data["suite"])
+        suite = selectors.get_visible_suite(actor=actor, slug=data["suite"])
         run = services.start_run(
             actor=actor, prompt=prompt, version=version, suite=suite, trigger=data["trigger"], model=data.get("model")
         )
@@ -331,3 +312,62 @@ class VersionGateView(PromptScopedView):
         return Response(
             gates.evaluate_gate(actor=actor, prompt=prompt, version=version, environment=get_environment(environment))
         )
+
+
+class DriftNoticeSerializer(serializers.ModelSerializer):
+    prompt = serializers.CharField(source="prompt.slug")
+    suite = serializers.CharField(source="suite.slug")
+    run = serializers.IntegerField(source="run_id")
+    version = serializers.IntegerField(source="run.version.number")
+    previous_run = serializers.IntegerField(source="previous_run_id", allow_null=True)
+    previous_version = serializers.IntegerField(source="previous_run.version.number", allow_null=True, default=None)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = DriftNotice
+        fields = [
+            "id",
+            "prompt",
+            "environment",
+            "suite",
+            "run",
+            "version",
+            "previous_run",
+            "previous_version",
+            "pass_rate",
+            "previous_pass_rate",
+            "threshold",
+            "reason",
+            "created_at",
+            "acknowledged_at",
+            "acknowledged_by",
+        ]
+
+
+class PromptNoticeListView(PromptScopedView):
+    serializer_class = DriftNoticeSerializer
+
+    @extend_schema(
+        summary="A prompt's open drift notices (not yet acknowledged), newest first",
+        responses={200: DriftNoticeSerializer(many=True)},
+    )
+    def get(self, request, slug):
+        _, prompt = self.prompt(request, slug)
+        page = self.paginate_queryset(drift.open_notices(prompt=prompt))
+        return self.get_paginated_response(DriftNoticeSerializer(page, many=True).data)
+
+
+class NoticeAcknowledgeView(GenericAPIView):
+    serializer_class = DriftNoticeSerializer
+
+    @extend_schema(
+        summary="Acknowledge a drift notice (the prompt's team approvers and owners)",
+        request=None,
+        responses={200: DriftNoticeSerializer, 409: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request, notice_id):
+        actor = actor_from(request)
+        notice = drift.acknowledge_notice(
+            actor=actor, notice=drift.get_visible_notice(actor=actor, notice_id=notice_id)
+        )
+        return Response(DriftNoticeSerializer(drift.get_visible_notice(actor=actor, notice_id=notice.pk)).data)

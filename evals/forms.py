@@ -1,0 +1,141 @@
+"""Browser forms of evals: they check the shape of what a person sent (a file that parses, a
+choice that exists) and hand the rest to ``evals.services``, whose ``ValidationFailed`` errors they
+place next to the field, or next to the line of the uploaded file, that caused them. No domain
+rule is repeated here."""
+
+import json
+import re
+
+from django import forms
+
+from .models import EvalRun
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+STATUS_CHOICES = [("", "Any status")] + list(EvalRun.STATUS_CHOICES)
+_CASE_KEY = re.compile(r"^cases\[(\d+)\]\.?(.*)$")
+
+
+class RunFilterForm(forms.Form):
+    """The runs list's filters; every field is optional and an unknown value is just ignored."""
+
+    prompt = forms.ChoiceField(required=False, label="Prompt")
+    suite = forms.ChoiceField(required=False, label="Suite")
+    status = forms.ChoiceField(required=False, label="Status", choices=STATUS_CHOICES)
+
+    def __init__(self, *args, prompts=(), suites=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["prompt"].choices = [("", "All prompts")] + [(p, p) for p in prompts]
+        self.fields["suite"].choices = [("", "All suites")] + [(s, s) for s in suites]
+
+    def filters(self):
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {name: data.get(name) or None for name in ("prompt", "suite", "status")}
+
+
+class SuiteForm(forms.Form):
+    """A new suite: the slug and name rules are the service's; the team is one the person may
+    author in (or, for admins, no team: a shared suite)."""
+
+    SHARED = "__shared__"
+
+    name = forms.CharField(label="Name", max_length=200)
+    slug = forms.CharField(
+        label="Slug", max_length=100, help_text="Lowercase letters, digits and hyphens; used in the API and CLI."
+    )
+    team = forms.ChoiceField(label="Team")
+    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, teams=(), may_share=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(t.slug, t.name) for t in teams]
+        if may_share:
+            choices.append((self.SHARED, "Shared (every team, site-wide)"))
+        self.fields["team"].choices = choices
+        self.teams = {t.slug: t for t in teams}
+
+    def chosen_team(self):
+        slug = self.cleaned_data["team"]
+        return None if slug == self.SHARED else self.teams[slug]
+
+    def add_domain_errors(self, exc):
+        placed = False
+        for name, messages in exc.field_errors.items():
+            if name in self.fields:
+                for message in messages:
+                    self.add_error(name, message)
+                placed = True
+        if not placed:
+            self.add_error(None, exc.detail)
+
+
+class CaseUploadForm(forms.Form):
+    """A ``.jsonl`` file (one case a line) or a ``.json`` file (a list of cases, or one case)."""
+
+    file = forms.FileField(
+        label="Cases file",
+        help_text='.jsonl (one case a line) or .json (a list). A case: {"vars": {...}, "expected": "...", '
+        '"assertions": [{"type": "contains", "value": "..."}]}',
+    )
+    replace = forms.BooleanField(label="Replace every case (only while no run has used them)", required=False)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        name = upload.name.lower()
+        if not name.endswith((".jsonl", ".ndjson", ".json")):
+            raise forms.ValidationError("choose a .jsonl or .json file", code="extension")
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError("the file is larger than 5 MB; split it", code="size")
+        try:
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError("the file is not UTF-8 text", code="encoding") from exc
+        if name.endswith(".json"):
+            self.lines = None
+            try:
+                cases = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise forms.ValidationError(
+                    f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", code="json"
+                ) from exc
+            return [cases] if isinstance(cases, dict) else cases
+        cases, self.lines = [], []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                cases.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise forms.ValidationError(f"line {number}: not valid JSON: {exc.msg}", code="json") from exc
+            self.lines.append(number)
+        return cases
+
+    def case_errors(self, exc):
+        """The service's ``cases[i].…`` errors as (where, what, message) rows: where is the file's
+        line for JSONL, the case's number for JSON."""
+        rows = []
+        for key, messages in exc.field_errors.items():
+            match = _CASE_KEY.match(key)
+            if match:
+                index = int(match.group(1))
+                lines = getattr(self, "lines", None)
+                where = f"line {lines[index]}" if lines and index < len(lines) else f"case {index + 1}"
+                what = match.group(2)
+            else:
+                where, what = "file", key if key != "cases" else ""
+            rows.extend((where, what, message) for message in messages)
+        return rows or [("file", "", exc.detail)]
+
+
+class RunStartForm(forms.Form):
+    """The Run button's form on a version page: which suite (the team's and the shared ones)."""
+
+    suite = forms.ChoiceField(label="Suite")
+    trigger = forms.CharField(widget=forms.HiddenInput, initial=EvalRun.MANUAL, required=False)
+
+    def __init__(self, *args, suites=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["suite"].choices = [
+            (s.slug, f"{s.name} ({'shared' if s.team_id is None else s.team.slug}, {s.case_count} cases)")
+            for s in suites
+        ]
