@@ -8,6 +8,7 @@ import re
 
 from django import forms
 
+from . import case_files
 from .models import EvalRun
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -70,20 +71,21 @@ class SuiteForm(forms.Form):
 
 
 class CaseUploadForm(forms.Form):
-    """A ``.jsonl`` file (one case a line) or a ``.json`` file (a list of cases, or one case)."""
+    """A ``.jsonl`` file (one case a line), a ``.json`` file (a list of cases, or one case) or a
+    ``.csv`` file with the columns of the CSV download."""
 
     file = forms.FileField(
         label="Cases file",
-        help_text='.jsonl (one case a line) or .json (a list). A case: {"vars": {...}, "expected": "...", '
-        '"assertions": [{"type": "contains", "value": "..."}]}',
+        help_text='.jsonl (one case a line), .json (a list) or .csv (as downloaded). '
+        'A case: {"vars": {...}, "expected": "...", "assertions": [{"type": "contains", "value": "..."}]}',
     )
     replace = forms.BooleanField(label="Replace every case (only while no run has used them)", required=False)
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
         name = upload.name.lower()
-        if not name.endswith((".jsonl", ".ndjson", ".json")):
-            raise forms.ValidationError("choose a .jsonl or .json file", code="extension")
+        if not name.endswith((".jsonl", ".ndjson", ".json", ".csv")):
+            raise forms.ValidationError("choose a .jsonl, .json or .csv file", code="extension")
         if upload.size > MAX_UPLOAD_BYTES:
             raise forms.ValidationError("the file is larger than 5 MB; split it", code="size")
         try:
@@ -99,15 +101,11 @@ class CaseUploadForm(forms.Form):
                     f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", code="json"
                 ) from exc
             return [cases] if isinstance(cases, dict) else cases
-        cases, self.lines = [], []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                cases.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise forms.ValidationError(f"line {number}: not valid JSON: {exc.msg}", code="json") from exc
-            self.lines.append(number)
+        reader = case_files.read_csv if name.endswith(".csv") else case_files.read_jsonl
+        try:
+            cases, self.lines = reader(text)
+        except case_files.CaseFileError as exc:
+            raise forms.ValidationError(str(exc), code="format") from exc
         return cases
 
     def case_errors(self, exc):

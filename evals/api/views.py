@@ -1,9 +1,5 @@
 """Evals API views: parse, call a service or selector, shape the answer."""
 
-import csv
-import io
-import json
-
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, parsers, serializers, status
@@ -18,7 +14,7 @@ from registry.errors import ValidationFailed
 from registry.models import Team
 from registry.services.deployments import get_environment
 
-from .. import drift, gates, selectors, services
+from .. import case_files, drift, gates, selectors, services
 from ..compare import compare_runs
 from ..models import DriftNotice
 from ..selectors import get_run, visible_runs
@@ -33,21 +29,28 @@ from .serializers import (
 )
 
 
-class JSONLinesParser(parsers.BaseParser):
-    """One JSON object per line (``application/x-ndjson``); blank lines are skipped."""
-
-    media_type = "application/x-ndjson"
+class _CaseFileParser(parsers.BaseParser):
+    reader = None
 
     def parse(self, stream, media_type=None, parser_context=None):
-        cases = []
-        for number, line in enumerate(stream.read().decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                cases.append(json.loads(line))
-            except ValueError as exc:
-                raise exceptions.ParseError(f"line {number}: {exc}") from exc
-        return cases
+        try:
+            return type(self).reader(stream.read().decode("utf-8-sig"))[0]
+        except (case_files.CaseFileError, UnicodeDecodeError) as exc:
+            raise exceptions.ParseError(str(exc)) from exc
+
+
+class JSONLinesParser(_CaseFileParser):
+    """One case per line (``application/x-ndjson``); blank lines are skipped."""
+
+    media_type = "application/x-ndjson"
+    reader = staticmethod(case_files.read_jsonl)
+
+
+class CSVParser(_CaseFileParser):
+    """Cases as CSV (``text/csv``): description, vars, expected, assertions, tags (JSON columns)."""
+
+    media_type = "text/csv"
+    reader = staticmethod(case_files.read_csv)
 
 
 def _parse(serializer_class, request):
@@ -105,7 +108,7 @@ class SuiteDetailView(GenericAPIView):
 
 class CaseListView(GenericAPIView):
     serializer_class = CaseSerializer
-    parser_classes = [parsers.JSONParser, JSONLinesParser]
+    parser_classes = [parsers.JSONParser, JSONLinesParser, CSVParser]
 
     @extend_schema(summary="A suite's cases", responses={200: CaseSerializer(many=True)})
     def get(self, request, slug):
@@ -114,7 +117,7 @@ class CaseListView(GenericAPIView):
         return self.get_paginated_response(CaseSerializer(page, many=True).data)
 
     @extend_schema(
-        summary="Add cases: a JSON list, or JSONL (Content-Type: application/x-ndjson), one case a line",
+        summary="Add cases: a JSON list, JSONL (application/x-ndjson, one case a line) or CSV (text/csv)",
         parameters=[OpenApiParameter("replace", bool, description="Replace every case (only if no run used them)")],
         request={"application/json": CaseSerializer(many=True), "application/x-ndjson": CaseSerializer},
         responses={201: CaseSerializer(many=True), **ERRORS},
@@ -142,34 +145,11 @@ class CaseExportView(GenericAPIView):
     def get(self, request, slug):
         suite = selectors.get_visible_suite(actor=actor_from(request), slug=slug)
         fmt = request.query_params.get("format", "jsonl")
-        rows = [
-            {
-                "description": c.description,
-                "vars": c.vars,
-                "expected": c.expected,
-                "assertions": c.assertions,
-                "tags": c.tags,
-            }
-            for c in suite.cases.order_by("position")
-        ]
+        cases = suite.cases.order_by("position")
         if fmt == "csv":
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(["description", "vars", "expected", "assertions", "tags"])
-            for row in rows:
-                writer.writerow(
-                    [
-                        row["description"],
-                        json.dumps(row["vars"]),
-                        row["expected"] or "",
-                        json.dumps(row["assertions"]),
-                        json.dumps(row["tags"]),
-                    ]
-                )
-            body, content_type = out.getvalue(), "text/csv; charset=utf-8"
+            body, content_type = case_files.write_csv(cases), "text/csv; charset=utf-8"
         elif fmt == "jsonl":
-            body = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-            content_type = "application/x-ndjson"
+            body, content_type = case_files.write_jsonl(cases), "application/x-ndjson"
         else:
             raise ValidationFailed(f"unknown format '{fmt}'", field_errors={"format": ["jsonl or csv"]})
         response = HttpResponse(body, content_type=content_type)

@@ -172,7 +172,7 @@ def test_upload_errors_name_the_line_and_write_nothing(as_user, suite):
     broken = upload(client, "cases.jsonl", f"{good}\n{{not json\n")
     assert "line 2: not valid JSON" in text(broken)
     wrong = upload(client, "cases.txt", good)
-    assert "choose a .jsonl or .json file" in text(wrong)
+    assert "choose a .jsonl, .json or .csv file" in text(wrong)
     assert Case.objects.filter(suite=suite).count() == 3
 
 
