@@ -194,12 +194,27 @@ def enqueue(run_id, copies=1):
         execute_run.apply_async(args=[run_id], queue=queue, task_id=f"run-{run_id}-{uuid.uuid4().hex[:8]}")
 
 
-def cancel_run(*, actor, run):
-    """Ask workers to stop: a state they check before each provider call. Its creator or the
-    team's approvers and owners."""
+def require_may_cancel(actor, run):
+    """A run may be cancelled by its creator or the team's approvers and owners."""
     require_scope(actor, "evals:run")
     if not (actor.user is not None and actor.user.pk == run.created_by_id):
         require_team_role(actor, run.prompt.team, Membership.APPROVER)
+
+
+def may_cancel(actor, run):
+    """Whether ``cancel_run`` would be allowed now: for pages deciding to offer the button."""
+    if run.finished:
+        return False
+    try:
+        require_may_cancel(actor, run)
+    except PermissionDenied:
+        return False
+    return True
+
+
+def cancel_run(*, actor, run):
+    """Ask workers to stop: a state they check before each provider call."""
+    require_may_cancel(actor, run)
     with transaction.atomic():
         locked = EvalRun.objects.select_for_update().get(pk=run.pk)
         if locked.finished:

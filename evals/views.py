@@ -50,13 +50,6 @@ def _may_edit_suite(actor, suite):
     return has_team_role(actor, suite.team, Membership.AUTHOR, scope="evals:run")
 
 
-def _may_cancel(actor, run):
-    if run.finished or not actor.has_scope("evals:run"):
-        return False
-    own = actor.user is not None and actor.user.pk == run.created_by_id
-    return own or has_team_role(actor, run.prompt.team, Membership.APPROVER)
-
-
 def _query_without_page(request):
     query = request.GET.copy()
     query.pop("page", None)
@@ -172,7 +165,7 @@ def _run_context(actor, run):
         "progress": runner.progress(run),
         "summary": summary,
         "assertion_rates": sorted((summary.get("assertions") or {}).items()),
-        "can_cancel": _may_cancel(actor, run),
+        "can_cancel": services.may_cancel(actor, run),
     }
 
 
