@@ -226,3 +226,62 @@ def audit_exported(actor, *, format, filters):
         target_id=format,
         data={"format": format, "filters": filters},
     )
+
+
+# --- webhooks --------------------------------------------------------------------------------------
+# A webhook's URL may carry a token in its path or query, so events record its scheme and host and a
+# fingerprint (which changes when the URL does); the signing secret is never recorded.
+def webhook_state(subscription):
+    import hashlib
+
+    return {
+        "team": subscription.team.slug if subscription.team_id else None,
+        "url": subscription.display_url,
+        "url_sha256": hashlib.sha256(subscription.url.encode()).hexdigest()[:16],
+        "events": list(subscription.events),
+        "active": subscription.active,
+        "description": subscription.description,
+    }
+
+
+def _webhook_ctx(subscription):
+    return {"target_type": "webhook", "target_id": subscription.pk, "team": webhook_state(subscription)["team"]}
+
+
+def webhook_created(actor, subscription):
+    return record(actor=actor, action="webhook.created", **_webhook_ctx(subscription), data=webhook_state(subscription))
+
+
+def webhook_updated(actor, subscription, *, before):
+    return record(
+        actor=actor,
+        action="webhook.updated",
+        **_webhook_ctx(subscription),
+        data={"changes": _changes(before, webhook_state(subscription))},
+    )
+
+
+def webhook_deleted(actor, subscription):
+    return record(actor=actor, action="webhook.deleted", **_webhook_ctx(subscription), data=webhook_state(subscription))
+
+
+def webhook_secret_rotated(actor, subscription):
+    return record(actor=actor, action="webhook.secret_rotated", **_webhook_ctx(subscription), data={})
+
+
+def webhook_test_sent(actor, delivery):
+    return record(
+        actor=actor,
+        action="webhook.test_sent",
+        **_webhook_ctx(delivery.subscription),
+        data={"delivery": str(delivery.uuid)},
+    )
+
+
+def webhook_redelivered(actor, delivery, *, original):
+    return record(
+        actor=actor,
+        action="webhook.redelivered",
+        **_webhook_ctx(delivery.subscription),
+        data={"delivery": str(delivery.uuid), "redelivery_of": str(original.uuid), "event": delivery.event},
+    )

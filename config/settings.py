@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "registry",
     "audit",
     "evals",
+    "approvals",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -133,6 +135,9 @@ PROMPTLEDGER_DATA_CATEGORIES = env_list(
     "PROMPTLEDGER_DATA_CATEGORIES", "pii,phi,financial,pci,credentials,minors,biometric,location,legal"
 )
 PROMPTLEDGER_MAX_TEMPLATE_BYTES = int(os.environ.get("PROMPTLEDGER_MAX_TEMPLATE_BYTES", 100 * 1024))
+# Approving a request whose tier policy asks for it (Tier-0 by default) in the browser needs the
+# password again when the sign-in is older than this many seconds (an electronic signature).
+PROMPTLEDGER_REAUTH_MAX_AGE = int(os.environ.get("PROMPTLEDGER_REAUTH_MAX_AGE", 300))
 
 # The audit trail: checkpoints are signed with an Ed25519 key kept outside the database, written
 # every N events and at least every CHECKPOINT_SECONDS (a heartbeat), and appended to a sink file.
@@ -214,6 +219,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "LLMModelStatusEnum": "registry.models.LLMModel.STATUS_CHOICES",
         "MessageDiffStatusEnum": ["added", "removed", "changed", "unchanged"],
+        "DeployRequestKindEnum": "approvals.models.DeployRequest.KIND_CHOICES",
+        "DeployRequestStatusEnum": "approvals.models.DeployRequest.STATUS_CHOICES",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
@@ -225,12 +232,21 @@ SPECTACULAR_SETTINGS = {
 # Nightly at PROMPTLEDGER_DRIFT_HOUR (CELERY_TIMEZONE) the gate suites of every version live in
 # production run again (evals.drift). A run below its gate's min_pass_rate, or more than the gate's
 # max_regression (PROMPTLEDGER_DRIFT_MAX_DROP when it has none) under the previous nightly run,
-# writes a notice on the prompt and POSTs an alert signed with HMAC-SHA256 to the webhook URL (no
-# URL: notices only). The secret only signs; it is never sent, logged or audited.
+# writes a notice on the prompt and emits the webhook event drift.alert (see Webhooks below). The
+# ALERT_WEBHOOK URL and SECRET, when both are set, become a site-wide subscription to drift.alert,
+# kept in step after each `migrate` and by `manage.py sync_alert_webhook` (webhooks.operator).
 PROMPTLEDGER_DRIFT_HOUR = int(os.environ.get("PROMPTLEDGER_DRIFT_HOUR", 2))
 PROMPTLEDGER_DRIFT_MAX_DROP = float(os.environ.get("PROMPTLEDGER_DRIFT_MAX_DROP", 0.05))
 PROMPTLEDGER_ALERT_WEBHOOK_URL = os.environ.get("PROMPTLEDGER_ALERT_WEBHOOK_URL", "")
 PROMPTLEDGER_ALERT_WEBHOOK_SECRET = os.environ.get("PROMPTLEDGER_ALERT_WEBHOOK_SECRET", "")
+
+# --- Webhooks -----------------------------------------------------------------------------------
+# Each POST waits at most TIMEOUT seconds; a failed attempt n is retried after a random wait between
+# half and all of min(BACKOFF_MAX, BACKOFF_BASE * 2**(n-1)) seconds, up to MAX_ATTEMPTS attempts.
+PROMPTLEDGER_WEBHOOK_TIMEOUT = float(os.environ.get("PROMPTLEDGER_WEBHOOK_TIMEOUT", 5))
+PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS", 10))
+PROMPTLEDGER_WEBHOOK_BACKOFF_BASE = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_BASE", 30))
+PROMPTLEDGER_WEBHOOK_BACKOFF_MAX = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_MAX", 3600))
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -238,11 +254,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     (_broker_dir / "out").mkdir(parents=True, exist_ok=True)
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    (_broker_dir / "control").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Broadcasts (a revoke when a run is cancelled) go here, not to ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # Retries and countdowns stay well under this: PostgreSQL, not the broker, holds the truth.
@@ -261,6 +280,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "audit-verify-chain": {"task": "audit.tasks.verify_chain", "schedule": 900.0},
     "evals-reap-expired-leases": {"task": "evals.tasks.reap_expired_leases", "schedule": 15.0},
+    "webhooks-requeue-due": {"task": "webhooks.tasks.requeue_due", "schedule": 60.0},
     "evals-drift-nightly": {
         "task": "evals.tasks.schedule_drift",
         "schedule": crontab(hour=PROMPTLEDGER_DRIFT_HOUR, minute=0),
@@ -270,6 +290,8 @@ CELERY_BEAT_SCHEDULE = {
 # the broker's visibility timeout, and longer than one case can take with its retries.
 PROMPTLEDGER_EVAL_LEASE_SECONDS = int(os.environ.get("PROMPTLEDGER_EVAL_LEASE_SECONDS", 600))
 PROMPTLEDGER_EVAL_CONCURRENCY = int(os.environ.get("PROMPTLEDGER_EVAL_CONCURRENCY", 32))
+# Celery tasks (so worker processes) sharing one run, each with its share of the concurrency above.
+PROMPTLEDGER_EVAL_TASKS_PER_RUN = int(os.environ.get("PROMPTLEDGER_EVAL_TASKS_PER_RUN", 1))
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {

@@ -11,6 +11,8 @@ urlpatterns = [
     path("api/v1/", include("registry.api.urls")),
     path("api/v1/", include("audit.api.urls")),
     path("api/v1/", include("evals.api.urls")),
+    path("api/v1/", include("webhooks.api.urls")),
+    path("api/v1/", include("approvals.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
@@ -19,6 +21,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
     path("evals/", include("evals.urls")),
+    path("approvals/", include("approvals.urls")),
+    path("settings/webhooks/", include("webhooks.urls")),
     path("", include("registry.urls")),
 ]
 

@@ -6,8 +6,8 @@ version that was).
 A run drifts when its pass rate falls below the gate's ``min_pass_rate`` (and the previous one did
 not, or there is none), or when it falls more than the gate's ``max_regression`` below the previous
 one (``PROMPTLEDGER_DRIFT_MAX_DROP`` when the gate sets none). A drifting run gets one
-``DriftNotice`` on its prompt, an audit event ``drift.alert`` with the numbers, and a signed webhook
-(``evals.alerts``) sent once the transaction commits; a run that does not drift records
+``DriftNotice`` on its prompt, an audit event ``drift.alert`` with the numbers, and the webhook event
+``drift.alert`` (``webhooks.events``) sent once the transaction commits; a run that does not drift records
 ``drift.checked``. Only runs the scheduler started (no ``created_by``) form the series, so a run a
 person labels "schedule" cannot move the baseline.
 """
@@ -24,8 +24,9 @@ from registry.actors import Actor
 from registry.errors import Conflict, DomainError, NotFound
 from registry.models import Deployment, Membership
 from registry.permissions import require_scope, require_team_role, visible_prompts
+from webhooks import events as webhook_events
 
-from . import alerts, services
+from . import services
 from .gates import SCORED
 from .models import DriftNotice, EvalRun, GateSuite
 
@@ -188,7 +189,7 @@ def _check(run):
     )
     alert = {**numbers, "notice": notice.pk, "run": run.pk, "reason": reason, "threshold": threshold}
     record(**audit, action="drift.alert", target_type="drift_notice", target_id=notice.pk, data=alert)
-    alerts.send_webhook("drift.alert", {"prompt": prompt.slug, "team": prompt.team.slug, **alert})
+    webhook_events.drift_alert(prompt=prompt, alert=alert)
     return notice
 
 

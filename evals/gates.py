@@ -12,6 +12,7 @@ from audit.services import record
 from registry.errors import ValidationFailed
 from registry.models import Deployment, Membership
 from registry.permissions import require_team_role
+from webhooks import events as webhook_events
 
 from .models import EvalRun, Gate, GateSuite, Suite
 
@@ -179,4 +180,6 @@ def evaluate_gate(*, actor, prompt, version, environment, record_decision=True):
                     "failed_checks": [c["code"] for c in checks if not c["passed"]],
                 },
             )
+            if not result["passed"]:
+                webhook_events.gate_failed(actor=actor, prompt=prompt, version=version, result=result)
     return result

@@ -325,6 +325,9 @@ def finalize(run_id):
                 "cost_usd": summary["cost_usd"],
             },
         )
+        from webhooks.events import eval_run_completed
+
+        eval_run_completed(run=run)
         if run.trigger == EvalRun.SCHEDULE:  # drift: decided in this transaction, so exactly once
             from .drift import check_drift
 

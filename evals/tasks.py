@@ -1,8 +1,8 @@
-"""Celery tasks of evals: small, idempotent, each calling the runner (or drift and alerts)."""
+"""Celery tasks of evals: small, idempotent, each calling the runner (or drift)."""
 
 from celery import shared_task
 
-from . import alerts, drift, runner
+from . import drift, runner
 
 
 @shared_task(name="evals.tasks.execute_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -23,20 +23,3 @@ def schedule_drift():
     the same day (it starts nothing twice)."""
     return [run.pk for run in drift.schedule_drift_runs()]
 
-
-# Backoff of 15 s doubling to a 10-minute cap, six retries (about 16 minutes in all): every
-# countdown stays well under the broker's visibility timeout (an hour). A retry re-sends the same
-# body (same delivery id) with a fresh timestamp and signature; receivers drop duplicates by id.
-@shared_task(
-    name="evals.tasks.deliver_alert",
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(alerts.AlertDeliveryFailed,),
-    retry_backoff=15,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=6,
-)
-def deliver_alert(event, body):
-    """POST one signed alert (``evals.alerts.deliver``); retried with backoff when it fails."""
-    return alerts.deliver(event, body)

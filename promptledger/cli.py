@@ -1,10 +1,17 @@
-"""The ``promptledger`` command line: ``promptledger resolve SLUG --environment E [--unit U]`` and
-``promptledger eval SLUG --suite S (--version N | --file prompt.yaml)``.
+"""The ``promptledger`` command line: ``promptledger resolve SLUG --environment E [--unit U]``,
+``promptledger eval SLUG --suite S (--version N | --file prompt.yaml)``, and prompts as code:
+``promptledger push DIR [--dry-run]``, ``promptledger diff DIR`` and
+``promptledger pull --environment E DIR``; and the approval flow: ``request``, ``requests``,
+``approve``, ``reject``, ``withdraw`` and ``deploy`` (``promptledger.deploy_requests``).
 
 Exit codes, for scripts and CI: 0 done; 1 the server refused (not found, not deployed,
 kill-switched, forbidden, invalid); 2 usage errors, no server configured, or no answer from it.
 ``eval`` differs so that CI can tell a failing gate from a broken job: 0 the gate passed, 1 it
 failed, 2 anything else (usage, a bad file, the server refusing or not answering, a timeout).
+``push`` exits 0 when everything in the files is on the server, 1 when the server refused a change
+or a difference was left alone (team, tier, owner), 2 when a file is bad (nothing is applied);
+``diff`` exits 0 when the files and the server agree, 1 when they differ; ``pull`` exits 1 when a
+file could not be written.
 
 Each subcommand is a pair: ``add_<name>(subparsers)`` declares its arguments and sets
 ``run``, a function of the parsed arguments that returns the exit code. A new subcommand adds its
@@ -15,7 +22,7 @@ import argparse
 import json
 import sys
 
-from . import __version__, evaluation
+from . import __version__, deploy_requests, evaluation, prompts_as_code
 from .client import DEFAULT_TIMEOUT, APIError, Client, PromptledgerError
 
 
@@ -122,7 +129,93 @@ def run_eval(args):
         return 2
 
 
-SUBCOMMANDS = [add_resolve, add_eval]
+# --- push, diff, pull: prompts as code -----------------------------------------------------------
+
+
+def add_push(subparsers):
+    parser = subparsers.add_parser(
+        "push",
+        help="make the prompt files of a directory new prompts and versions",
+        description="Read every *.yaml / *.yml prompt file under DIR (all are checked before anything is "
+        "applied), show the plan (new prompts, new versions, details to update, unchanged) and apply it. "
+        "Identical content creates nothing. Team, tier and owner are never changed by push.",
+        epilog="Exit codes: 0 applied (or nothing to do), 1 the server refused a change or a difference was "
+        "left alone (team, tier, owner), 2 a bad file (nothing applied), usage or connection error.",
+    )
+    parser.add_argument("directory", metavar="DIR", help="the directory of prompt files, e.g. prompts")
+    parser.add_argument("--dry-run", action="store_true", help="show the plan and apply nothing")
+    parser.set_defaults(run=run_push)
+
+
+def run_push(args):
+    client = client_from(args)
+    plans = prompts_as_code.make_plan(client, args.directory)
+    for line in prompts_as_code.plan_lines(plans):
+        print(line)
+    left_alone = any(plan.left_alone for plan in plans)
+    if args.dry_run:
+        print("Dry run: nothing applied.")
+        return 1 if left_alone else 0
+    if not any(plan.changes for plan in plans):
+        print("Nothing to push.")
+        return 1 if left_alone else 0
+    problems = prompts_as_code.apply_plan(client, plans, say=print)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems or left_alone else 0
+
+
+def add_diff(subparsers):
+    parser = subparsers.add_parser(
+        "diff",
+        help="show what push would change",
+        description="Compare the prompt files under DIR with the server: a unified diff per prompt (the "
+        "server's version with the file's content, else its latest, both written in the file format), then "
+        "the plan push would carry out.",
+        epilog="Exit codes: 0 the files and the server agree, 1 they differ, 2 a bad file, usage or "
+        "connection error.",
+    )
+    parser.add_argument("directory", metavar="DIR", help="the directory of prompt files, e.g. prompts")
+    parser.set_defaults(run=run_diff)
+
+
+def run_diff(args):
+    plans = prompts_as_code.make_plan(client_from(args), args.directory)
+    for plan in plans:
+        sys.stdout.writelines(prompts_as_code.diff_lines(plan))
+    for line in prompts_as_code.plan_lines(plans):
+        print(line)
+    return 1 if any(plan.changes or plan.left_alone for plan in plans) else 0
+
+
+def add_pull(subparsers):
+    parser = subparsers.add_parser(
+        "pull",
+        help="write the prompts deployed to an environment as prompt files",
+        description="Write each prompt deployed to an environment (its live version, not a canary's) as a "
+        "prompt file under DIR: into the file that already declares its slug, else DIR/SLUG.yaml. Files are "
+        "rewritten only when their bytes change; nothing is deleted.",
+        epilog="Exit codes: 0 done, 1 the server refused or a file could not be written, 2 usage or "
+        "connection error.",
+    )
+    parser.add_argument("directory", metavar="DIR", help="where to write, e.g. prompts")
+    parser.add_argument("--environment", "-e", required=True, help="e.g. production")
+    parser.add_argument("--team", help="only this team's prompts")
+    parser.set_defaults(run=run_pull)
+
+
+def run_pull(args):
+    written, unchanged, problems = prompts_as_code.pull(
+        client_from(args), environment=args.environment, directory=args.directory, team=args.team, say=print
+    )
+    print(f"Pulled {written + unchanged} prompt(s) deployed to {args.environment}: {written} written, "
+          f"{unchanged} already up to date.")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+SUBCOMMANDS = [add_resolve, add_eval, add_push, add_diff, add_pull, deploy_requests.add]
 
 
 def build_parser():
@@ -144,6 +237,8 @@ def build_parser():
 
 def report(error, stream=None):
     stream = stream or sys.stderr
+    for problem in getattr(error, "problems", []):  # a bad prompt file: each problem as path:line: what
+        print(problem, file=stream)
     print(f"promptledger: error: {error}", file=stream)
     if isinstance(error, APIError):
         for field, messages in error.field_errors.items():

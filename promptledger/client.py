@@ -1,10 +1,17 @@
-"""A small client for Promptledger's REST API, on the standard library only.
+"""A client for Promptledger's REST API, on the standard library only (Jinja2 to render).
 
-``Client(url, token)`` (or ``PROMPTLEDGER_URL`` / ``PROMPTLEDGER_TOKEN``) sends bearer-token
-requests and turns the server's error bodies (``{"code", "detail", "field_errors"}``) into
-exceptions, one class per kind of refusal, so callers catch what they can handle::
+For an application, ``get_prompt`` is the call: the deployed version of a prompt, from a cache that
+keeps the application running when the server is not (see ``promptledger.cache`` for what it
+guarantees)::
 
-    client = Client()
+    client = Client()  # PROMPTLEDGER_URL, PROMPTLEDGER_TOKEN
+    prompt = client.get_prompt("loan-letter", "production", unit=customer_id)
+    messages = prompt.render(name="Ada")
+
+For tools, ``request``/``get_json``/``post_json``/``paginate`` send bearer-token requests and turn
+the server's error bodies (``{"code", "detail", "field_errors"}``) into exceptions, one class per
+kind of refusal, so callers catch what they can handle::
+
     try:
         live = client.resolve("loan-letter", "production", unit=customer_id, etag=cached_etag)
     except PromptDisabled:
@@ -13,78 +20,44 @@ exceptions, one class per kind of refusal, so callers catch what they can handle
         cached = live.data
 """
 
+import asyncio
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import __version__
+from .cache import LastKnownGood, PromptCache, default_cache_dir
+from .errors import (
+    BY_STATUS,
+    APIError,
+    BadRequest,
+    ConfigurationError,
+    ConnectionFailed,
+    Forbidden,
+    NotFound,
+    PromptDisabled,
+    PromptledgerError,
+    PromptUnavailable,
+    RenderError,
+    ServerError,
+    Unauthorized,
+)
+from .prompt import Prompt
+
+__all__ = [
+    "APIError", "AsyncClient", "BadRequest", "Client", "ConfigurationError", "ConnectionFailed", "Forbidden",
+    "NotFound", "Prompt", "PromptDisabled", "PromptUnavailable", "PromptledgerError", "RenderError", "Resolved",
+    "Response", "ServerError", "Unauthorized", "default_cache_dir",
+]
 
 DEFAULT_TIMEOUT = 10.0
-
-
-class PromptledgerError(Exception):
-    """Anything that went wrong talking to Promptledger. ``exit_code`` is what the CLI exits with."""
-
-    exit_code = 2
-
-    def __init__(self, detail):
-        super().__init__(detail)
-        self.detail = detail
-
-
-class ConfigurationError(PromptledgerError):
-    """The client cannot start: no server URL, or one it will not use."""
-
-
-class ConnectionFailed(PromptledgerError):
-    """No answer from the server (refused, DNS, TLS, timeout)."""
-
-
-class APIError(PromptledgerError):
-    """The server answered with an error: its status, ``code``, ``detail`` and ``field_errors``."""
-
-    exit_code = 1
-
-    def __init__(self, status, code, detail, field_errors=None):
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.field_errors = field_errors or {}
-
-    def __str__(self):
-        return f"{self.detail} ({self.code}, HTTP {self.status})"
-
-
-class BadRequest(APIError):
-    """400: the request was refused as invalid; ``field_errors`` names each field."""
-
-
-class Unauthorized(APIError):
-    """401: no token, or a token that is invalid, revoked or expired."""
-
-
-class Forbidden(APIError):
-    """403: a rule forbids it; ``code`` says which (e.g. ``scope_missing``)."""
-
-
-class NotFound(APIError):
-    """404: no such prompt (or not visible to this token), or nothing deployed (``not_deployed``)."""
-
-
-class PromptDisabled(APIError):
-    """423: the prompt is kill-switched in this environment."""
-
-
-class ServerError(APIError):
-    """5xx: the server failed; nothing was refused, so the CLI treats it like a connection error."""
-
-    exit_code = 2
-
-
-_BY_STATUS = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 423: PromptDisabled}
+DEFAULT_TTL = 60.0
+DEFAULT_RETRIES = 2
 
 
 def _lower(headers):
@@ -113,7 +86,18 @@ class Resolved:
 
 
 class Client:
-    def __init__(self, url=None, token=None, *, timeout=DEFAULT_TIMEOUT):
+    """A Promptledger server, reached with a bearer token.
+
+    ``url`` and ``token`` default to ``PROMPTLEDGER_URL`` and ``PROMPTLEDGER_TOKEN``. ``timeout`` (s)
+    bounds each request, and bounds ``get_prompt`` in total, retries included (``retries`` more
+    attempts after a connection failure or a 5xx, while time is left). ``ttl`` (s) is how long a
+    fetched prompt is answered from memory before it is revalidated; ``cache_dir`` holds the
+    last-known-good copies (default ``default_cache_dir()``; ``False`` keeps nothing on disk).
+    Safe to share between threads; one per process is the intended use.
+    """
+
+    def __init__(self, url=None, token=None, *, timeout=DEFAULT_TIMEOUT, ttl=DEFAULT_TTL, cache_dir=None,
+                 retries=DEFAULT_RETRIES):
         url = url or os.environ.get("PROMPTLEDGER_URL", "")
         if not url:
             raise ConfigurationError(
@@ -124,12 +108,18 @@ class Client:
             raise ConfigurationError(f"'{url}' is not an http(s) URL of a Promptledger server")
         self.url = url.rstrip("/")
         self.token = token if token is not None else os.environ.get("PROMPTLEDGER_TOKEN", "")
-        self.timeout = timeout
+        self.timeout = timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        if timeout <= 0 or ttl < 0 or retries < 0:
+            raise ConfigurationError("timeout must be positive, ttl and retries not negative")
+        self.retries = retries
+        self.cache_dir = None if cache_dir is False else Path(cache_dir or default_cache_dir()).expanduser()
+        disk = LastKnownGood(self.cache_dir, self.url) if self.cache_dir else None
+        self.prompts = PromptCache(fetch=self._resolve_before, server=self.url, ttl=ttl, timeout=timeout, disk=disk)
 
-    def request(self, method, path, *, query=None, json_body=None, headers=None, accept=(200,)):
+    def request(self, method, path, *, query=None, json_body=None, headers=None, accept=(200,), timeout=None):
         """Send one request to ``/api/v1/{path}``; return the ``Response`` when its status is in
         ``accept``, raise an ``APIError`` subclass for an error answer, ``ConnectionFailed`` when
-        there is none."""
+        there is none (within ``timeout`` s, default the client's)."""
         url = f"{self.url}/api/v1/{path.lstrip('/')}"
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
@@ -142,7 +132,7 @@ class Client:
             sent["Content-Type"] = "application/json"
         req = urllib.request.Request(url, data=data, headers=sent, method=method)  # noqa: S310 - scheme checked
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as answer:  # noqa: S310 - scheme checked
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as answer:  # noqa: S310 - scheme checked
                 response = Response(answer.status, _lower(answer.headers), answer.read())
         except urllib.error.HTTPError as exc:  # urllib raises for every status outside 2xx, 304 included
             response = Response(exc.code, _lower(exc.headers), exc.read())
@@ -165,7 +155,7 @@ class Client:
         detail = detail or f"HTTP {response.status}"
         if response.status == 401 and not self.token:
             detail += " (no token: set PROMPTLEDGER_TOKEN)"
-        cls = ServerError if response.status >= 500 else _BY_STATUS.get(response.status, APIError)
+        cls = ServerError if response.status >= 500 else BY_STATUS.get(response.status, APIError)
         return cls(response.status, code, detail, fields)
 
     def get_json(self, path, *, query=None):
@@ -199,10 +189,10 @@ class Client:
                 return
             seen.add(key)
 
-    def resolve(self, slug, environment, unit=None, etag=None):
-        """The version of ``slug`` deployed to ``environment``. ``unit`` (a stable user or session
-        id) picks the canary side; ``etag`` from an earlier answer makes an unchanged answer a
-        cheap ``not_modified``."""
+    def resolve(self, slug, environment, unit=None, etag=None, *, timeout=None):
+        """The version of ``slug`` deployed to ``environment``, uncached: one request. ``unit`` (a
+        stable user or session id) picks the canary side; ``etag`` from an earlier answer makes an
+        unchanged answer a cheap ``not_modified``."""
         headers = {"If-None-Match": etag if etag.startswith(('"', "W/")) else f'"{etag}"'} if etag else None
         response = self.request(
             "GET",
@@ -210,8 +200,71 @@ class Client:
             query={"environment": environment, "unit": unit},
             headers=headers,
             accept=(200, 304),
+            timeout=timeout,
         )
         new_etag = response.headers.get("etag") or etag or ""
         if response.status == 304:
             return Resolved(data=None, etag=new_etag, not_modified=True)
         return Resolved(data=response.json(), etag=new_etag)
+
+    def get_prompt(self, slug, environment, unit=None, *, fallback=None):
+        """The version of ``slug`` deployed to ``environment`` (for ``unit``'s side of a canary), as a
+        ``Prompt``, from the cache when it can (see ``promptledger.cache``).
+
+        Raises ``PromptDisabled`` when it is kill-switched (never a cached copy), ``NotFound`` when
+        nothing is deployed or no such prompt is visible, ``Unauthorized``/``Forbidden``/``BadRequest``
+        for the token or the arguments. When the server is unreachable it answers the copy held in
+        memory or on disk; when none was ever cached, ``fallback`` (a ``Prompt``, or a mapping with
+        ``messages``, ``variables``, ``model``) if given, else ``PromptUnavailable``. Never blocks
+        longer than the client's ``timeout``."""
+        return self.prompts.get(slug, environment, unit, fallback)
+
+    def close(self):
+        """Stop revalidating in the background and wait, up to ``timeout``, for refreshes under way
+        (at shutdown, so none outlives the application's logging). The client still answers."""
+        self.prompts.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _resolve_before(self, slug, environment, unit, etag, deadline):
+        """``resolve``, retried after a connection failure or a 5xx with a short backoff, every
+        attempt within what is left before ``deadline`` (monotonic)."""
+        attempt = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConnectionFailed(f"cannot reach {self.url}: no answer within {self.timeout:g} s")
+            try:
+                return self.resolve(slug, environment, unit=unit, etag=etag, timeout=left)
+            except (ConnectionFailed, ServerError):
+                attempt += 1
+                pause = min(0.05 * 2**attempt, 1.0)
+                if attempt > self.retries or time.monotonic() + pause >= deadline:
+                    raise
+                time.sleep(pause)
+
+
+class AsyncClient:
+    """``get_prompt`` for asyncio code, with the same cache and guarantees as ``Client``: an answer
+    memory holds never leaves the event loop; a fetch runs in a worker thread, so a slow server never
+    blocks the loop. ``sync`` is the ``Client`` underneath, for everything else."""
+
+    def __init__(self, url=None, token=None, **options):
+        self.sync = Client(url, token, **options)
+
+    async def get_prompt(self, slug, environment, unit=None, *, fallback=None):
+        """As ``Client.get_prompt``."""
+        cache = self.sync.prompts
+        key = (slug, environment, cache.key_bucket(slug, environment, unit))
+        held = cache.lookup(key, unit)
+        if held is not None:
+            return held
+        return await asyncio.to_thread(cache.fetch_now, key, unit, fallback)
+
+    async def close(self):
+        """As ``Client.close``, without blocking the event loop."""
+        await asyncio.to_thread(self.sync.close)

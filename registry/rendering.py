@@ -1,211 +1,44 @@
-"""Prompt templates: Jinja2's sandbox with strict undefined variables.
+"""Prompt templates on the server: the rules of ``promptledger.templates``, refusals as domain errors.
 
-``check_version_content`` refuses, at creation, a template with a syntax error or one that uses a
-variable it does not declare, naming the message, the line and the variable. ``render`` checks
-the values given against the declarations (missing, mistyped, undeclared) before rendering.
-Nothing here evaluates user input as Python.
+The rules themselves (Jinja2's sandbox, strict undefined variables, declarations and value checks)
+live in ``promptledger.templates``, which the client package renders with too, so a version
+renders the same way on both sides. This module only adds the server's template size limit and
+turns each ``TemplateError`` into a ``ValidationFailed`` with the same code and fields.
 """
 
-import re
+from functools import wraps
 
 from django.conf import settings
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from promptledger import templates
+from promptledger.templates import DECLARATION_KEYS, ROLES, TYPES, VARIABLE_NAME, TemplateError
 
 from .errors import ValidationFailed
 
-ROLES = ("system", "user", "assistant")
-TYPES = ("string", "number", "integer", "boolean", "object", "array")
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DECLARATION_KEYS = {"type", "required", "default", "description"}
-
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+__all__ = [
+    "DECLARATION_KEYS", "ROLES", "TYPES", "VARIABLE_NAME",
+    "check_messages", "check_values", "normalize_variables", "render",
+]
 
 
-def _type_ok(kind, value):
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "object":
-        return isinstance(value, dict)
-    if kind == "array":
-        return isinstance(value, list)
-    return False
+def _as_domain_error(function):
+    @wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except TemplateError as exc:
+            raise ValidationFailed(exc.detail, code=exc.code, field_errors=exc.field_errors) from exc
+
+    return call
 
 
-def normalize_variables(declared):
-    """Return declarations in their full form ``{name: {type, required, default?, description?}}``."""
-    if declared is None:
-        return {}
-    if not isinstance(declared, dict):
-        raise ValidationFailed(
-            "variables must be an object of name → declaration",
-            field_errors={"variables": ['expected an object such as {"name": {"type": "string"}}']},
-        )
-    errors, out = {}, {}
-    for name, spec in declared.items():
-        key = f"variables.{name}"
-        if not isinstance(name, str) or not VARIABLE_NAME.match(name):
-            errors[key] = ["a variable name is letters, digits and underscores, not starting with a digit"]
-            continue
-        if not isinstance(spec, dict):
-            errors[key] = ['a declaration is an object such as {"type": "string", "required": true}']
-            continue
-        unknown = set(spec) - DECLARATION_KEYS
-        if unknown:
-            errors[key] = [f"unknown keys {sorted(unknown)}; allowed: {sorted(DECLARATION_KEYS)}"]
-            continue
-        kind = spec.get("type", "string")
-        if kind not in TYPES:
-            errors[f"{key}.type"] = [f"'{kind}' is not a type; allowed: {', '.join(TYPES)}"]
-            continue
-        required = spec.get("required", "default" not in spec)
-        if not isinstance(required, bool):
-            errors[f"{key}.required"] = ["required is true or false"]
-            continue
-        clean = {"type": kind, "required": required}
-        if "default" in spec:
-            if not _type_ok(kind, spec["default"]):
-                errors[f"{key}.default"] = [f"the default must be of type {kind}"]
-                continue
-            clean["default"] = spec["default"]
-        if spec.get("description"):
-            clean["description"] = str(spec["description"])
-        out[name] = clean
-    if errors:
-        raise ValidationFailed("some variable declarations are invalid", field_errors=errors)
-    return out
+normalize_variables = _as_domain_error(templates.normalize_variables)
+check_values = _as_domain_error(templates.check_values)
+render = _as_domain_error(templates.render)
 
 
-def _names_with_lines(ast):
-    """Each loaded variable name with the first line it appears on."""
-    lines = {}
-    for node in ast.find_all(nodes.Name):
-        if node.ctx == "load":
-            lines.setdefault(node.name, node.lineno)
-    return lines
-
-
+@_as_domain_error
 def check_messages(messages, declared):
-    """Validate message shape and every template in it against the declared variables."""
-    if not isinstance(messages, list) or not messages:
-        raise ValidationFailed(
-            "messages must be a non-empty list",
-            field_errors={"messages": ['expected a list such as [{"role": "system", "content": "..."}]']},
-        )
-    limit = settings.PROMPTLEDGER_MAX_TEMPLATE_BYTES
-    errors, total = {}, 0
-    for index, message in enumerate(messages):
-        key = f"messages[{index}]"
-        if not isinstance(message, dict) or set(message) - {"role", "content"}:
-            errors[key] = ['each message is {"role": ..., "content": ...} and nothing else']
-            continue
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            errors[f"{key}.role"] = [f"'{role}' is not a role; allowed: {', '.join(ROLES)}"]
-        if not isinstance(content, str) or not content.strip():
-            errors[f"{key}.content"] = ["content is a non-empty string"]
-            continue
-        size = len(content.encode("utf-8"))
-        total += size
-        if size > limit:
-            errors[f"{key}.content"] = [f"the template is {size} bytes; the limit is {limit} bytes"]
-            continue
-        try:
-            ast = _env.parse(content)
-        except TemplateSyntaxError as exc:
-            errors[f"{key}.content"] = [f"line {exc.lineno}: template syntax error: {exc.message}"]
-            continue
-        undeclared = meta.find_undeclared_variables(ast) - set(declared)
-        if undeclared:
-            lines = _names_with_lines(ast)
-            allowed = ", ".join(sorted(declared)) or "none declared"
-            errors[f"{key}.content"] = [
-                f"line {lines.get(name, 1)}: '{name}' is not a declared variable (declared: {allowed})"
-                for name in sorted(undeclared, key=lambda n: (lines.get(n, 1), n))
-            ]
-    if not errors and total > limit:
-        errors["messages"] = [f"the templates add up to {total} bytes; the limit is {limit} bytes"]
-    if errors:
-        raise ValidationFailed("the messages are not valid templates", field_errors=errors)
-
-
-def check_values(declared, values):
-    """Return the values to render with (defaults applied) or raise naming each bad variable."""
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        raise ValidationFailed("variables must be an object", field_errors={"variables": ["expected an object"]})
-    errors, out = {}, {}
-    for name in values:
-        if name not in declared:
-            allowed = ", ".join(sorted(declared)) or "none"
-            errors[f"variables.{name}"] = [f"'{name}' is not declared by this version (declared: {allowed})"]
-    for name, spec in declared.items():
-        if name in values:
-            value = values[name]
-            if value is None and not spec["required"]:
-                continue
-            if not _type_ok(spec["type"], value):
-                errors[f"variables.{name}"] = [f"'{name}' must be of type {spec['type']}, got {_json_type(value)}"]
-                continue
-            out[name] = value
-        elif "default" in spec:
-            out[name] = spec["default"]
-        elif spec["required"]:
-            errors[f"variables.{name}"] = [f"'{name}' is required ({spec['type']})"]
-    if errors:
-        raise ValidationFailed("the variables do not match the declarations", field_errors=errors)
-    return out
-
-
-def _json_type(value):
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def render(messages, declared, values):
-    """Render every message with checked values; an error while rendering is a 400 naming it."""
-    context = check_values(declared, values)
-    rendered = []
-    for index, message in enumerate(messages):
-        try:
-            content = _env.from_string(message["content"]).render(context)
-        except UndefinedError as exc:
-            raise ValidationFailed(
-                f"message {index}: {exc.message}",
-                code="render_error",
-                field_errors={f"messages[{index}].content": [str(exc.message)]},
-            ) from exc
-        except SecurityError as exc:
-            raise ValidationFailed(
-                f"message {index}: the template tried something the sandbox forbids",
-                code="render_error",
-                field_errors={f"messages[{index}].content": [str(exc)]},
-            ) from exc
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            raise ValidationFailed(
-                f"message {index}: rendering failed: {exc}",
-                code="render_error",
-                field_errors={f"messages[{index}].content": [str(exc)]},
-            ) from exc
-        rendered.append({"role": message["role"], "content": content})
-    return rendered
+    """Validate message shape and every template in it against the declared variables, with the
+    size limit of ``PROMPTLEDGER_MAX_TEMPLATE_BYTES``."""
+    templates.check_messages(messages, declared, max_bytes=settings.PROMPTLEDGER_MAX_TEMPLATE_BYTES)

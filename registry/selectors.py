@@ -6,7 +6,6 @@ or deployment is cached and a revoked token or a kill switch takes effect on the
 Version payloads are immutable, so ``version_payload`` caches them in-process with no invalidation
 needed: a warm resolve is one query.
 """
-import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Q
 from django.utils import timezone
+
+from promptledger.canary import canary_bucket  # the client buckets units the same way
 
 from .errors import NotFound, PromptDisabled, ValidationFailed
 from .models import Deployment, Environment, Prompt, PromptVersion, SiteRole
@@ -69,12 +70,6 @@ def live_deployments(prompt):
         for d in Deployment.objects.filter(prompt=prompt).select_related("version", "canary_version", "updated_by")
     }
     return [(env, pointers.get(env.pk)) for env in Environment.objects.all()]
-
-
-def canary_bucket(slug, environment, unit):
-    """A stable bucket 0..99 for a unit id, so a caller's unit always gets the same side."""
-    digest = hashlib.sha256(f"{slug}\x00{environment}\x00{unit}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % 100
 
 
 @dataclass(frozen=True)

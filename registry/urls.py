@@ -15,5 +15,4 @@ urlpatterns = [
     path("prompts/<slug:slug>/versions/<int:number>/", views.version_detail, name="version-detail"),
     path("prompts/<slug:slug>/diff/", views.version_diff, name="version-diff"),
     path("prompts/<slug:slug>/history/", audit_views.prompt_history, name="prompt-history"),
-    path("approvals/", views.coming_soon, {"section": "approvals"}, name="approvals"),
 ]

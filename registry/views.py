@@ -84,6 +84,13 @@ def eval_parts():
     return views
 
 
+def approval_parts():
+    """The approvals pieces of the prompt page (imported late, as ``eval_parts``)."""
+    from approvals import views
+
+    return views
+
+
 def _number(value, name):
     if value in (None, ""):
         return None
@@ -107,6 +114,7 @@ def prompt_detail(request, actor, slug):
         "compare_from": versions[1].number if len(versions) > 1 else None,
         "can_author": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write"),
         "pass_rates": eval_parts().pass_rate_chart(prompt),
+        "approvals": approval_parts().prompt_panel(actor, prompt),
     }
     return render(request, "registry/prompt_detail.html", context)
 
@@ -127,6 +135,7 @@ def version_detail(request, actor, slug, number):
         "schema_json": as_json(version.model_config.get("response_schema")),
         "can_author": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write"),
         **eval_parts().run_panel(actor, prompt, version),
+        "can_request_deploy": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="deploy"),
     }
     return render(request, "registry/version_detail.html", context)
 
@@ -194,22 +203,4 @@ def version_new(request, actor, slug):
         "source_number": request.GET.get("from"),
     }
     return render(request, "registry/version_new.html", context)
-
-
-PLACEHOLDERS = {
-    "approvals": (
-        "Approvals",
-        "Deploy requests waiting for your review will live here, with the diff against what is live, the "
-        "eval evidence and who else has signed.",
-        ["Requests waiting for you", "Approving and rejecting, with a comment",
-         "Deploying once the tier's policy is met"],
-    ),
-}
-
-
-@login_required
-def coming_soon(request, section):
-    title, summary, items = PLACEHOLDERS[section]
-    context = {"section": section, "title": title, "summary": summary, "items": items}
-    return render(request, "registry/coming_soon.html", context)
 

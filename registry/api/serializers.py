@@ -103,9 +103,17 @@ class PromptSerializer(serializers.ModelSerializer):
 
 class PromptDetailSerializer(PromptSerializer):
     deployments = DeploymentSerializer(many=True, read_only=True, source="deployments_list")
+    approvers = serializers.ListField(
+        child=serializers.CharField(), read_only=True, source="named.approvers",
+        help_text="Usernames of the named approvers.",
+    )
+    approver_groups = serializers.ListField(
+        child=serializers.CharField(), read_only=True, source="named.approver_groups",
+        help_text="Slugs of the team's approver groups named on the prompt.",
+    )
 
     class Meta(PromptSerializer.Meta):
-        fields = [*PromptSerializer.Meta.fields, "deployments"]
+        fields = [*PromptSerializer.Meta.fields, "deployments", "approvers", "approver_groups"]
 
 
 class PromptCreateSerializer(serializers.Serializer):
@@ -124,7 +132,16 @@ class PromptCreateSerializer(serializers.Serializer):
 class PromptUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
-    tier = serializers.IntegerField(required=False)
+    tier = serializers.IntegerField(
+        required=False, help_text="Raising criticality (a lower number) is direct; lowering it needs a tier-change "
+        "request approved under the current tier (POST /api/v1/deploy-requests/ with kind tier_change).",
+    )
+    approvers = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Usernames of the named approvers (owners)."
+    )
+    approver_groups = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Slugs of the team's approver groups (owners)."
+    )
     owner = serializers.CharField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
     data_categories = serializers.ListField(child=serializers.CharField(), required=False)

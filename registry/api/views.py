@@ -188,6 +188,9 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         prompt.deployments_list = prompt.deployments.select_related(
             "environment", "version", "canary_version", "updated_by"
         )
+        from approvals.administration import approvers_of
+
+        prompt.named = approvers_of(prompt)
         return PromptDetailSerializer(prompt).data
 
     def retrieve(self, request, slug=None):

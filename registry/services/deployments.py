@@ -1,13 +1,14 @@
 """Deployment pointers and kill switches.
 
-``set_deployment`` moves the pointer under a row lock; the approval flow that guards it is built
-on top of it (approvals) and it is otherwise used by the demo and tests. ``set_kill_switch``
+``move_pointer`` moves the pointer under a row lock; the approval flow's deploy calls it once every
+requirement holds, and ``set_deployment`` (seeding: the demo and tests) validates and calls it. ``set_kill_switch``
 takes effect at once for owners and approvers. Each records its audit event in its transaction.
 """
 
 from django.db import IntegrityError, transaction
 
 from audit import events
+from webhooks import events as webhook_events
 
 from ..errors import ValidationFailed
 from ..models import Deployment, Environment, Membership, PromptVersion
@@ -50,7 +51,9 @@ def _number(version):
 
 
 def set_deployment(*, actor, prompt, environment, version, canary_version=None, canary_percent=None):
-    """Point (prompt, environment) at ``version``, optionally with a canary. Team owners only."""
+    """Point (prompt, environment) at ``version``, optionally with a canary, with no approval: for
+    seeding (the demo, tests) by team owners. No API, page or CLI command calls it; every deploy a
+    user makes goes through ``approvals.services.deploy``, which applies the tier policy."""
     require_team_role(actor, prompt.team, Membership.OWNER, scope="deploy")
     for field, candidate in (("version", version), ("canary_version", canary_version)):
         if candidate is not None and (not isinstance(candidate, PromptVersion) or candidate.prompt_id != prompt.pk):
@@ -68,6 +71,16 @@ def set_deployment(*, actor, prompt, environment, version, canary_version=None, 
         isinstance(canary_percent, bool) or not isinstance(canary_percent, int) or not 1 <= canary_percent <= 99
     ):
         raise ValidationFailed("canary_percent is out of range", field_errors={"canary_percent": ["an integer 1..99"]})
+    return move_pointer(
+        actor=actor, prompt=prompt, environment=environment, version=version,
+        canary_version=canary_version, canary_percent=canary_percent,
+    )
+
+
+def move_pointer(*, actor, prompt, environment, version, canary_version=None, canary_percent=None):
+    """Move the pointer under its row lock and record it. No permission check of its own: only
+    ``set_deployment`` (seeding) and the approval flow's deploy, which has checked every
+    requirement under the request's lock, call it."""
     with transaction.atomic():
         pointer, _ = _locked_pointer(actor=actor, prompt=prompt, environment=environment)
         before = {
@@ -79,6 +92,7 @@ def set_deployment(*, actor, prompt, environment, version, canary_version=None, 
         pointer.updated_by = actor.user
         pointer.save()
         events.deployment_changed(actor, pointer, before=before)
+        webhook_events.deployment_changed(actor=actor, pointer=pointer, before=before)
     return pointer
 
 
@@ -94,4 +108,5 @@ def set_kill_switch(*, actor, prompt, environment, disabled, reason):
         pointer.disabled, pointer.disabled_reason, pointer.updated_by = disabled, reason, actor.user
         pointer.save()
         events.kill_switch_changed(actor, pointer, was_disabled=was_disabled)
+        webhook_events.kill_switch_changed(actor=actor, pointer=pointer, was_disabled=was_disabled)
     return pointer

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit import events
+from webhooks import events as webhook_events
 
 from .. import rendering
 from ..errors import Conflict, PermissionDenied, ValidationFailed
@@ -81,15 +82,15 @@ def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categ
 
 def update_prompt(*, actor, prompt, **changes):
     """Change a prompt's details. Authors edit name, description and tags; owners (the team role)
-    also change owner, data categories and raise the tier. Lowering the tier is refused here: it
-    needs the approvals of the current tier."""
-    allowed = {"name", "description", "tags", "data_categories", "owner", "tier"}
+    also change owner, data categories, named approvers and raise the tier. Lowering the tier is
+    refused here: it is a tier-change request needing the approvals of the current tier."""
+    allowed = {"name", "description", "tags", "data_categories", "owner", "tier", "approvers", "approver_groups"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(
             "these fields cannot be changed", field_errors={k: ["read-only or unknown"] for k in sorted(unknown)}
         )
-    sensitive = {"owner", "data_categories", "tier"} & set(changes)
+    sensitive = {"owner", "data_categories", "tier", "approvers", "approver_groups"} & set(changes)
     require_team_role(actor, prompt.team, Membership.OWNER if sensitive else Membership.AUTHOR, scope="prompts:write")
     with transaction.atomic():
         row = Prompt.objects.select_for_update().get(pk=prompt.pk)
@@ -116,13 +117,21 @@ def update_prompt(*, actor, prompt, **changes):
                 )
             if tier > row.tier:  # a larger number is a less critical tier
                 raise PermissionDenied(
-                    f"lowering tier {row.tier} to {tier} needs the approvals of tier {row.tier}",
+                    f"lowering tier {row.tier} to {tier} needs the approvals of tier {row.tier}: open a tier-change "
+                    f"request (POST /api/v1/deploy-requests/ with kind 'tier_change')",
                     code="tier_lowering_needs_approval",
                 )
             row.tier = tier
         row.save()
         if events.prompt_state(row) != before:
             events.prompt_updated(actor, row, before=before)
+        if "approvers" in changes or "approver_groups" in changes:
+            from approvals.administration import set_named_approvers
+
+            set_named_approvers(
+                actor=actor, prompt=row, approvers=changes.get("approvers"),
+                approver_groups=changes.get("approver_groups"),
+            )
     return row
 
 
@@ -214,4 +223,5 @@ def create_version(*, actor, prompt, messages, variables, model, message=""):
             content_hash=digest,
         )
         events.version_created(actor, version)
+        webhook_events.version_created(actor=actor, version=version)
     return version, True

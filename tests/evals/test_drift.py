@@ -1,4 +1,5 @@
-"""Drift: nightly runs of what is live in production, notices on the prompt, signed webhook alerts."""
+"""Drift: nightly runs of what is live in production, notices on the prompt, signed webhook alerts
+(through the operator's alert webhook, a site-wide subscription synced from the settings)."""
 
 import json
 import threading
@@ -12,10 +13,10 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from config.celery import app as celery_app
 from evals import drift, runner
-from evals.alerts import verify_signature
 from evals.gates import set_gate
 from evals.models import DriftNotice, EvalRun
 from evals.services import add_cases, create_suite
+from promptledger.webhooks import verify_signature
 from registry.actors import Actor
 from registry.models import Environment
 from registry.services import create_version, set_deployment
@@ -65,17 +66,20 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver(settings):
+def receiver(settings, db):
+    from webhooks.operator import sync_operator_subscription
+
     server = Receiver().start()
     settings.PROMPTLEDGER_ALERT_WEBHOOK_URL = server.url
     settings.PROMPTLEDGER_ALERT_WEBHOOK_SECRET = SECRET
+    assert sync_operator_subscription() == "created"
     yield server
     server.stop()
 
 
 @pytest.fixture
 def eager():
-    """Celery tasks (the alert delivery) run in the calling thread, for this test only."""
+    """Celery tasks (the webhook delivery) run in the calling thread, for this test only."""
     before = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     yield
@@ -294,7 +298,7 @@ def test_a_viewer_cannot_acknowledge_and_an_outsider_cannot_see_it(notice, api_f
 
 
 def test_verify_signature_accepts_the_scheme_the_readme_documents():
-    from evals.alerts import sign
+    from promptledger.webhooks import sign
 
     now = int(time.time())
     body = '{"event":"drift.alert"}'
@@ -305,21 +309,26 @@ def test_verify_signature_accepts_the_scheme_the_readme_documents():
     assert verify_signature(SECRET, str(now - 3600), body, sign(SECRET, str(now - 3600), body), tolerance=None)
 
 
-def test_a_failed_delivery_raises_for_the_task_to_retry_and_logs_no_secret(settings, caplog):
-    from evals import alerts
-    from evals.tasks import deliver_alert
+def test_a_failed_alert_is_kept_for_a_retry_and_logs_no_secret(settings, caplog, prompt):
+    from django.db import transaction
+
+    from webhooks import delivery, events
+    from webhooks.models import Delivery
+    from webhooks.operator import sync_operator_subscription
 
     server = Receiver(status=500).start()
     try:
         settings.PROMPTLEDGER_ALERT_WEBHOOK_URL = server.url + "?token=url-secret"
         settings.PROMPTLEDGER_ALERT_WEBHOOK_SECRET = SECRET
-        body = json.dumps({"id": "d1", "event": "drift.alert", "data": {}})
-        with pytest.raises(alerts.AlertDeliveryFailed):
-            alerts.deliver("drift.alert", body)
+        sync_operator_subscription()
+        with transaction.atomic():
+            (queued,) = events.drift_alert(prompt=prompt, alert={"reason": "below_threshold"})
+        attempt = delivery.attempt(queued.pk)
         server.wait_for(1)
     finally:
         server.stop()
-    assert "answered 500" in caplog.text and "127.0.0.1" in caplog.text
-    assert SECRET not in caplog.text and "url-secret" not in caplog.text and "hooks" not in caplog.text
-    assert deliver_alert.autoretry_for == (alerts.AlertDeliveryFailed,) and deliver_alert.max_retries == 6
-    assert deliver_alert.retry_backoff_max < 3600  # under the broker's visibility timeout
+    assert attempt.outcome == "retry" and attempt.status_code == 500
+    queued.refresh_from_db()
+    assert queued.status == Delivery.PENDING and queued.next_attempt_at > timezone.now()
+    assert "HTTP 500" in caplog.text and "127.0.0.1" in caplog.text
+    assert SECRET not in caplog.text and "url-secret" not in caplog.text and "/hooks/" not in caplog.text

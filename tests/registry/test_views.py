@@ -114,13 +114,6 @@ def test_navigation_marks_the_current_section(as_user):
     assert 'class="skip-link" href="#main"' in body
 
 
-@pytest.mark.parametrize("section", ["approvals"])
-def test_sections_still_to_come_say_what_will_be_there(as_user, section):
-    response = as_user("viewer").get(f"/{section}/")
-    assert response.status_code == 200
-    assert "Not available yet" in text(response)
-
-
 # --- prompt list ----------------------------------------------------------------------------------
 
 

@@ -1,0 +1,80 @@
+"""Read queries of the approval flow: the requests an actor may see, and the inbox of each person
+(waiting for me, my requests, reviews to sign, recent decisions). Visibility follows the prompt's:
+who can read a prompt can read its requests."""
+
+from registry.errors import NotFound
+from registry.models import Membership
+from registry.permissions import visible_prompts
+
+from .models import Approval, DeployRequest
+from .policy import policy_for
+from .requirements import refusal_to_decide
+
+RELATED = ("prompt__team", "version__llm_model", "environment", "base_version", "requested_by", "deployed_by")
+
+
+def visible_requests(actor):
+    return DeployRequest.objects.filter(prompt__in=visible_prompts(actor)).select_related(*RELATED)
+
+
+def get_request(actor, pk):
+    request = visible_requests(actor).filter(pk=pk).first()
+    if request is None:
+        raise NotFound(f"no deploy request #{pk} (or it is not visible to you)", code="not_found")
+    return request
+
+
+def filtered(actor, *, prompt=None, environment=None, status=None, kind=None, requested_by=None):
+    qs = visible_requests(actor)
+    if prompt:
+        qs = qs.filter(prompt__slug=prompt)
+    if environment:
+        qs = qs.filter(environment__slug=environment)
+    if status:
+        qs = qs.filter(status__in=status.split(","))
+    if kind:
+        qs = qs.filter(kind=kind)
+    if requested_by:
+        qs = qs.filter(requested_by__username=requested_by)
+    return qs
+
+
+def _candidate_requests(user, queryset):
+    teams = Membership.objects.filter(
+        user=user, user__is_active=True, role__in=[Membership.APPROVER, Membership.OWNER]
+    ).values_list("team_id", flat=True)
+    decided = Approval.objects.filter(user=user, withdrawn_at__isnull=True).values_list("request_id", flat=True)
+    return queryset.filter(prompt__team_id__in=teams).exclude(pk__in=decided).select_related(*RELATED)
+
+
+def waiting_for(user, *, limit=200):
+    """Open requests ``user`` may approve now and has not decided on, oldest first."""
+    if user is None:
+        return []
+    requests = _candidate_requests(user, DeployRequest.objects.filter(status__in=DeployRequest.OPEN))
+    found = []
+    for request in requests.order_by("created_at", "id")[: limit * 2]:
+        if refusal_to_decide(request, user, policy=policy_for(request.prompt.tier)) is None:
+            found.append(request)
+    return found[:limit]
+
+
+def reviews_waiting_for(user):
+    """Break-glass rollbacks whose post-hoc review ``user`` may sign."""
+    if user is None:
+        return []
+    requests = _candidate_requests(user, DeployRequest.objects.filter(review_status=DeployRequest.REVIEW_PENDING))
+    return [r for r in requests.order_by("created_at") if refusal_to_decide(r, user) is None]
+
+
+def requested_by(user, *, limit=50):
+    return DeployRequest.objects.filter(requested_by=user).select_related(*RELATED)[:limit]
+
+
+def recent_decisions(actor, *, limit=50):
+    """The newest approvals, rejections and sign-offs on requests the actor can see."""
+    return (
+        Approval.objects.filter(request__in=visible_requests(actor))
+        .select_related("user", "request__prompt", "request__version", "request__environment")
+        .order_by("-created_at", "-id")[:limit]
+    )

@@ -1,0 +1,18 @@
+"""The webhooks app: subscriptions, an outbox of deliveries, and their delivery log."""
+
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "webhooks"
+    verbose_name = "Webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from .operator import sync_after_migrate
+
+        # After every `migrate` (each deploy runs one) the operator's alert webhook from the
+        # environment becomes, or stops being, a site-wide subscription.
+        post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="webhooks-sync-operator-subscription")

@@ -1,0 +1,133 @@
+"""Webhook subscriptions, the outbox of deliveries, and every attempt made at each delivery.
+
+A ``Delivery`` is written in the transaction of the change it reports, with its body frozen then
+(the exact JSON text that is signed and sent, byte for byte, on every attempt); a worker claims it
+with a conditional UPDATE, so a delivery is never sent by two workers at once. Each attempt,
+whatever became of it, is a ``DeliveryAttempt`` row.
+"""
+
+import uuid
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import models
+
+from registry.models import Team
+
+# Every event a subscription may ask for; "*" means all of them. ``ping`` is sent only by a test.
+EVENTS = [
+    "version.created",
+    "deploy_request.opened",
+    "deploy_request.approved",
+    "deploy_request.rejected",
+    "deployment.changed",
+    "kill_switch.changed",
+    "eval_run.completed",
+    "gate.failed",
+    "drift.alert",
+]
+ALL_EVENTS = "*"
+PING = "ping"
+
+
+def redacted_url(url):
+    """The URL reduced to scheme and host (``https://hooks.example.com/…``): safe to show in the
+    audit trail and logs, where a path or query may carry a token."""
+    parts = urlsplit(url or "")
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme or '?'}://{host}{port}/…"
+
+
+class Subscription(models.Model):
+    """Where to POST which events: one team's (``team`` set) or every team's (site-wide)."""
+
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=2000)
+    events = models.JSONField(default=list, help_text='Event names, or ["*"] for every event.')
+    secret = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    # Configured by the operator (PROMPTLEDGER_ALERT_WEBHOOK_URL/SECRET), kept in step with the
+    # environment by webhooks.operator; people cannot edit it.
+    from_settings = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["from_settings"], condition=models.Q(from_settings=True), name="webhooks_one_operator_sub"
+            )
+        ]
+
+    def __str__(self):
+        return f"webhook {self.pk} → {self.display_url}"
+
+    @property
+    def display_url(self):
+        return redacted_url(self.url)
+
+    def wants(self, event):
+        return ALL_EVENTS in self.events or event in self.events
+
+
+class Delivery(models.Model):
+    """One event for one subscription: pending until delivered, or failed after the last attempt."""
+
+    PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+    STATUS_CHOICES = [(PENDING, "Pending"), (DELIVERED, "Delivered"), (FAILED, "Failed")]
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event = models.CharField(max_length=64)
+    event_id = models.UUIDField(db_index=True)
+    body = models.TextField(help_text="The JSON text sent, frozen when the event was emitted.")
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    redelivery_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhooks_due_idx")]
+
+    def __str__(self):
+        return f"delivery {self.pk} ({self.event}, {self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One POST of a delivery: when, how long, what came back, and what it led to."""
+
+    IN_FLIGHT, DELIVERED, RETRY, FAILED, LOST = "in_flight", "delivered", "retry", "failed", "lost"
+    OUTCOME_CHOICES = [
+        (IN_FLIGHT, "In flight"),
+        (DELIVERED, "Delivered"),
+        (RETRY, "Will retry"),
+        (FAILED, "Gave up"),
+        (LOST, "No answer recorded"),
+    ]
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    outcome = models.CharField(max_length=16, choices=OUTCOME_CHOICES, default=IN_FLIGHT)
+
+    class Meta:
+        ordering = ["delivery_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="webhooks_attempt_once")]
+
+    def __str__(self):
+        return f"attempt {self.number} of delivery {self.delivery_id}: {self.outcome}"
