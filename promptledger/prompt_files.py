@@ -5,8 +5,8 @@ them all, checked, or raises ``PromptFilesInvalid`` listing every problem as ``p
 (a YAML syntax error, a missing key, a wrong type, an unknown key, a template using an undeclared
 variable, a slug declared twice), so a caller can refuse to apply anything. ``dump_prompt``
 writes a prompt in one fixed key order and style, so the same prompt always gives the same bytes.
-``content_hash`` matches the server's: sha256 of the canonical JSON of messages, variables (in
-their full form) and model.
+``content_hash`` is the rule itself, not a copy: sha256 of the canonical JSON of messages,
+variables (in their full form) and model; the server's ``registry.services.prompts`` calls it.
 """
 
 import hashlib

@@ -5,13 +5,12 @@ while the next number is taken) and returns the existing version, not a new one,
 content is identical.
 """
 
-import hashlib
-import json
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit import events
+from promptledger import prompt_files
 from webhooks import events as webhook_events
 
 from .. import rendering
@@ -23,14 +22,10 @@ from .validation import check_labels, check_slug, check_text, get_active_user
 MODEL_KEYS = {"provider", "name", "params", "response_schema"}
 
 
-def canonical_json(value):
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def content_hash(*, messages, variables, model):
-    """sha256 of the canonical JSON of messages + variables + model (DESIGN.md)."""
-    payload = canonical_json({"messages": messages, "variables": variables, "model": model})
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    """sha256 of the canonical JSON of messages + variables + model (DESIGN.md). The rule is the
+    client package's, so ``promptledger push`` computes exactly what the server stores."""
+    return prompt_files.content_hash({"messages": messages, "variables": variables, "model": model})
 
 
 def _check_owner(username, team):

@@ -2,13 +2,15 @@
 
 Three teams, a user for each team role (two approvers per team, as Tier-0 needs) plus the site
 roles, the model register, a dozen prompts across all tiers with their version histories,
-deployed to development, staging and production (one canary, one kill switch). Ends with a
-table of logins.
+deployed to development, staging and production (one canary, one kill switch). On top, the
+approval flow (``_demo_approvals``): named approvers and approver groups, gate suites with finished
+eval runs, and deploy requests in every state. Ends with a table of logins.
 
 Idempotent: whatever exists is left as it is, so running it again (``run_embedded`` does on
 every start) neither fails nor undoes changes made since. A prompt that exists is skipped whole
 (versions and deployments included): the load is one transaction, so an existing demo prompt is
-complete, and a prompt of the same name made by someone else is not ours to change.
+complete, and a prompt of the same name made by someone else is not ours to change. The approval
+flow is loaded once, when none of its deploy requests exists yet.
 """
 
 import datetime
@@ -23,6 +25,7 @@ from registry.actors import Actor
 from registry.errors import DomainError
 from registry.models import Environment, LLMModel, Membership, Prompt, SiteRole, Team
 
+from . import _demo_approvals as approvals_demo
 from . import _demo_data as demo
 
 DEFAULT_PASSWORD = "promptledger-demo"  # noqa: S105 - a demo login, printed on purpose
@@ -43,9 +46,11 @@ class Command(BaseCommand):
             raise CommandError("--password must not be empty")
         self.created = {"users": 0, "teams": 0, "models": 0, "prompts": 0, "versions": 0, "deployments": 0}
         self.system = Actor.for_system("bootstrap_demo")
-        # One hash for every demo user: hashing once keeps the command fast, and the demo users
-        # share the printed password anyway.
-        self.password_hash = make_password(password)
+        # One hash for every demo user, made when the first is created: hashing once (and not at
+        # all on a second run) keeps the command fast, and the demo users share the printed
+        # password anyway.
+        self.password, self.password_hash = password, None
+        self.notes = []
         try:
             with transaction.atomic():
                 logins = self.create_users()
@@ -53,6 +58,7 @@ class Command(BaseCommand):
                 self.create_models()
                 for spec in demo.PROMPTS:
                     self.create_prompt(spec)
+                self.load_approvals()
         except DomainError as exc:
             raise CommandError(f"demo data was refused ({exc.code}): {exc.detail} {exc.field_errors or ''}") from exc
         self.report(logins, password)
@@ -63,6 +69,8 @@ class Command(BaseCommand):
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None:
+            if self.password_hash is None:
+                self.password_hash = make_password(self.password)
             user = User(
                 username=username,
                 email=f"{username}@demo.promptledger.test",
@@ -177,11 +185,26 @@ class Command(BaseCommand):
                     actor=approver, prompt=prompt, environment=env, disabled=True, reason=kill["reason"]
                 )
 
+    # --- the approval flow ------------------------------------------------------------------
+
+    def load_approvals(self):
+        """Once: skipped whenever the demo's deploy requests exist. Over a demo world an older
+        version of this command loaded, it is added on top, leaving out (with a note) what a
+        service refuses there because that world was changed since."""
+        story = approvals_demo.ApprovalsDemo(demo.PROMPTS, strict=self.created["prompts"] == len(demo.PROMPTS))
+        if story.already_loaded():
+            return
+        story.load()
+        self.created.update(story.created)
+        self.notes += story.notes
+
     # --- output -----------------------------------------------------------------------------
 
     def report(self, logins, password):
         made = ", ".join(f"{count} {what}" for what, count in self.created.items() if count)
         self.stdout.write(self.style.SUCCESS(f"Demo data: created {made}.") if made else "Demo data: already loaded.")
+        for note in self.notes:
+            self.stdout.write(self.style.WARNING(note))
         known = {}  # hash → whether the given password opens it (every demo user shares one hash)
         rows = []
         for user, roles in logins:
