@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
+from config.celery import app as celery_app
 from registry.actors import Actor
 from registry.models import Environment, Membership, SiteRole
 from registry.services import create_version, issue_token
@@ -150,3 +151,12 @@ def api_for(cast):
 @pytest.fixture
 def anon():
     return APIClient()
+
+
+@pytest.fixture
+def eager():
+    """Celery tasks (the delivery) run in the calling thread, for this test only."""
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before

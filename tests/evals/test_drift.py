@@ -2,16 +2,13 @@
 (through the operator's alert webhook, a site-wide subscription synced from the settings)."""
 
 import json
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from config.celery import app as celery_app
 from evals import drift, runner
 from evals.gates import set_gate
 from evals.models import DriftNotice, EvalRun
@@ -21,69 +18,22 @@ from registry.actors import Actor
 from registry.models import Environment
 from registry.services import create_version, set_deployment
 from tests.factories import PromptFactory, version_body
+from tests.webhook_receiver import Receiver
 
 SECRET = "whsec-test-0123456789abcdef"
 CASES = [{"vars": {"name": n}, "assertions": [{"type": "contains", "value": n}]} for n in ("Ada", "Grace", "Alan")]
-
-
-class Receiver:
-    """A local webhook receiver: records each POST (headers, raw body) and answers 204."""
-
-    def __init__(self, status=204):
-        self.status, self.requests, self.changed = status, [], threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.changed:
-                    receiver.requests.append((dict(self.headers), body))
-                    receiver.changed.notify_all()
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/promptledger"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def wait_for(self, count, timeout=10):
-        with self.changed:
-            if not self.changed.wait_for(lambda: len(self.requests) >= count, timeout=timeout):
-                raise AssertionError(f"expected {count} webhook(s) within {timeout}s, got {len(self.requests)}")
-            return list(self.requests)
 
 
 @pytest.fixture
 def receiver(settings, db):
     from webhooks.operator import sync_operator_subscription
 
-    server = Receiver().start()
+    server = Receiver()
     settings.PROMPTLEDGER_ALERT_WEBHOOK_URL = server.url
     settings.PROMPTLEDGER_ALERT_WEBHOOK_SECRET = SECRET
     assert sync_operator_subscription() == "created"
     yield server
     server.stop()
-
-
-@pytest.fixture
-def eager():
-    """Celery tasks (the webhook delivery) run in the calling thread, for this test only."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
 
 
 @pytest.fixture
@@ -195,7 +145,8 @@ def test_a_drop_below_the_gate_minimum_alerts_with_a_notice_an_audit_event_and_a
     assert alert.data["previous_version"] == 1 and alert.data["version"] == 2
     assert alert.data["reason"] == "below_threshold" and alert.data["threshold"] == 0.9
 
-    ((headers, body),) = receiver.wait_for(1)
+    (request,) = receiver.wait_for(1)
+    headers, body = request["headers"], request["body"]
     assert headers["X-Promptledger-Event"] == "drift.alert"
     assert headers["Content-Type"] == "application/json"
     timestamp, signature = headers["X-Promptledger-Timestamp"], headers["X-Promptledger-Signature"]
@@ -316,7 +267,7 @@ def test_a_failed_alert_is_kept_for_a_retry_and_logs_no_secret(settings, caplog,
     from webhooks.models import Delivery
     from webhooks.operator import sync_operator_subscription
 
-    server = Receiver(status=500).start()
+    server = Receiver(status=500)
     try:
         settings.PROMPTLEDGER_ALERT_WEBHOOK_URL = server.url + "?token=url-secret"
         settings.PROMPTLEDGER_ALERT_WEBHOOK_SECRET = SECRET
