@@ -29,10 +29,17 @@ from .requirements import checklist, counted_approvals, first_unmet, live_reject
 @dataclass(frozen=True)
 class Signature:
     """How the person proved who they are for a decision: ``password`` (re-entered just now),
-    ``session`` (their browser login at ``at``) or ``api_token`` (the bearer token of the call)."""
+    ``session`` (their browser login at ``at``), ``api_token`` (the bearer token of the call) or
+    ``bootstrap_demo`` (the demo's seeded decisions). Nothing else is accepted."""
+
+    METHODS = ("password", "session", "api_token", "bootstrap_demo")
 
     method: str
     at: datetime
+
+    def __post_init__(self):
+        if self.method not in self.METHODS:
+            raise ValueError(f"unknown signature method {self.method!r}; one of {', '.join(self.METHODS)}")
 
 
 def signature_for(actor):

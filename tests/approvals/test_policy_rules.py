@@ -393,3 +393,8 @@ def test_withdrawing_a_request_is_for_its_requester_or_an_owner(flow, production
     request.refresh_from_db()
     assert request.status == DeployRequest.WITHDRAWN
     refused("stale_request", services.withdraw_request, actor=act(flow["author"]), request=request)
+
+
+def test_a_signature_names_one_of_the_known_methods():
+    with pytest.raises(ValueError, match="unknown signature method"):
+        Signature("trust-me", timezone.now())
