@@ -7,19 +7,22 @@ What it does, in one run:
    owner and an author, registers ``openai:gpt-4o-mini-2024-07-18`` (approved), a prompt with one
    version on that model, and a suite per size in ``--cases`` (1,000 and 10,000 by default), each
    case with one ``contains`` assertion that the provider's echo satisfies;
-2. starts the local provider (``tests/evals/fake_provider.py --delay-ms 200``, OpenAI's
-   chat-completions API) on a free port, and ONE Celery worker on the Redis broker
-   (``--broker-url``) consuming a queue of its own. The worker runs the prefork pool with one
-   child, as ``docker-compose.yml`` runs it (prefork is Celery's default): the run executes in a
-   process of its own, so nothing of the consumer competes with it for the GIL. It logs at WARNING
-   (at INFO, Celery's root logger makes httpx log every provider request). Provider concurrency
-   and eval concurrency are both 32, the rate limit is off (``RPM=0``);
+2. starts the local provider (``bench/provider_server.py --delay-ms 200``: OpenAI's chat-completions
+   API answering with the last user message, the same body as ``tests/evals/fake_provider.py``,
+   on one asyncio loop so that it takes little of the machine) on a free port, and ONE Celery
+   worker on the Redis broker (``--broker-url``) consuming a queue of its own. The worker runs the
+   prefork pool with ``--processes`` children (2 by default: ``docker-compose.yml`` runs Celery's
+   default, one child per CPU, and this is measured on a 2-core machine), and a run is shared by
+   that many tasks (``PROMPTLEDGER_EVAL_TASKS_PER_RUN``), each keeping its share of the 32 in
+   flight, so the run never has more than 32 requests out. It logs at WARNING (at INFO, Celery's
+   root logger makes httpx log every provider request). Provider concurrency and eval concurrency
+   are both 32, the rate limit is off (``RPM=0``);
 3. after an untimed 64-case run that warms the worker, for each size: the ceiling, then the run.
    The ceiling is the same provider driven directly through ``evals.providers.complete`` by 32
-   concurrent asyncio callers for as many cases (no Celery, no database), in its own process. The
-   run is timed from just before ``evals.services.start_run`` to the ``finished_at`` the worker
-   writes (the database is polled); then every item must be done with exactly one passing result
-   per case;
+   concurrent asyncio callers for as many cases (no Celery, no database), split between as many
+   processes of their own as the worker has (started together). The run is timed from just
+   before ``evals.services.start_run`` to the ``finished_at`` the worker writes (the database is
+   polled); then every item must be done with exactly one passing result per case;
 4. prints ``cases | wall s | ideal s | overhead | ceiling wall s | ratio`` where ideal = cases x
    0.2 s / 32, overhead = wall / ideal and ratio = wall / ceiling wall (back to back, as the
    machine is noisy), and PASS/FAIL against the target: overhead at most 1.25 at every size.
@@ -31,6 +34,7 @@ left for inspection and reset by the next run.
     python bench/eval_throughput.py                  # 1,000 and 10,000 cases: about three minutes
     python bench/eval_throughput.py --quick          # a smoke run: 200 cases
     python bench/eval_throughput.py --cases 1000
+    python bench/eval_throughput.py --processes 1    # one worker process, one task per run
 """
 
 import argparse
@@ -48,7 +52,6 @@ from harness import (
     database_name,
     free_port,
     reset_database,
-    run_json_client,
     run_main,
     scratch_run,
     server_env,
@@ -62,6 +65,7 @@ TARGET_OVERHEAD = 1.25
 LATENCY_S = 0.2
 CONCURRENCY = 32
 WARM_UP_CASES = 64
+WORKER_PROCESSES = 2  # docker-compose's worker runs one child per CPU (Celery's default); this is a 2-core box
 MODEL = {"provider": "openai", "name": "gpt-4o-mini-2024-07-18", "params": {"temperature": 0}, "response_schema": None}
 MESSAGES = [
     {"role": "system", "content": "You write short, plain letters to customers. Never invent figures."},
@@ -127,7 +131,7 @@ def run_suite(author, prompt, version, suite, cases, timeout):
     while (finished_at := EvalRun.objects.filter(pk=run.pk).values_list("finished_at", flat=True).first()) is None:
         if time.monotonic() > deadline:
             raise CouldNotRun(f"the run of {cases:,} cases did not finish within {timeout:.0f}s")
-        time.sleep(0.05)
+        time.sleep(0.25)  # wall is the finished_at the worker wrote, not when this loop sees it
     connection.close()
     run.refresh_from_db()
     return (finished_at - started).total_seconds(), run
@@ -156,11 +160,12 @@ def check_results(run, cases):
     return problems
 
 
-# --- the ceiling (its own process) ----------------------------------------------------------------
+# --- the ceiling (processes of its own) -----------------------------------------------------------
 
 
-def measure_ceiling(cases, concurrency):
-    """``cases`` completions through ``evals.providers.complete`` by ``concurrency`` asyncio callers."""
+def measure_ceiling(cases, callers):
+    """``cases`` completions through ``evals.providers.complete`` by ``callers`` asyncio callers,
+    started when a line arrives on stdin (so that several such processes start together)."""
     import django
 
     sys.path.insert(0, str(REPO))
@@ -181,16 +186,51 @@ def measure_ceiling(cases, concurrency):
                 if f"case-{i}." not in completion.text:
                     failures.append(i)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(caller() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
+        started = time.time()  # the wall clock: comparable between processes
+        await asyncio.gather(*(caller() for _ in range(callers)))
+        finished = time.time()
         await providers.aclose()
-        return seconds, failures
+        return started, finished, failures
 
-    seconds, failures = asyncio.run(drive())
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started, finished, failures = asyncio.run(drive())
     if failures:
         return {"error": f"the ceiling got {len(failures)} wrong answers (first: case {failures[0]})"}
-    return {"cases": cases, "seconds": seconds}
+    return {"cases": cases, "started": started, "finished": finished}
+
+
+def ceiling(procs, env, cases, processes, timeout):
+    """Seconds for ``cases`` completions by ``processes`` processes of ``CONCURRENCY / processes``
+    callers each, as the worker's processes share a run: from the first start to the last finish."""
+    shares = [cases // processes + (1 if i < cases % processes else 0) for i in range(processes)]
+    clients = [
+        procs.start([sys.executable, __file__, "--client", "ceiling", "--cases", str(share),
+                     "--callers", str(CONCURRENCY // processes)],
+                    env=env, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for share in shares if share
+    ]
+    for client in clients:
+        if client.stdout.readline().strip() != "ready":
+            client.wait(timeout=10)
+            errors = client.stderr.read()[-3000:]
+            raise CouldNotRun(f"a ceiling client exited with status {client.returncode}:\n{errors}")
+    for client in clients:
+        client.stdin.write("go\n")
+        client.stdin.flush()
+    results = []
+    for client in clients:
+        try:
+            output, errors = client.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise CouldNotRun(f"a ceiling client took longer than {timeout:.0f}s") from exc
+        if client.returncode != 0 or not output.strip():
+            raise CouldNotRun(f"a ceiling client exited with status {client.returncode}:\n{errors[-3000:]}")
+        result = json.loads(output.strip().splitlines()[-1])
+        if "error" in result:
+            raise CouldNotRun(result["error"])
+        results.append(result)
+    return max(r["finished"] for r in results) - min(r["started"] for r in results)
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -213,10 +253,15 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="a smoke run: 200 cases")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="the database to reset and seed")
     parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL, help="the Redis broker of the worker")
+    parser.add_argument("--processes", type=int, default=WORKER_PROCESSES,
+                        help=f"worker processes sharing a run, and ceiling processes (default {WORKER_PROCESSES})")
     parser.add_argument("--client", choices=["ceiling"], help=argparse.SUPPRESS)
+    parser.add_argument("--callers", type=int, default=CONCURRENCY, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.cases = [200]
+    if not 1 <= args.processes <= CONCURRENCY:
+        parser.error(f"--processes must be between 1 and {CONCURRENCY}")
     if not args.broker_url.startswith("redis://"):
         parser.error("--broker-url must be a redis:// URL")
     return args
@@ -234,7 +279,7 @@ def table(rows):
 def main(argv=None):
     args = parse_args(argv)
     if args.client == "ceiling":
-        print(json.dumps(measure_ceiling(args.cases[0], CONCURRENCY)))
+        print(json.dumps(measure_ceiling(args.cases[0], args.callers)))
         return 0
     with scratch_run(prefix="promptledger-bench-evals-") as (procs, scratch):
         return run(args, procs, scratch)
@@ -243,18 +288,19 @@ def main(argv=None):
 def start_provider(procs, scratch):
     port = free_port()
     log = open(scratch / "provider.log", "wb")  # noqa: SIM115 - closed with the scratch folder
-    proc = procs.start([sys.executable, str(REPO / "tests" / "evals" / "fake_provider.py"), "--port", str(port),
+    proc = procs.start([sys.executable, str(REPO / "bench" / "provider_server.py"), "--port", str(port),
                         "--delay-ms", str(LATENCY_S * 1000)], stdout=log, stderr=subprocess.STDOUT)
     wait_for_log_line(proc, scratch / "provider.log", "fake provider on", "the provider", timeout=20)
     return f"http://127.0.0.1:{port}/v1"
 
 
-def start_worker(procs, scratch, env, queue):
+def start_worker(procs, scratch, env, queue, processes):
     log_path = scratch / "app.log"  # tailed by scratch_run when the run cannot go on
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the scratch folder
     argv = [
         sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool", "prefork",
-        "--concurrency", "1", "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--concurrency", str(processes), "--loglevel", "WARNING",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
         "-n", f"{queue}@%h",
     ]
     # WARNING, not INFO: at INFO Celery hands the root logger to httpx, which then logs every
@@ -273,15 +319,17 @@ def run(args, procs, scratch):
         CELERY_BROKER_URL=args.broker_url, CELERY_TASK_DEFAULT_QUEUE=queue, CELERY_TASK_ALWAYS_EAGER="0",
         OPENAI_BASE_URL=provider_url, OPENAI_API_KEY=FAKE_KEY,
         PROMPTLEDGER_PROVIDER_RPM="0", PROMPTLEDGER_PROVIDER_CONCURRENCY=str(CONCURRENCY),
-        PROMPTLEDGER_EVAL_CONCURRENCY=str(CONCURRENCY),
+        PROMPTLEDGER_EVAL_CONCURRENCY=str(CONCURRENCY), PROMPTLEDGER_EVAL_TASKS_PER_RUN=str(args.processes),
     )
     setup_django_here(env)
     started = time.monotonic()
     author, prompt, version, suites = seed(args.cases)
     print(f"seeded in {time.monotonic() - started:.1f}s", flush=True)
-    worker = start_worker(procs, scratch, env, queue)
-    print(f"one Celery worker (prefork, 1 child) on queue {queue}; provider answers after {LATENCY_S * 1000:.0f} ms; "
-          f"concurrency {CONCURRENCY}, no rate limit", flush=True)
+    worker = start_worker(procs, scratch, env, queue, args.processes)
+    share = CONCURRENCY // args.processes
+    print(f"one Celery worker (prefork, {args.processes} child{'ren' if args.processes > 1 else ''}) on queue {queue}, "
+          f"a run shared by {args.processes} task{'s' if args.processes > 1 else ''} of {share} in flight; provider "
+          f"answers after {LATENCY_S * 1000:.0f} ms; concurrency {share * args.processes}, no rate limit", flush=True)
 
     def ideal(cases):
         return cases * LATENCY_S / CONCURRENCY
@@ -296,22 +344,22 @@ def run(args, procs, scratch):
 
     rows, wrong = [], []
     for cases in args.cases:
-        ceiling = run_json_client(procs, [__file__, "--client", "ceiling", "--cases", str(cases)], env=env, cwd=REPO,
-                                  timeout=max(120.0, 10 * ideal(cases)))
+        ceiling_wall = ceiling(procs, env, cases, args.processes, timeout=max(120.0, 10 * ideal(cases)))
         wall, done = run_suite(author, prompt, version, suites[cases], cases, timeout=max(120.0, 10 * ideal(cases)))
         if worker.poll() is not None:
             raise CouldNotRun(f"the Celery worker exited with status {worker.returncode}")
         problems = check_results(done, cases)
         wrong += [f"{cases:,} cases: {p}" for p in problems]
         rows.append({"cases": cases, "wall": wall, "ideal": ideal(cases), "overhead": wall / ideal(cases),
-                     "ceiling": ceiling["seconds"], "ratio": wall / ceiling["seconds"]})
-        print(f"{cases:,} cases: run {wall:.2f}s, ceiling {ceiling['seconds']:.2f}s", flush=True)
+                     "ceiling": ceiling_wall, "ratio": wall / ceiling_wall})
+        print(f"{cases:,} cases: run {wall:.2f}s, ceiling {ceiling_wall:.2f}s", flush=True)
 
     print()
     print(table(rows))
     print(f"(ideal = cases x {LATENCY_S:g} s / {CONCURRENCY}; overhead = wall / ideal; ratio = wall / ceiling wall, "
-          f"the ceiling being {CONCURRENCY} asyncio callers of evals.providers.complete, no Celery, no database, "
-          f"run just before; wall is start_run to the run's finished_at)")
+          f"the ceiling being {args.processes} process{'es' if args.processes > 1 else ''} of {share} asyncio callers "
+          f"of evals.providers.complete, as the worker's, no Celery, no database, run just before; wall is start_run "
+          f"to the run's finished_at)")
     print()
     for problem in wrong:
         print(f"FAIL results: {problem}")

@@ -6,11 +6,14 @@ done — conditionally on still holding the lease, and under a unique (run, case
 case is written once however often it is claimed. Items whose lease expired (a killed worker) are
 claimable again; ``reap`` re-signals their runs. Cancelling is a flag checked before each call.
 
-Throughput: every database call of a drive runs on one thread (the worker's, on its connection),
-so the drive keeps that thread's work per case small: items are claimed a window ahead (one claim
-per window, not per case), and finished cases are written in batches while the next cases run —
-still one transaction per batch holding each item's done-mark with its result, each conditional
-on its lease.
+Throughput: a drive keeps its concurrency in flight all the time (each of its lanes starts the
+next case as soon as its last one is done, never waiting for a window to drain). Every database
+call of a drive runs on one thread (the worker's, on its connection), sharing the interpreter with
+the provider calls, so that thread's work per case is kept small: items are claimed in the
+background half a window before the lanes run out (one claim per several cases), and finished
+cases are written in batches while the next cases run — still one transaction per batch holding
+each item's done-mark with its result, each conditional on its lease. Past what one interpreter
+can drive, ``PROMPTLEDGER_EVAL_TASKS_PER_RUN`` shares a run between worker processes.
 """
 
 import asyncio
@@ -20,6 +23,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from datetime import timedelta
+from operator import attrgetter
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
@@ -46,19 +50,40 @@ def _lease():
     return timedelta(seconds=settings.PROMPTLEDGER_EVAL_LEASE_SECONDS)
 
 
+# The queue idiom in one statement (one round trip, no transaction around it): lock up to N open
+# items nobody else has locked, lease them, and return them. No ORDER BY: sorting every open item
+# of a big run at each claim would cost PostgreSQL more than the claim; walking the (run, status)
+# index instead stops after N, and meets expired leases first, then pending items in the order
+# they were written (position order).
+_CLAIM_SQL = """
+UPDATE {table} SET status = %s, lease_until = %s, lease_token = %s, claims = claims + 1
+WHERE id IN (
+    SELECT id FROM {table}
+    WHERE run_id = %s AND status IN (%s, %s) AND (status = %s OR lease_until < %s)
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING *
+"""
+
+
 def claim(run_id, limit, token):
-    """Up to ``limit`` items of the run nobody holds, leased to ``token``."""
+    """Up to ``limit`` items of the run nobody holds (pending, or whose lease expired), leased to
+    ``token``, returned in position order."""
     if limit <= 0:
         return []
     now = timezone.now()
-    with transaction.atomic():
+    if connection.vendor == "postgresql":
+        sql = _CLAIM_SQL.format(table=connection.ops.quote_name(EvalItem._meta.db_table))
+        params = [EvalItem.CLAIMED, now + _lease(), token, run_id, EvalItem.CLAIMED, EvalItem.PENDING,
+                  EvalItem.PENDING, now, limit]
+        return sorted(EvalItem.objects.raw(sql, params), key=attrgetter("position"))
+    with transaction.atomic():  # SQLite: its write lock serializes claims
         open_items = (
             EvalItem.objects.filter(run_id=run_id)
             .filter(Q(status=EvalItem.PENDING) | Q(status=EvalItem.CLAIMED, lease_until__lt=now))
             .order_by("position")
         )
-        if connection.vendor == "postgresql":
-            open_items = open_items.select_for_update(skip_locked=True, of=("self",))
         ids = list(open_items.values_list("id", flat=True)[:limit])
         if not ids:
             return []
@@ -115,20 +140,24 @@ def write_results(token, entries):
 
 
 class _ResultWriter:
-    """Writes finished cases on the database thread while the next cases run: whatever finished
-    while one batch was being written goes into the next (at most ``batch_size``). ``add`` blocks
-    nobody; ``wait_for_room`` holds new cases back while more than ``limit`` results wait."""
+    """Writes finished cases on the database thread while the next cases run: a batch (at most
+    ``batch_size``) is what finished within ``linger`` seconds of the first of them, or while the
+    last batch was being written — a few transactions a second rather than one per case, for a
+    progress bar that lags by a tenth of a second. ``add`` blocks nobody; ``wait_for_room`` holds
+    new cases back while more than ``limit`` results wait; ``close`` writes what is left at once."""
 
-    def __init__(self, token, *, batch_size=64, limit=128):
-        self.token, self.batch_size, self.limit = token, batch_size, limit
+    def __init__(self, token, *, batch_size=64, limit=128, linger=0.1):
+        self.token, self.batch_size, self.limit, self.linger = token, batch_size, limit, linger
         self.pending = []
-        self.wake, self.room = asyncio.Event(), asyncio.Event()
+        self.wake, self.room, self.full = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.closing = False
         self.task = asyncio.ensure_future(self._write())
 
     def add(self, item, fields):
         self.pending.append((item, fields))
         self.wake.set()
+        if len(self.pending) >= self.batch_size:
+            self.full.set()
 
     async def wait_for_room(self):
         while len(self.pending) > self.limit and not self.task.done():
@@ -139,6 +168,12 @@ class _ResultWriter:
         while True:
             await self.wake.wait()
             self.wake.clear()
+            if not self.closing and len(self.pending) < self.batch_size:
+                self.full.clear()
+                try:
+                    await asyncio.wait_for(self.full.wait(), self.linger)
+                except TimeoutError:
+                    pass
             while self.pending:
                 batch, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
                 self.room.set()
@@ -153,6 +188,7 @@ class _ResultWriter:
         """Return once every result added so far is written."""
         self.closing = True
         self.wake.set()
+        self.full.set()
         await self.task
 
 
@@ -208,52 +244,105 @@ async def _run_case(item, run, cancelled):
     }
 
 
+class _Feed:
+    """Items claimed ahead of the lanes that run them: when fewer than half of ``window`` wait, one
+    claim (in the background, while the lanes keep calling) tops them up to ``window``. ``next()``
+    is None once a claim found nothing left and nothing waits. An item waits at most about one
+    provider call, far inside its lease; and as few wait as that allows, because when several
+    workers share a run, the items one holds at the end are the others' idle time."""
+
+    def __init__(self, run_id, token, window):
+        self.run_id, self.token, self.window = run_id, token, window
+        self.ready, self.exhausted, self.refill = deque(), False, None
+
+    async def _claim(self):
+        items = await db(claim)(self.run_id, self.window - len(self.ready), self.token)
+        self.ready.extend(items)
+        self.exhausted = not items
+
+    def _top_up(self):
+        low = max(1, self.window // 2)
+        if not self.exhausted and len(self.ready) < low and (self.refill is None or self.refill.done()):
+            self.refill = asyncio.ensure_future(self._claim())
+
+    async def next(self):
+        while True:
+            self._top_up()
+            if self.ready:
+                item = self.ready.popleft()
+                self._top_up()
+                return item
+            if self.refill is None or self.refill.done():
+                if self.refill is not None:
+                    self.refill.result()  # a failed claim ends the drive; its items stay leased
+                if self.exhausted:
+                    return None
+                continue
+            await asyncio.shield(self.refill)
+
+    async def close(self):
+        if self.refill is not None and not self.refill.done():
+            await asyncio.wait([self.refill])
+
+
 async def _drive(run, token, concurrency):
+    """Keep ``concurrency`` cases in flight: each lane takes the next item as soon as its last case
+    is handed to the writer, so the provider never waits for a window to drain."""
     cancelled = _CancelFlag(run.pk)
     writer = _ResultWriter(token, limit=4 * concurrency)
-    in_flight, ready = set(), deque()
+    feed = _Feed(run.pk, token, concurrency)
 
-    async def one(item):
-        try:
-            fields = await _run_case(item, run, cancelled)
-        except Exception as exc:  # noqa: BLE001 - a scorer or adapter bug is this case's error, not the run's end
-            log.exception("case %s of run %s failed", item.case_id, run.pk)
-            fields = {"passed": False, "error": f"internal: {type(exc).__name__}: {exc}", "verdicts": []}
-        if fields is not None:
-            writer.add(item, fields)
-
-    try:
-        while True:
-            if await cancelled():
-                break
+    async def lane():
+        while not await cancelled():
             await writer.wait_for_room()
-            free = concurrency - len(in_flight)
-            if len(ready) < free:
-                # A window ahead: one claim per window of cases rather than one per case. The extra
-                # items wait at most about one provider call, far inside their lease.
-                ready.extend(await db(claim)(run.pk, free - len(ready) + concurrency, token))
-            while ready and len(in_flight) < concurrency:
-                in_flight.add(asyncio.ensure_future(one(ready.popleft())))
-            if not in_flight:
-                break
-            _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-        if in_flight:
-            await asyncio.wait(in_flight)
+            item = await feed.next()
+            if item is None:
+                return
+            try:
+                fields = await _run_case(item, run, cancelled)
+            except Exception as exc:  # noqa: BLE001 - a scorer or adapter bug is this case's error, not the run's end
+                log.exception("case %s of run %s failed", item.case_id, run.pk)
+                fields = {"passed": False, "error": f"internal: {type(exc).__name__}: {exc}", "verdicts": []}
+            if fields is not None:
+                writer.add(item, fields)
+
+    lanes = [asyncio.ensure_future(lane()) for _ in range(concurrency)]
+    try:
+        await asyncio.gather(*lanes)
     finally:
+        for pending in lanes:  # only when a lane failed (a lost connection): the others stop too
+            pending.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+        await feed.close()
         await writer.close()
     await providers.aclose()
 
 
+def _tasks_per_run():
+    return max(1, settings.PROMPTLEDGER_EVAL_TASKS_PER_RUN)
+
+
 def execute(run_id):
-    """Work on a run until nothing is left to claim, then finalize it if every item is settled."""
+    """Work on a run until nothing is left to claim, then finalize it if every item is settled.
+
+    With ``PROMPTLEDGER_EVAL_TASKS_PER_RUN`` = n > 1, the delivery that starts the run signals n - 1
+    more, so n worker processes share it; each keeps its share of ``PROMPTLEDGER_EVAL_CONCURRENCY``
+    in flight, so the run as a whole never has more than that."""
     run = EvalRun.objects.select_related("version", "prompt").filter(pk=run_id).first()
     if run is None or run.finished:
         return run
-    EvalRun.objects.filter(pk=run_id, status=EvalRun.QUEUED).update(status=EvalRun.RUNNING, started_at=timezone.now())
+    started = EvalRun.objects.filter(pk=run_id, status=EvalRun.QUEUED).update(
+        status=EvalRun.RUNNING, started_at=timezone.now()
+    )
+    tasks = _tasks_per_run()
+    if started and tasks > 1 and not settings.CELERY_TASK_ALWAYS_EAGER:
+        from .services import enqueue
+
+        enqueue(run_id, copies=tasks - 1)
     token = uuid.uuid4().hex
     # async_to_sync (not asyncio.run) so every database call of the drive runs back on this thread,
     # on its connection and transaction. Celery's Django fix-up closes stale connections per task.
-    async_to_sync(_drive)(run, token, settings.PROMPTLEDGER_EVAL_CONCURRENCY)
+    async_to_sync(_drive)(run, token, max(1, settings.PROMPTLEDGER_EVAL_CONCURRENCY // tasks))
     return finalize(run_id)
 
 
@@ -353,5 +442,5 @@ def reap():
         )
     )
     for run_id in run_ids:
-        enqueue(run_id)
+        enqueue(run_id, copies=_tasks_per_run())
     return run_ids

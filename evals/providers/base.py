@@ -8,10 +8,13 @@ nowhere else; a ``ProviderError``'s message has every configured key (and anythi
 replaced by ``[redacted]``.
 """
 
+import functools
 import os
 import re
 from dataclasses import dataclass
 
+import aiohttp
+import httpx2
 from django.conf import settings
 
 PROVIDERS = ("openai", "anthropic", "offline")
@@ -59,6 +62,34 @@ class ProviderError(Exception):
 
     def __repr__(self):
         return f"ProviderError({self.message!r}, code={self.code!r}, status={self.status!r})"
+
+
+def no_answer(provider, exc, timeout, *, timed_out):
+    """The ``ProviderError`` for an attempt that got no answer (``timed_out``: the SDK said it was a
+    timeout): ``timeout`` or ``connection``, both retryable. The innermost cause has the last word,
+    because the SDKs' aiohttp transport reports a refused or dropped connection as a timeout."""
+    cause = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, OSError | aiohttp.ClientConnectionError) and not isinstance(cause, TimeoutError):
+        timed_out = False  # aiohttp's own timeouts are TimeoutErrors (and connection errors) too
+    elif isinstance(cause, TimeoutError):
+        timed_out = True
+    if timed_out:
+        return ProviderError(
+            f"{provider} did not answer within {timeout:g}s", code="timeout", retryable=True, provider=provider
+        )
+    return ProviderError(
+        f"{provider} connection failed: {type(cause).__name__}", code="connection", retryable=True, provider=provider
+    )
+
+
+@functools.cache
+def tls_context():
+    """The TLS context of every SDK client in this process, made as the SDKs' HTTP clients make
+    their own (the system's trust store, ``SSL_CERT_FILE`` honoured) but once: reading the CA bundle
+    takes ~40 ms, and a worker makes new clients for each task (clients belong to an event loop)."""
+    return httpx2.create_ssl_context()
 
 
 def secret(name):

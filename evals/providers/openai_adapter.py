@@ -2,9 +2,12 @@
 the official async SDK.
 
 One ``AsyncOpenAI`` client per (event loop, base URL, key), with the SDK's retries off: the
-caller's retry policy is the only one. An attempt never outlives ``timeout`` seconds, whatever the
-server trickles. A response schema becomes ``response_format`` (``json_schema``, not strict, so
-ordinary schemas are accepted). SDK errors become ``ProviderError``s without the request's headers.
+caller's retry policy is the only one. Its transport is the SDK's aiohttp client (the ``aiohttp``
+extra): the same SDK over the same HTTP, for about a fifth less CPU a request than httpx's, which
+is what a worker keeping dozens of requests in flight spends its time on. An attempt never
+outlives ``timeout`` seconds, whatever the server trickles. A response schema becomes
+``response_format`` (``json_schema``, not strict, so ordinary schemas are accepted). SDK errors
+become ``ProviderError``s without the request's headers.
 """
 
 import asyncio
@@ -13,7 +16,7 @@ import time
 
 import openai
 
-from .base import Completion, ProviderError, check_messages, estimate_tokens, pick_params
+from .base import Completion, ProviderError, check_messages, estimate_tokens, no_answer, pick_params, tls_context
 from .limits import LoopLocal
 from .retry import status_error
 
@@ -35,7 +38,13 @@ clients = LoopLocal()
 def _client(api_key, base_url):
     fingerprint = hashlib.sha256(api_key.encode()).hexdigest()
     return clients.get(
-        (base_url, fingerprint), lambda: openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+        (base_url, fingerprint),
+        lambda: openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            http_client=openai.DefaultAioHttpClient(verify=tls_context()),
+        ),
     )
 
 
@@ -63,20 +72,13 @@ async def send(request, *, api_key, base_url, timeout, response_schema=None):
     try:
         async with asyncio.timeout(timeout):
             response = await client.chat.completions.create(**request, timeout=timeout)
-    except (TimeoutError, openai.APITimeoutError):
-        failure = ProviderError(
-            f"{PROVIDER} did not answer within {timeout:g}s", code="timeout", retryable=True, provider=PROVIDER
-        )
+    except (TimeoutError, openai.APITimeoutError) as exc:
+        failure = no_answer(PROVIDER, exc, timeout, timed_out=True)
     except openai.APIStatusError as exc:
         body = exc.body if isinstance(exc.body, dict) else {}
         failure = status_error(PROVIDER, exc.status_code, body.get("message") or exc.message, exc.response.headers)
     except openai.APIConnectionError as exc:
-        failure = ProviderError(
-            f"{PROVIDER} connection failed: {type(exc.__cause__ or exc).__name__}",
-            code="connection",
-            retryable=True,
-            provider=PROVIDER,
-        )
+        failure = no_answer(PROVIDER, exc, timeout, timed_out=False)
     except openai.OpenAIError as exc:
         failure = ProviderError(
             f"{PROVIDER} answer unreadable: {type(exc).__name__}", code="bad_response", provider=PROVIDER

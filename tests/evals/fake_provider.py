@@ -2,7 +2,7 @@
 ``POST /v1/messages`` wire formats, so tests (and benchmarks) drive the real SDKs without the
 internet.
 
-Scriptable: ``server.script(ok("hi"), rate_limited(0.2), server_error(), hang(5), ...)`` queues one
+Scriptable: ``server.script(ok("hi"), rate_limited(0.2), server_error(), hang(5), drop(), ...)`` queues one
 behaviour per request, in arrival order, whichever API is asked; with the queue empty it answers
 with the last user message after ``delay`` seconds. It records every request (path, headers, JSON
 body) and the most requests it ever had in flight. Threaded (one thread per connection, HTTP/1.1
@@ -67,6 +67,11 @@ def server_error(status=500, message="The server had an error while processing y
     return error(status, message)
 
 
+def drop():
+    """Close the connection without answering, as a provider (or a proxy) that went away mid-request."""
+    return Behaviour(status=0)
+
+
 def hang(seconds=30.0):
     """Answer (too late) after ``seconds``: longer than the client's timeout, it is a timeout."""
     return Behaviour(delay=seconds)
@@ -96,6 +101,10 @@ def _tokens(text):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One buffered write per answer (flushed in _send_json), sent at once: written as two small
+    # segments with Nagle on, the body waits for the client's delayed ACK (~40 ms an answer).
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server: "_Server"
 
     def setup(self):
@@ -131,7 +140,10 @@ class _Handler(BaseHTTPRequestHandler):
             if behaviour.delay > 0 and fake.stopping.wait(behaviour.delay):
                 return  # stopping: drop the request
             anthropic = path == ANTHROPIC_PATH
-            if behaviour.status >= 400:
+            if behaviour.status == 0:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            elif behaviour.status >= 400:
                 self._send_json(behaviour.status, _error_body(behaviour, anthropic), behaviour.headers)
             else:
                 self._send_json(200, _answer_body(behaviour, body, anthropic, fake.next_id()), behaviour.headers)
