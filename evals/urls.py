@@ -17,4 +17,5 @@ urlpatterns = [
     path("suites/new/", views.suite_new, name="suite-new"),
     path("suites/<slug:slug>/", views.suite_detail, name="suite-detail"),
     path("suites/<slug:slug>/cases/upload/", views.suite_upload, name="suite-upload"),
+    path("notices/<int:notice_id>/acknowledge/", views.notice_acknowledge, name="notice-acknowledge"),
 ]

@@ -20,15 +20,15 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import selectors as registry_selectors
-from registry.errors import Conflict, ValidationFailed
+from registry.errors import Conflict, NotFound, ValidationFailed
 from registry.models import Membership, Team
 from registry.permissions import has_team_role, visible_prompts
 from registry.views import registry_page
 
-from . import runner, selectors, services
+from . import drift, runner, selectors, services
 from .compare import compare_runs
 from .forms import CaseUploadForm, RunFilterForm, RunStartForm, SuiteForm
-from .models import EvalResult, EvalRun
+from .models import DriftNotice, EvalResult, EvalRun
 from .selectors import get_run, visible_runs, visible_suites
 
 RUNS_PER_PAGE = 25
@@ -337,3 +337,25 @@ def suite_upload(request, actor, slug):
     verb = "now holds" if form.cleaned_data["replace"] else "gained"
     messages.success(request, f"{suite.slug} {verb} {len(made)} case{'s' if len(made) != 1 else ''}.")
     return redirect("evals:suite-detail", slug=suite.slug)
+
+
+def drift_panel(actor, prompt):
+    """The prompt page's drift notices not yet acknowledged, and whether the actor may acknowledge."""
+    notices = list(
+        DriftNotice.objects.filter(prompt=prompt, acknowledged_at__isnull=True).select_related("suite", "run")[:10]
+    )
+    return {"notices": notices, "can_ack": has_team_role(actor, prompt.team, Membership.APPROVER, scope="evals:run")}
+
+
+@registry_page
+@require_POST
+def notice_acknowledge(request, actor, notice_id):
+    notice = DriftNotice.objects.filter(pk=notice_id, prompt__in=visible_prompts(actor)).select_related(
+        "prompt__team", "suite"
+    ).first()
+    if notice is None:
+        raise NotFound(f"no drift notice {notice_id} (or it is not visible to you)")
+    drift.acknowledge_notice(actor=actor, notice=notice)
+    messages.success(request, "Drift notice acknowledged.")
+    return redirect("registry:prompt-detail", slug=notice.prompt.slug)
+

@@ -115,6 +115,7 @@ def prompt_detail(request, actor, slug):
         "can_author": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write"),
         "pass_rates": eval_parts().pass_rate_chart(prompt),
         "approvals": approval_parts().prompt_panel(actor, prompt),
+        "drift": eval_parts().drift_panel(actor, prompt),
     }
     return render(request, "registry/prompt_detail.html", context)
 

@@ -248,6 +248,22 @@ def test_a_viewer_cannot_acknowledge_and_an_outsider_cannot_see_it(notice, api_f
     assert not AuditEvent.objects.filter(action="drift.acknowledged").exists()
 
 
+def test_the_prompt_page_shows_the_notice_and_an_approver_acknowledges_it_there(notice, cast):
+    from django.test import Client
+
+    viewer, approver = Client(), Client()
+    viewer.force_login(cast["viewer"])
+    approver.force_login(cast["approver"])
+    page = viewer.get("/prompts/loan-letter/").content.decode()
+    assert "Drift:" in page and "below the gate" in page
+    assert f"/evals/notices/{notice.pk}/acknowledge/" not in page  # viewers see it, approvers act on it
+    assert f"/evals/notices/{notice.pk}/acknowledge/" in approver.get("/prompts/loan-letter/").content.decode()
+    assert viewer.post(f"/evals/notices/{notice.pk}/acknowledge/").status_code == 403
+    assert approver.post(f"/evals/notices/{notice.pk}/acknowledge/").status_code == 302
+    assert "Drift:" not in viewer.get("/prompts/loan-letter/").content.decode()
+    assert AuditEvent.objects.filter(action="drift.acknowledged", actor_username="approver").count() == 1
+
+
 def test_verify_signature_accepts_the_scheme_the_readme_documents():
     from promptledger.webhooks import sign
 
