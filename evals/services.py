@@ -4,7 +4,7 @@ after that transaction commits."""
 
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from audit.services import record
@@ -135,18 +135,7 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
             created_by=actor.user,
             total=len(cases),
         )
-        EvalItem.objects.bulk_create(
-            [
-                EvalItem(
-                    run=run,
-                    case=c,
-                    position=c.position,
-                    snapshot={"vars": c.vars, "expected": c.expected, "assertions": c.assertions},
-                )
-                for c in cases
-            ],
-            batch_size=1000,
-        )
+        _write_items(run, suite, cases)
         record(
             actor=actor,
             action="eval_run.started",
@@ -165,6 +154,38 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
         )
         transaction.on_commit(lambda: enqueue(run.pk))
     return run
+
+
+def _write_items(run, suite, cases):
+    """One pending item per case, each with a snapshot of its case. On PostgreSQL one
+    INSERT ... SELECT under the suite's row lock (which ``add_cases`` takes too), so the items are
+    exactly the cases that were checked and no case row travels through Python twice."""
+    if connection.vendor != "postgresql":
+        EvalItem.objects.bulk_create(
+            [
+                EvalItem(
+                    run=run,
+                    case=c,
+                    position=c.position,
+                    snapshot={"vars": c.vars, "expected": c.expected, "assertions": c.assertions},
+                )
+                for c in cases
+            ],
+            batch_size=1000,
+        )
+        return
+    Suite.objects.select_for_update().filter(pk=suite.pk).values_list("pk", flat=True).first()
+    items, case_table = EvalItem._meta.db_table, Case._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {items} (run_id, case_id, position, snapshot, status, lease_token, claims) "  # noqa: S608 - table names from the models
+            f"SELECT %s, id, position, jsonb_build_object('vars', vars, 'expected', expected, "
+            f"'assertions', assertions), %s, '', 0 FROM {case_table} WHERE suite_id = %s",
+            [run.pk, EvalItem.PENDING, suite.pk],
+        )
+        written = cursor.rowcount
+    if written != len(cases):
+        raise Conflict("the suite's cases changed while the run was starting; start it again", code="suite_changed")
 
 
 def _check_judges(cases):

@@ -210,3 +210,16 @@ def test_runs_are_audited(api_for, suite):
 def test_runs_of_invisible_prompts_are_404(api_for, suite):
     run_id = start(api_for("author")).json()["id"]
     assert api_for("outsider").get(f"/api/v1/eval-runs/{run_id}/").status_code == 404
+
+
+def test_each_item_snapshots_its_case_as_it_was_at_the_start(api_for, suite):
+    from evals.models import Case, EvalItem
+
+    run_id = start(api_for("author")).json()["id"]
+    items = list(EvalItem.objects.filter(run_id=run_id).order_by("position"))
+    cases = list(Case.objects.filter(suite__slug="letters-core").order_by("position"))
+    assert [i.case_id for i in items] == [c.pk for c in cases]
+    assert [i.snapshot for i in items] == [
+        {"vars": c.vars, "expected": c.expected, "assertions": c.assertions} for c in cases
+    ]
+    assert {i.status for i in items} == {EvalItem.PENDING}
