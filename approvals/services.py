@@ -42,6 +42,14 @@ class Signature:
             raise ValueError(f"unknown signature method {self.method!r}; one of {', '.join(self.METHODS)}")
 
 
+def needs_reauth(policy, signature):
+    """Whether ``signature`` is too old to approve under ``policy``: a browser session older than
+    ``PROMPTLEDGER_REAUTH_MAX_AGE`` where the policy asks for the password again."""
+    if not policy.reauth_for_approval or signature.method != "session":
+        return False
+    return (timezone.now() - signature.at).total_seconds() > settings.PROMPTLEDGER_REAUTH_MAX_AGE
+
+
 def signature_for(actor):
     """The signature an API call or a system actor carries."""
     if actor.token is not None:
@@ -253,14 +261,12 @@ def _decide(actor, request, decision, comment, signature):
                 + ("; withdraw your decision first to change it" if existing.decision != decision else ""),
                 code=code[existing.decision],
             )
-        if policy.reauth_for_approval and decision != Approval.REJECT and signature.method == "session":
+        if decision != Approval.REJECT and needs_reauth(policy, signature):
             age = (timezone.now() - signature.at).total_seconds()
-            if age > settings.PROMPTLEDGER_REAUTH_MAX_AGE:
-                raise PermissionDenied(
-                    f"tier-{policy.tier} approvals need your password again (last sign-in "
-                    f"{int(age // 60)} minutes ago)",
-                    code="reauth_required",
-                )
+            raise PermissionDenied(
+                f"tier-{policy.tier} approvals need your password again (last sign-in {int(age // 60)} minutes ago)",
+                code="reauth_required",
+            )
         approval = Approval.objects.create(
             request=request, user=actor.user, decision=decision, comment=comment, **_binding_fields(request, policy),
             auth_method=signature.method, authenticated_at=signature.at,

@@ -3,7 +3,6 @@ gate against its baseline, the model's register status, the checklist, decisions
 timeline), and the forms that open requests. Every action calls the same services as the API; a
 refusal re-renders the request page with the service's own words and status."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
@@ -57,11 +56,10 @@ def request_list(request, actor):
 
 
 def _needs_password(actor, dr):
-    policy = policy_for(dr.prompt.tier)
-    if not policy.reauth_for_approval or actor.user is None:
+    """Whether the approve form must ask for the password: the service's own rule, on the session."""
+    if actor.user is None:
         return False
-    last = actor.user.last_login
-    return last is None or (timezone.now() - last).total_seconds() > settings.PROMPTLEDGER_REAUTH_MAX_AGE
+    return services.needs_reauth(policy_for(dr.prompt.tier), services.signature_for(actor))
 
 
 def _page_context(actor, dr):

@@ -8,6 +8,8 @@ import re
 
 from django import forms
 
+from registry.forms import TeamOrSiteWideForm
+
 from . import case_files
 from .models import EvalRun
 
@@ -34,11 +36,11 @@ class RunFilterForm(forms.Form):
         return {name: data.get(name) or None for name in ("prompt", "suite", "status")}
 
 
-class SuiteForm(forms.Form):
+class SuiteForm(TeamOrSiteWideForm):
     """A new suite: the slug and name rules are the service's; the team is one the person may
     author in (or, for admins, no team: a shared suite)."""
 
-    SHARED = "__shared__"
+    site_wide_label = "Shared (every team, site-wide)"
 
     name = forms.CharField(label="Name", max_length=200)
     slug = forms.CharField(
@@ -46,18 +48,6 @@ class SuiteForm(forms.Form):
     )
     team = forms.ChoiceField(label="Team")
     description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
-
-    def __init__(self, *args, teams=(), may_share=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        choices = [(t.slug, t.name) for t in teams]
-        if may_share:
-            choices.append((self.SHARED, "Shared (every team, site-wide)"))
-        self.fields["team"].choices = choices
-        self.teams = {t.slug: t for t in teams}
-
-    def chosen_team(self):
-        slug = self.cleaned_data["team"]
-        return None if slug == self.SHARED else self.teams[slug]
 
     def add_domain_errors(self, exc):
         placed = False

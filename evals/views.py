@@ -267,7 +267,7 @@ def suite_list(request, actor):
 @require_http_methods(["GET", "POST"])
 def suite_new(request, actor):
     teams = _authoring_teams(actor)
-    form = SuiteForm(request.POST or None, teams=teams, may_share=actor.is_admin)
+    form = SuiteForm(request.POST or None, teams=teams, may_site_wide=actor.is_admin)
     if request.method == "POST" and form.is_valid():
         try:
             suite = services.create_suite(

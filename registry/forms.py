@@ -244,3 +244,24 @@ class VersionEditor:
             field = self.details[name]
             summary.extend((field.label, field.id_for_label, e) for e in errors)
         self.summary = summary
+
+
+class TeamOrSiteWideForm(forms.Form):
+    """A form whose ``team`` field lists the person's teams and, when they may, one choice for no
+    team at all (site-wide); ``chosen_team()`` is the Team, or None for site-wide."""
+
+    SITE_WIDE = "__site__"
+    site_wide_label = "Every team (site-wide)"
+
+    def __init__(self, *args, teams=(), may_site_wide=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(t.slug, t.name) for t in teams]
+        if may_site_wide:
+            choices.append((self.SITE_WIDE, self.site_wide_label))
+        self.fields["team"].choices = choices
+        self.teams = {t.slug: t for t in teams}
+
+    def chosen_team(self):
+        slug = self.cleaned_data["team"]
+        return None if slug == self.SITE_WIDE else self.teams[slug]
+

@@ -4,6 +4,8 @@ whose ``ValidationFailed`` field errors land on the matching field."""
 
 from django import forms
 
+from registry.forms import TeamOrSiteWideForm
+
 from .models import ALL_EVENTS, EVENTS
 
 EVENT_HELP = {
@@ -34,9 +36,7 @@ class _DomainErrors:
             self.add_error(None, exc.detail)
 
 
-class SubscriptionForm(_DomainErrors, forms.Form):
-    SITE_WIDE = "__site__"
-
+class SubscriptionForm(_DomainErrors, TeamOrSiteWideForm):
     url = forms.CharField(
         label="Payload URL",
         max_length=2000,
@@ -50,18 +50,6 @@ class SubscriptionForm(_DomainErrors, forms.Form):
         label="Events", choices=EVENT_CHOICES, widget=forms.CheckboxSelectMultiple, required=False
     )
     description = forms.CharField(label="Description", required=False, max_length=200)
-
-    def __init__(self, *args, teams=(), may_site_wide=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        choices = [(t.slug, t.name) for t in teams]
-        if may_site_wide:
-            choices.append((self.SITE_WIDE, "Every team (site-wide)"))
-        self.fields["team"].choices = choices
-        self.teams = {t.slug: t for t in teams}
-
-    def chosen_team(self):
-        slug = self.cleaned_data["team"]
-        return None if slug == self.SITE_WIDE else self.teams[slug]
 
 
 class SubscriptionEditForm(_DomainErrors, forms.Form):
