@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint bench-resolve bench-audit-export bench-eval-throughput clean
+.PHONY: install run test lint bench-resolve bench-audit-export bench-eval-throughput bench-load clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-audit-export: install
 
 bench-eval-throughput: install
 	$(BIN)/python bench/eval_throughput.py
+
+bench-load: install
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

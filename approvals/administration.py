@@ -5,8 +5,8 @@ one transaction."""
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import transaction
 
+from audit.transactions import change, lock_rows, retry_transient
 from registry.errors import ValidationFailed
 from registry.models import Membership, SiteRole
 from registry.permissions import require_site_role, require_team_role
@@ -44,6 +44,7 @@ def _team_users(team, usernames, field):
     return [users[name] for name in dict.fromkeys(usernames)]
 
 
+@retry_transient
 def set_named_approvers(*, actor, prompt, approvers=None, approver_groups=None):
     """Replace the prompt's named approvers (usernames) and/or approver groups (slugs of its
     team's groups); owners of its team. Named users must be its active approvers or owners."""
@@ -61,7 +62,7 @@ def set_named_approvers(*, actor, prompt, approvers=None, approver_groups=None):
                 field_errors={"approver_groups": [f"team '{prompt.team.slug}' has no group '{m}'" for m in missing]},
             )
         groups = [found[slug] for slug in dict.fromkeys(approver_groups)]
-    with transaction.atomic():
+    with change():
         before = approvers_of(prompt)
         if users is not None:
             NamedApprover.objects.filter(prompt=prompt, user__isnull=False).delete()
@@ -75,6 +76,7 @@ def set_named_approvers(*, actor, prompt, approvers=None, approver_groups=None):
     return after
 
 
+@retry_transient
 def save_approver_group(*, actor, team, slug, name, members):
     """Create or replace a team's approver group; owners of the team. Members must be the team's
     active approvers or owners."""
@@ -85,8 +87,8 @@ def save_approver_group(*, actor, team, slug, name, members):
         raise ValidationFailed("slug is not a slug", field_errors={"slug": ["letters, digits, - and _"]}) from None
     name = check_text(name, "name")
     users = _team_users(team, members, "members")
-    with transaction.atomic():
-        group, created = ApproverGroup.objects.select_for_update().get_or_create(
+    with change():
+        group, created = lock_rows(ApproverGroup.objects).get_or_create(
             team=team, slug=slug, defaults={"name": name}
         )
         before = None if created else {"name": group.name, "members": events._members(group)}
@@ -106,6 +108,7 @@ EDITABLE = {
 }
 
 
+@retry_transient
 def update_policy(*, actor, tier, **changes):
     """Edit a tier's policy; site admins only. Its version goes up, so approvals given under the
     old policy no longer count; requests keep the snapshot they were opened under."""
@@ -130,9 +133,9 @@ def update_policy(*, actor, tier, **changes):
                 "allowed_model_statuses lists register statuses", code="invalid_model_statuses",
                 field_errors={"allowed_model_statuses": [f"one or more of {', '.join(MODEL_STATUSES)}"]},
             )
-    with transaction.atomic():
+    with change():
         policy_for(tier)
-        policy = TierPolicy.objects.select_for_update().get(tier=tier)
+        policy = lock_rows(TierPolicy.objects).get(tier=tier)
         before = policy.snapshot()
         for field, value in changes.items():
             setattr(policy, field, value)

@@ -10,7 +10,9 @@ from .models import Approval, DeployRequest
 from .policy import policy_for
 from .requirements import refusal_to_decide
 
-RELATED = ("prompt__team", "version__llm_model", "environment", "base_version", "requested_by", "deployed_by")
+RELATED = (
+    "prompt__team", "version__llm_model", "llm_model", "environment", "base_version", "requested_by", "deployed_by",
+)
 
 
 def visible_requests(actor):

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
+from audit.transactions import change, lock_rows, retry_transient
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.models import Deployment, Membership, PromptVersion
 from registry.permissions import require_scope, require_team_role
@@ -70,14 +70,14 @@ def _check_canary(canary_percent):
 
 def _locked(request):
     return (
-        DeployRequest.objects.select_for_update(of=("self",))
+        lock_rows(DeployRequest.objects)
         .select_related("prompt__team", "version__llm_model", "environment", "base_version", "requested_by")
         .get(pk=request.pk)
     )
 
 
 def _supersede_older(actor, request):
-    older = DeployRequest.objects.select_for_update(of=("self",)).filter(
+    older = lock_rows(DeployRequest.objects).filter(
         prompt=request.prompt, status__in=DeployRequest.OPEN
     ).exclude(pk=request.pk)
     if request.kind == DeployRequest.TIER_CHANGE:
@@ -106,7 +106,7 @@ def _new_request(actor, prompt, *, kind, rationale, version=None, environment=No
 
 def _lock_pointer(prompt, environment):
     """The (prompt, environment) pointer row, locked, or None when nothing was ever deployed."""
-    return Deployment.objects.select_for_update(of=("self",)).filter(prompt=prompt, environment=environment).first()
+    return lock_rows(Deployment.objects).filter(prompt=prompt, environment=environment).first()
 
 
 def _already_live(pointer, version, canary_percent):
@@ -119,6 +119,7 @@ def _already_live(pointer, version, canary_percent):
     )
 
 
+@retry_transient
 def open_request(*, actor, prompt, version, environment, rationale, canary_percent=None, kind=DeployRequest.DEPLOY):
     """Ask to put ``version`` live in ``environment`` (a canary when ``canary_percent`` is given).
     Team authors and above. An older open request for the same prompt and environment is
@@ -130,7 +131,7 @@ def open_request(*, actor, prompt, version, environment, rationale, canary_perce
         raise ValidationFailed(f"no such version of '{prompt.slug}'", field_errors={"version": ["a version number"]})
     rationale = check_text(rationale, "rationale", max_length=5000)
     canary_percent = _check_canary(canary_percent)
-    with transaction.atomic():
+    with change():
         pointer = _lock_pointer(prompt, environment)
         live = pointer.version if pointer else None
         if canary_percent is not None and live is None:
@@ -183,6 +184,7 @@ def open_rollback(*, actor, prompt, environment, rationale):
     )
 
 
+@retry_transient
 def open_tier_change(*, actor, prompt, target_tier, rationale):
     """Ask to lower a prompt's criticality (a larger tier number); owners of its team. It needs the
     approvals of the current tier, and applies at once where that tier needs none. Raising the
@@ -196,7 +198,7 @@ def open_tier_change(*, actor, prompt, target_tier, rationale):
             code="not_a_lowering", field_errors={"tier": [f"a number above {prompt.tier}"]},
         )
     rationale = check_text(rationale, "rationale", max_length=5000)
-    with transaction.atomic():
+    with change():
         request, policy = _new_request(
             actor, prompt, kind=DeployRequest.TIER_CHANGE, rationale=rationale, target_tier=target_tier
         )
@@ -209,10 +211,11 @@ def open_tier_change(*, actor, prompt, target_tier, rationale):
     return request
 
 
+@retry_transient
 def withdraw_request(*, actor, request):
     """The requester (or a team owner) withdraws an open request."""
     require_scope(actor, "deploy")
-    with transaction.atomic():
+    with change():
         request = _locked(request)
         if actor.user is None or actor.user.pk != request.requested_by_id:
             require_team_role(actor, request.prompt.team, Membership.OWNER)
@@ -240,9 +243,10 @@ def _refresh_status(request):
         request.save(update_fields=["status", "decided_at", "updated_at"])
 
 
+@retry_transient
 def _decide(actor, request, decision, comment, signature):
     require_scope(actor, "deploy")
-    with transaction.atomic():
+    with change():
         request = _locked(request)
         if decision == Approval.SIGN_OFF:
             if request.review_status != DeployRequest.REVIEW_PENDING:
@@ -307,10 +311,11 @@ def reject(*, actor, request, comment, signature=None):
     return _decide(actor, request, Approval.REJECT, comment, signature or signature_for(actor))
 
 
+@retry_transient
 def withdraw_decision(*, actor, request):
     """Withdraw your own live approval or rejection (only the person who made it can)."""
     require_scope(actor, "deploy")
-    with transaction.atomic():
+    with change():
         request = _locked(request)
         approval = Approval.objects.filter(
             request=request, user=actor.user, withdrawn_at__isnull=True,
@@ -341,12 +346,13 @@ def _maybe_complete_review(actor, request, policy):
         events.review_completed(actor, request)
 
 
+@retry_transient
 def deploy(*, actor, request):
     """Put the request live. Locks the request's row, re-checks every requirement of the policy in
     force now (state, rejections, what is live, approvals and their eligibility, gate on the
     content hash, model status) and moves the pointer in the same transaction."""
     require_team_role(actor, request.prompt.team, Membership.AUTHOR, scope="deploy")
-    with transaction.atomic():
+    with change():
         return _deploy_locked(actor, _locked(request))
 
 
@@ -376,13 +382,14 @@ def _deploy_locked(actor, request):
 def _apply_tier_change(actor, request):
     from registry.models import Prompt
 
-    prompt = Prompt.objects.select_for_update().get(pk=request.prompt_id)
+    prompt = lock_rows(Prompt.objects).get(pk=request.prompt_id)
     before = prompt.tier
     prompt.tier = request.target_tier
     prompt.save(update_fields=["tier", "updated_at"])
     events.tier_changed(actor, request, before=before, after=prompt.tier)
 
 
+@retry_transient
 def break_glass_rollback(*, actor, prompt, environment, version, reason):
     """Roll back at once, without approvals: owners of the prompt's team only (no admin shortcut),
     with a written reason, only to a version that was live in this environment before. Flagged,
@@ -403,7 +410,7 @@ def break_glass_rollback(*, actor, prompt, environment, version, reason):
         )
     if not isinstance(version, PromptVersion) or version.prompt_id != prompt.pk:
         raise ValidationFailed(f"no such version of '{prompt.slug}'", field_errors={"version": ["a version number"]})
-    with transaction.atomic():
+    with change():
         pointer = _lock_pointer(prompt, environment)
         live_id = pointer.version_id if pointer else None
         was_live = pointer is not None and pointer.history.filter(version_id=version.pk).exists()

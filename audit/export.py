@@ -24,15 +24,17 @@ from .chain import canonical, iso
 from .checks import CHAIN_COLUMNS, PG_ISO, iter_chain_rows, iter_chain_values, load_json
 from .models import AuditCheckpoint, AuditEvent
 from .selectors import filter_events, is_contiguous, visible_events
+from .transactions import change, retry_transient
 
 BATCH = 2000  # events per block written to the response
 FETCH = 5000  # rows per round trip to the server-side cursor
 
 
+@retry_transient
 def start_export(*, actor, format, filters):
     """Check permission, record the export as an event, and return the streaming body."""
     queryset = filter_events(visible_events(actor), filters)
-    with transaction.atomic():
+    with change():
         events.audit_exported(actor, format=format, filters=filters)
     contiguous = is_contiguous(actor, filters)
     if format == "csv":

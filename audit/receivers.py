@@ -2,10 +2,10 @@
 signals; every other event is recorded explicitly by the service that makes the change."""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db import transaction
 from django.dispatch import receiver
 
 from . import events
+from .transactions import change
 
 
 def _actor(request, user):
@@ -23,19 +23,19 @@ def _actor(request, user):
 
 @receiver(user_logged_in, dispatch_uid="audit-login")
 def _logged_in(sender, request, user, **kwargs):
-    with transaction.atomic():
+    with change():
         events.login(_actor(request, user))
 
 
 @receiver(user_logged_out, dispatch_uid="audit-logout")
 def _logged_out(sender, request, user, **kwargs):
     if user is not None:
-        with transaction.atomic():
+        with change():
             events.logout(_actor(request, user))
 
 
 @receiver(user_login_failed, dispatch_uid="audit-login-failed")
 def _login_failed(sender, credentials, request=None, **kwargs):
     # Django passes credentials with the password already masked; only the username is kept.
-    with transaction.atomic():
+    with change():
         events.login_failed(_actor(request, None), username=str(credentials.get("username", ""))[:150])

@@ -16,10 +16,10 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record
+from audit.transactions import change, lock_rows, retry_transient
 from registry.actors import Actor
 from registry.errors import Conflict, DomainError, NotFound
 from registry.models import Deployment, Membership
@@ -70,13 +70,14 @@ def schedule_drift_runs(now=None):
     return started
 
 
+@retry_transient
 def _schedule_one(pointer, suite, day_start, day_end):
     actor = _scheduler()
     try:
-        with transaction.atomic():
+        with change():
             # The pointer's row lock serializes two beats racing (a re-sent beat, two schedulers),
             # so the check below and the start cannot interleave: one run per prompt, suite and day.
-            locked = Deployment.objects.select_for_update().get(pk=pointer.pk)
+            locked = lock_rows(Deployment.objects).get(pk=pointer.pk)
             if locked.version is None or locked.disabled:
                 return None
             already = _scheduled_runs().filter(
@@ -132,7 +133,7 @@ def check_drift(run):
     if run.status not in SCORED or run.pass_rate is None:
         return None
     try:
-        with transaction.atomic():
+        with change():
             return _check(run)
     except Exception:  # noqa: BLE001 - see the docstring: the run still finalizes
         log.exception("drift check of run %s failed", run.pk)
@@ -214,11 +215,12 @@ def get_visible_notice(*, actor, notice_id):
     return notice
 
 
+@retry_transient
 def acknowledge_notice(*, actor, notice):
     """Mark a notice seen: the prompt's team approvers and owners (and admins); once, audited."""
     require_team_role(actor, notice.prompt.team, Membership.APPROVER, scope="evals:run")
-    with transaction.atomic():
-        locked = DriftNotice.objects.select_for_update().get(pk=notice.pk)
+    with change():
+        locked = lock_rows(DriftNotice.objects).get(pk=notice.pk)
         if locked.acknowledged_at is not None:
             raise Conflict(f"notice {notice.pk} is already acknowledged", code="notice_acknowledged")
         locked.acknowledged_at, locked.acknowledged_by = timezone.now(), actor.user

@@ -6,9 +6,8 @@ not fall more than ``max_regression`` below that version's newest run of the sam
 Tier-0 and Tier-1 prompts with no gate suite fail with ``no_gate_configured``.
 """
 
-from django.db import transaction
-
 from audit.services import record
+from audit.transactions import change, lock_rows, retry_transient
 from registry.errors import ValidationFailed
 from registry.models import Deployment, Membership
 from registry.permissions import require_team_role
@@ -37,6 +36,7 @@ def gate_config(prompt):
     }
 
 
+@retry_transient
 def set_gate(*, actor, prompt, suites, max_regression=None):
     """Replace a prompt's gate; owners of its team. Suites must be the team's or shared."""
     require_team_role(actor, prompt.team, Membership.OWNER, scope="prompts:write")
@@ -63,9 +63,9 @@ def set_gate(*, actor, prompt, suites, max_regression=None):
         seen.add(suite.pk)
         rows.append((suite, _rate(entry.get("min_pass_rate", 1.0), f"{key}.min_pass_rate")))
     max_regression = None if max_regression is None else _rate(max_regression, "max_regression")
-    with transaction.atomic():
+    with change():
         before = gate_config(prompt)
-        gate, _ = Gate.objects.select_for_update().get_or_create(prompt=prompt)
+        gate, _ = lock_rows(Gate.objects).get_or_create(prompt=prompt)
         gate.max_regression, gate.updated_by = max_regression, actor.user
         gate.save()
         gate.suites.all().delete()
@@ -91,6 +91,7 @@ def _newest_run(prompt, content_hash, suite_id):
     )
 
 
+@retry_transient
 def evaluate_gate(*, actor, prompt, version, environment, record_decision=True):
     """``{"passed": bool, "checks": [...]}`` for ``version`` going to ``environment``; audited."""
     gate = Gate.objects.filter(prompt=prompt).first()
@@ -166,7 +167,7 @@ def evaluate_gate(*, actor, prompt, version, environment, record_decision=True):
         "checks": checks,
     }
     if record_decision:
-        with transaction.atomic():
+        with change():
             record(
                 actor=actor,
                 action="gate.evaluated",

@@ -28,13 +28,15 @@ from operator import attrgetter
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from audit.services import record
+from audit.transactions import change, lock_rows, retry_transient
 from registry import rendering
 from registry.actors import Actor
 from registry.errors import ValidationFailed
+from registry.services.validation import storable_copy
 
 from . import assertions, providers
 from .models import EvalItem, EvalResult, EvalRun
@@ -120,7 +122,7 @@ def write_results(token, entries):
             # Locked in id order (PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock):
             # no one can take a lease between this read and the update below.
             held = set(
-                EvalItem.objects.select_for_update()
+                lock_rows(EvalItem.objects)
                 .filter(id__in={item.pk for item, _ in entries}, status=EvalItem.CLAIMED, lease_token=token)
                 .order_by("id")
                 .values_list("id", flat=True)
@@ -304,7 +306,9 @@ async def _drive(run, token, concurrency):
                 log.exception("case %s of run %s failed", item.case_id, run.pk)
                 fields = {"passed": False, "error": f"internal: {type(exc).__name__}: {exc}", "verdicts": []}
             if fields is not None:
-                writer.add(item, fields)
+                # A provider may answer with a NUL: stored as U+FFFD rather than failing the batch
+                # (which would leave its items leased, to be run again, and fail again).
+                writer.add(item, storable_copy(fields))
 
     lanes = [asyncio.ensure_future(lane()) for _ in range(concurrency)]
     try:
@@ -379,17 +383,30 @@ def summarize(run):
     }
 
 
+@retry_transient
 def finalize(run_id):
-    """Close the run once every item is done (or it was cancelled); once only, audited."""
-    with transaction.atomic():
-        run = EvalRun.objects.select_for_update().select_related("prompt__team").get(pk=run_id)
+    """Close the run once every item is done (or it was cancelled); once only, audited. Safe to
+    call any number of times, from any worker or the reaper: a finished run is returned as is.
+
+    The summary of a run whose items are all done is read before the chain lock is taken (no
+    result can change once its item is done), so the lock is held for the few writes only."""
+    run = EvalRun.objects.filter(pk=run_id).first()
+    if run is None or run.finished:
+        return run
+    settled = not run.items.exclude(status=EvalItem.DONE).exists()
+    if not settled and not run.cancel_requested:
+        return None
+    summary = summarize(run) if settled else None
+    with change():
+        run = lock_rows(EvalRun.objects).select_related("prompt__team").get(pk=run_id)
         if run.finished:
             return run
         if run.cancel_requested:
-            run.items.exclude(status=EvalItem.DONE).update(status=EvalItem.CANCELLED, lease_until=None)
+            cancelled = run.items.exclude(status=EvalItem.DONE).update(status=EvalItem.CANCELLED, lease_until=None)
+            if cancelled or summary is None:
+                summary = summarize(run)
         elif run.items.exclude(status=EvalItem.DONE).exists():
             return None
-        summary = summarize(run)
         run.summary = summary
         run.pass_rate = summary["passed"] / run.total if run.total else None
         if run.cancel_requested:
@@ -430,17 +447,40 @@ def progress(run):
 
 
 def reap():
-    """Re-signal runs that have items whose lease expired (their worker died); returns their ids."""
+    """The janitor of runs, looking for states rather than causes (every 15 s from beat):
+
+    - a run with items whose lease expired (their worker died) is signalled again;
+    - a run that is not finished although none of its items is open (every case has its result,
+      but the step that closes it failed: a lost connection, a worker killed between the last
+      result and the close) is finished here; ``finalize`` is idempotent, so racing the worker
+      that was about to finish it is harmless.
+
+    Returns the ids of the runs it signalled or finished."""
     from .services import enqueue
 
     now = timezone.now()
-    run_ids = sorted(
+    expired = sorted(
         set(
             EvalItem.objects.filter(
                 status=EvalItem.CLAIMED, lease_until__lt=now, run__status=EvalRun.RUNNING
             ).values_list("run_id", flat=True)
         )
     )
-    for run_id in run_ids:
+    for run_id in expired:
         enqueue(run_id, copies=_tasks_per_run())
-    return run_ids
+    settled = (
+        EvalRun.objects.filter(status__in=[EvalRun.QUEUED, EvalRun.RUNNING])
+        .filter(~Exists(EvalItem.objects.filter(run=OuterRef("pk"), status__in=[EvalItem.PENDING, EvalItem.CLAIMED])))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    finished = []
+    for run_id in settled:
+        try:
+            if finalize(run_id) is not None:
+                finished.append(run_id)
+        except Exception:  # noqa: BLE001 - one run that cannot close must not stop the others
+            log.exception("the reaper could not finish run %s", run_id)
+    if finished:
+        log.warning("the reaper finished %d run(s) whose cases were all done: %s", len(finished), finished)
+    return sorted(set(expired) | set(finished))

@@ -8,11 +8,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from audit.services import record
+from audit.transactions import change, lock_rows, retry_transient
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.models import Membership
 from registry.permissions import require_scope, require_site_role, require_team_role
 from registry.services.prompts import normalize_model_config, registered_model
-from registry.services.validation import check_slug, check_text
+from registry.services.validation import check_slug, check_storable, check_text
 
 from . import assertions
 from .models import Case, EvalItem, EvalRun, Suite
@@ -27,13 +28,14 @@ def _require_suite_editor(actor, suite_team):
         require_team_role(actor, suite_team, Membership.AUTHOR, scope="evals:run")
 
 
+@retry_transient
 def create_suite(*, actor, slug, name, team=None, description=""):
     """A team's suite (its authors) or a shared site-wide one (admins)."""
     _require_suite_editor(actor, team)
     check_slug(slug)
     name = check_text(name, "name")
     try:
-        with transaction.atomic():
+        with change():
             suite = Suite.objects.create(
                 slug=slug,
                 name=name,
@@ -56,12 +58,13 @@ def create_suite(*, actor, slug, name, team=None, description=""):
         ) from exc
 
 
+@retry_transient
 def add_cases(*, actor, suite, cases, replace=False):
     """Append cases to a suite (or replace them all); every case is checked before any is written."""
     _require_suite_editor(actor, suite.team)
-    clean = assertions.normalize_cases(cases)
-    with transaction.atomic():
-        locked = Suite.objects.select_for_update().get(pk=suite.pk)
+    clean = assertions.normalize_cases(check_storable(cases, "cases"))
+    with change():
+        locked = lock_rows(Suite.objects).get(pk=suite.pk)
         if replace:
             used = EvalItem.objects.filter(case__suite=locked).exists()
             if used:
@@ -96,6 +99,7 @@ def add_cases(*, actor, suite, cases, replace=False):
     return made
 
 
+@retry_transient
 def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=None):
     """Queue a run of ``suite`` against ``version`` (optionally on another registered model).
 
@@ -112,7 +116,7 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
         )
     model_config = version.model_config
     if model is not None:
-        model_config = normalize_model_config({**version.model_config, **model})
+        model_config = normalize_model_config({**version.model_config, **check_storable(model, "model")})
     llm_model = registered_model(model_config)
     cases = list(suite.cases.order_by("position"))
     if not cases:
@@ -123,7 +127,7 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
         )
     assertions.check_case_variables([{"vars": c.vars} for c in cases], version.variables)
     _check_judges(cases)
-    with transaction.atomic():
+    with change():
         run = EvalRun.objects.create(
             prompt=prompt,
             version=version,
@@ -174,7 +178,7 @@ def _write_items(run, suite, cases):
             batch_size=1000,
         )
         return
-    Suite.objects.select_for_update().filter(pk=suite.pk).values_list("pk", flat=True).first()
+    lock_rows(Suite.objects).filter(pk=suite.pk).values_list("pk", flat=True).first()
     items, case_table = EvalItem._meta.db_table, Case._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -233,11 +237,12 @@ def may_cancel(actor, run):
     return True
 
 
+@retry_transient
 def cancel_run(*, actor, run):
     """Ask workers to stop: a state they check before each provider call."""
     require_may_cancel(actor, run)
-    with transaction.atomic():
-        locked = EvalRun.objects.select_for_update().get(pk=run.pk)
+    with change():
+        locked = lock_rows(EvalRun.objects).get(pk=run.pk)
         if locked.finished:
             raise Conflict(f"run {run.pk} already {locked.status}", code="run_finished")
         locked.cancel_requested = True

@@ -39,3 +39,11 @@ class Conflict(DomainError):
 class PromptDisabled(DomainError):
     status = 423
     code = "prompt_disabled"
+
+
+class Busy(DomainError):
+    """A transient failure (a deadlock PostgreSQL broke) that persisted through the service's
+    retries; nothing was written, and the same call may simply be made again."""
+
+    status = 503
+    code = "busy"

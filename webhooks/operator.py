@@ -10,9 +10,10 @@ pages; the environment is its one source. Changes are audited as the system ("se
 import logging
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from audit import events as audit_events
+from audit.transactions import change, lock_rows, retry_transient
 from registry.actors import Actor
 from registry.errors import ValidationFailed
 
@@ -41,13 +42,14 @@ def _wanted():
     return {"url": url, "secret": secret, "events": OPERATOR_EVENTS, "active": True, "description": DESCRIPTION}
 
 
+@retry_transient
 def sync_operator_subscription():
     """Make the operator subscription match the environment; returns what happened:
     ``created``, ``updated``, ``paused`` or ``unchanged``."""
     actor = Actor.for_system("settings")
     wanted = _wanted()
-    with transaction.atomic():
-        current = Subscription.objects.select_for_update().filter(from_settings=True).first()
+    with change():
+        current = lock_rows(Subscription.objects).filter(from_settings=True).first()
         if wanted is None:
             if current is None or not current.active:
                 return "unchanged"

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit import events as audit_events
+from audit.transactions import change, lock_rows, retry_transient
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.models import Membership
 from registry.permissions import require_scope, require_team_role
@@ -172,10 +173,11 @@ def emit(event, data, *, team=None):
 
 def _locked(subscription):
     """The subscription's row, locked for this transaction, as it is now."""
-    return Subscription.objects.select_for_update(of=("self",)).select_related("team").get(pk=subscription.pk)
+    return lock_rows(Subscription.objects).select_related("team").get(pk=subscription.pk)
 
 
 # --- managing subscriptions ---------------------------------------------------------------------------
+@retry_transient
 def create_subscription(*, actor, url, events, team=None, description="", active=True):
     """Subscribe ``url`` to ``events`` of ``team`` (None: site-wide, admins only). Returns
     ``(subscription, secret)``; the secret is shown to the caller this once."""
@@ -183,7 +185,7 @@ def create_subscription(*, actor, url, events, team=None, description="", active
     url, events = check_url(url), check_events(events)
     description, active = _check_description(description), _check_active(active)
     secret = new_secret()
-    with transaction.atomic():
+    with change():
         subscription = Subscription.objects.create(
             team=team,
             url=url,
@@ -197,6 +199,7 @@ def create_subscription(*, actor, url, events, team=None, description="", active
     return subscription, secret
 
 
+@retry_transient
 def update_subscription(*, actor, subscription, url=None, events=None, active=None, description=None):
     """Change a subscription's URL, events, active flag or description (None: unchanged)."""
     require_may_manage(actor, subscription.team)
@@ -210,7 +213,7 @@ def update_subscription(*, actor, subscription, url=None, events=None, active=No
         changes["active"] = _check_active(active)
     if description is not None:
         changes["description"] = _check_description(description)
-    with transaction.atomic():
+    with change():
         locked = _locked(subscription)
         before = audit_events.webhook_state(locked)
         for name, value in changes.items():
@@ -221,22 +224,24 @@ def update_subscription(*, actor, subscription, url=None, events=None, active=No
     return locked
 
 
+@retry_transient
 def delete_subscription(*, actor, subscription):
     """Delete a subscription and its delivery log; pending deliveries are dropped, not sent."""
     require_may_manage(actor, subscription.team)
     _require_editable(subscription)
-    with transaction.atomic():
-        locked = _locked(subscription)
+    with change():
+        locked = lock_rows(Subscription.objects, deleting=True).select_related("team").get(pk=subscription.pk)
         audit_events.webhook_deleted(actor, locked)
         locked.delete()
 
 
+@retry_transient
 def rotate_secret(*, actor, subscription):
     """Replace the signing secret; returns ``(subscription, new_secret)``, shown this once.
     Attempts from now on, retries of earlier deliveries included, are signed with the new one."""
     require_may_manage(actor, subscription.team)
     _require_editable(subscription)
-    with transaction.atomic():
+    with change():
         locked = _locked(subscription)
         locked.secret = new_secret()
         locked.save(update_fields=["secret", "updated_at"])
@@ -244,10 +249,11 @@ def rotate_secret(*, actor, subscription):
     return locked, locked.secret
 
 
+@retry_transient
 def send_test(*, actor, subscription):
     """Queue a ``ping`` to this subscription alone (whatever events it wants); returns the delivery."""
     require_may_manage(actor, subscription.team)
-    with transaction.atomic():
+    with change():
         subscription = _locked(subscription)
         if not subscription.active:
             raise Conflict("this webhook is paused; activate it to send a test", code="webhook_inactive")
@@ -271,11 +277,12 @@ def send_test(*, actor, subscription):
     return delivery
 
 
+@retry_transient
 def redeliver(*, actor, delivery):
     """Send a finished delivery again as a new delivery (same body and event id, a new delivery
     id and attempt count); returns it. A pending one is still being tried: 409."""
     require_may_manage(actor, delivery.subscription.team)
-    with transaction.atomic():
+    with change():
         subscription = _locked(delivery.subscription)
         if Delivery.objects.filter(pk=delivery.pk, status=Delivery.PENDING).exists():
             raise Conflict("this delivery is still being attempted", code="delivery_pending")

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from registry import selectors as registry_selectors
 from registry.api.auth import actor_from
+from registry.api.parsers import JSONParser, StorableParserMixin
 from registry.api.serializers import ErrorSerializer
 from registry.api.views import ERRORS, PromptScopedView
 from registry.errors import ValidationFailed
@@ -29,7 +30,7 @@ from .serializers import (
 )
 
 
-class _CaseFileParser(parsers.BaseParser):
+class _CaseFileReader(parsers.BaseParser):
     reader = None
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -37,6 +38,10 @@ class _CaseFileParser(parsers.BaseParser):
             return type(self).reader(stream.read().decode("utf-8-sig"))[0]
         except (case_files.CaseFileError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(str(exc)) from exc
+
+
+class _CaseFileParser(StorableParserMixin, _CaseFileReader):
+    pass
 
 
 class JSONLinesParser(_CaseFileParser):
@@ -108,7 +113,7 @@ class SuiteDetailView(GenericAPIView):
 
 class CaseListView(GenericAPIView):
     serializer_class = CaseSerializer
-    parser_classes = [parsers.JSONParser, JSONLinesParser, CSVParser]
+    parser_classes = [JSONParser, JSONLinesParser, CSVParser]
 
     @extend_schema(summary="A suite's cases", responses={200: CaseSerializer(many=True)})
     def get(self, request, slug):

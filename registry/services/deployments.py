@@ -8,6 +8,7 @@ takes effect at once for owners and approvers. Each records its audit event in i
 from django.db import IntegrityError, transaction
 
 from audit import events
+from audit.transactions import change, lock_rows, retry_transient
 from webhooks import events as webhook_events
 
 from ..errors import ValidationFailed
@@ -32,17 +33,17 @@ def _locked_pointer(*, actor, prompt, environment):
     """The (prompt, environment) row, locked; created empty (nothing deployed) if missing.
 
     Must run inside a transaction. The history entry is written when the caller saves."""
-    pointer = Deployment.objects.select_for_update().filter(prompt=prompt, environment=environment).first()
+    pointer = lock_rows(Deployment.objects).filter(prompt=prompt, environment=environment).first()
     if pointer is not None:
         return pointer, False
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # a savepoint inside the caller's change()
             pointer = Deployment(prompt=prompt, environment=environment, updated_by=actor.user)
             pointer.skip_history_when_saving = True
             pointer.save()
             del pointer.skip_history_when_saving
     except IntegrityError:  # another request created it first; lock theirs
-        pointer = Deployment.objects.select_for_update().get(prompt=prompt, environment=environment)
+        pointer = lock_rows(Deployment.objects).get(prompt=prompt, environment=environment)
     return pointer, True
 
 
@@ -77,11 +78,12 @@ def set_deployment(*, actor, prompt, environment, version, canary_version=None, 
     )
 
 
+@retry_transient
 def move_pointer(*, actor, prompt, environment, version, canary_version=None, canary_percent=None):
     """Move the pointer under its row lock and record it. No permission check of its own: only
     ``set_deployment`` (seeding) and the approval flow's deploy, which has checked every
     requirement under the request's lock, call it."""
-    with transaction.atomic():
+    with change():
         pointer, _ = _locked_pointer(actor=actor, prompt=prompt, environment=environment)
         before = {
             "version": _number(pointer.version),
@@ -96,13 +98,14 @@ def move_pointer(*, actor, prompt, environment, version, canary_version=None, ca
     return pointer
 
 
+@retry_transient
 def set_kill_switch(*, actor, prompt, environment, disabled, reason):
     """Disable or re-enable serving a prompt in an environment; approvers and owners of its team."""
     require_team_role(actor, prompt.team, Membership.APPROVER, scope="deploy")
     if not isinstance(disabled, bool):
         raise ValidationFailed("disabled is true or false", field_errors={"disabled": ["expected a boolean"]})
     reason = check_text(reason, "reason", max_length=2000)
-    with transaction.atomic():
+    with change():
         pointer, _ = _locked_pointer(actor=actor, prompt=prompt, environment=environment)
         was_disabled = pointer.disabled
         pointer.disabled, pointer.disabled_reason, pointer.updated_by = disabled, reason, actor.user

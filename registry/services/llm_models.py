@@ -2,9 +2,10 @@
 
 import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from audit import events
+from audit.transactions import change, lock_rows, retry_transient
 
 from ..errors import Conflict, ValidationFailed
 from ..models import LLMModel, SiteRole
@@ -26,6 +27,7 @@ def _date(value, field):
         raise ValidationFailed(f"{field} is not a date", field_errors={field: ["use YYYY-MM-DD"]}) from exc
 
 
+@retry_transient
 def create_llm_model(
     *,
     actor,
@@ -48,7 +50,7 @@ def create_llm_model(
     if due is None and reviewed is not None:
         due = reviewed + datetime.timedelta(days=91)
     try:
-        with transaction.atomic():
+        with change():
             entry = LLMModel.objects.create(
                 provider=provider,
                 model_id=model_id,
@@ -68,6 +70,7 @@ def create_llm_model(
         ) from exc
 
 
+@retry_transient
 def update_llm_model(*, actor, llm_model, **changes):
     """Change a register entry's owner, status, failure modes or review dates."""
     require_site_role(actor, SiteRole.RISK, scope="prompts:write")
@@ -77,8 +80,8 @@ def update_llm_model(*, actor, llm_model, **changes):
         raise ValidationFailed(
             "these fields cannot be changed", field_errors={k: ["read-only or unknown"] for k in sorted(unknown)}
         )
-    with transaction.atomic():
-        entry = LLMModel.objects.select_for_update().get(pk=llm_model.pk)
+    with change():
+        entry = lock_rows(LLMModel.objects).get(pk=llm_model.pk)
         before = events.model_state(entry)
         if "owner" in changes:
             entry.owner = get_active_user(changes["owner"], "owner")

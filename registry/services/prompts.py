@@ -7,9 +7,10 @@ content is identical.
 
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from audit import events
+from audit.transactions import change, lock_rows, retry_transient
 from promptledger import prompt_files
 from webhooks import events as webhook_events
 
@@ -17,7 +18,7 @@ from .. import rendering
 from ..errors import Conflict, PermissionDenied, ValidationFailed
 from ..models import LLMModel, Membership, Prompt, PromptVersion, Team
 from ..permissions import require_team_role
-from .validation import check_labels, check_slug, check_text, get_active_user
+from .validation import check_labels, check_slug, check_storable, check_text, get_active_user
 
 MODEL_KEYS = {"provider", "name", "params", "response_schema"}
 
@@ -39,6 +40,7 @@ def _check_owner(username, team):
     return owner
 
 
+@retry_transient
 def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categories=None, description=""):
     """Create a prompt in a team; authors and above of that team."""
     if not isinstance(team, Team):
@@ -65,7 +67,7 @@ def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categ
         "description": check_text(description, "description", required=False, max_length=5000),
     }
     try:
-        with transaction.atomic():
+        with change():
             prompt = Prompt.objects.create(**fields)
             events.prompt_created(actor, prompt)
             return prompt
@@ -75,6 +77,7 @@ def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categ
         ) from exc
 
 
+@retry_transient
 def update_prompt(*, actor, prompt, **changes):
     """Change a prompt's details. Authors edit name, description and tags; owners (the team role)
     also change owner, data categories, named approvers and raise the tier. Lowering the tier is
@@ -87,8 +90,8 @@ def update_prompt(*, actor, prompt, **changes):
         )
     sensitive = {"owner", "data_categories", "tier", "approvers", "approver_groups"} & set(changes)
     require_team_role(actor, prompt.team, Membership.OWNER if sensitive else Membership.AUTHOR, scope="prompts:write")
-    with transaction.atomic():
-        row = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    with change():
+        row = lock_rows(Prompt.objects).get(pk=prompt.pk)
         before = events.prompt_state(row)
         if "name" in changes:
             row.name = check_text(changes["name"], "name")
@@ -179,6 +182,7 @@ def registered_model(model):
     return entry
 
 
+@retry_transient
 def create_version(*, actor, prompt, messages, variables, model, message=""):
     """Write a new immutable version, or return the identical existing one.
 
@@ -188,6 +192,8 @@ def create_version(*, actor, prompt, messages, variables, model, message=""):
     require_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write")
     if actor.user is None:
         raise PermissionDenied("a version needs a named human author", code="author_required")
+    for field, value in (("messages", messages), ("variables", variables), ("model", model)):
+        check_storable(value, field)
     declared = rendering.normalize_variables(variables)
     rendering.check_messages(messages, declared)
     messages = [{"role": m["role"], "content": m["content"]} for m in messages]
@@ -198,9 +204,9 @@ def create_version(*, actor, prompt, messages, variables, model, message=""):
     if existing is not None:
         return existing, False
     llm_model = registered_model(model)
-    with transaction.atomic():
+    with change():
         # The lock on the prompt row serializes pushes to one prompt: numbers stay gap-free.
-        Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
+        lock_rows(Prompt.objects).filter(pk=prompt.pk).first()
         existing = PromptVersion.objects.filter(prompt=prompt, content_hash=digest).first()
         if existing is not None:
             return existing, False

@@ -3,10 +3,10 @@
 import hashlib
 import secrets
 
-from django.db import transaction
 from django.utils import timezone
 
 from audit import events
+from audit.transactions import change, retry_transient
 
 from ..errors import PermissionDenied, ValidationFailed
 from ..models import APIToken
@@ -18,6 +18,7 @@ def hash_token(raw):
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+@retry_transient
 def issue_token(*, actor, user, scopes, name="", expires_at=None):
     """Issue a token for ``user``; users issue their own, admins and the system anyone's.
 
@@ -38,7 +39,7 @@ def issue_token(*, actor, user, scopes, name="", expires_at=None):
             },
         )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with transaction.atomic():
+    with change():
         token = APIToken.objects.create(
             user=user, name=name[:100], prefix=raw[:10], key_hash=hash_token(raw), scopes=scopes, expires_at=expires_at
         )
@@ -46,10 +47,11 @@ def issue_token(*, actor, user, scopes, name="", expires_at=None):
     return token, raw
 
 
+@retry_transient
 def revoke_token(*, actor, token):
     if not (actor.is_admin or (actor.user is not None and actor.user.pk == token.user_id)):
         raise PermissionDenied("you may only revoke your own tokens")
-    with transaction.atomic():
+    with change():
         revoked = APIToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         token.refresh_from_db()
         if revoked:

@@ -8,6 +8,63 @@ from ..errors import ValidationFailed
 from ..models import SLUG_PATTERN
 
 _slug = re.compile(SLUG_PATTERN)
+# What PostgreSQL cannot store in text or jsonb: NUL, and UTF-16 surrogates (a lone "\ud800"
+# escape in JSON decodes to one; there is no UTF-8 for it).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_ADVICE = (
+    "contains a character that cannot be stored (NUL \\u0000, or an unpaired surrogate \\ud800-\\udfff); "
+    "remove it"
+)
+
+
+def unstorable(value, path=""):
+    """The path (``model.params.note``, ``messages[0].content``) of the first string in ``value``,
+    a key or a value at any depth, that PostgreSQL cannot store; None when there is none."""
+    stack = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                key_name = storable_text(str(key))
+                name = f"{where}.{key_name}" if where else key_name
+                if isinstance(key, str) and _UNSTORABLE.search(key):
+                    return name
+                stack.append((name, child))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{where}[{index}]", child) for index, child in reversed(list(enumerate(item))))
+    return None
+
+
+def check_storable(value, field=""):
+    """Refuse ``value`` with a 400 naming the field when some string in it cannot be stored."""
+    where = unstorable(value, field)
+    if where is not None:
+        raise ValidationFailed(
+            f"{where or 'the body'}: {UNSTORABLE_ADVICE}",
+            code="unstorable_text",
+            field_errors={where or "non_field_errors": [UNSTORABLE_ADVICE]},
+        )
+    return value
+
+
+def storable_text(text):
+    """``text`` with what cannot be stored replaced by U+FFFD: for what Promptledger records from
+    outside without a person to tell (a provider's answer, an error message)."""
+    return _UNSTORABLE.sub("\ufffd", text) if isinstance(text, str) else text
+
+
+def storable_copy(value):
+    """``value`` (JSON-like) with ``storable_text`` applied to every string, keys included."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {storable_text(k): storable_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_copy(v) for v in value]
+    return value
 
 
 def check_slug(value, field="slug", max_length=100):
@@ -34,6 +91,7 @@ def check_text(value, field, *, required=True, max_length=200):
         return ""
     if not isinstance(value, str):
         raise ValidationFailed(f"{field} must be text", field_errors={field: ["expected a string"]})
+    check_storable(value, field)
     if len(value) > max_length:
         raise ValidationFailed(
             f"{field} is too long", field_errors={field: [f"at most {max_length} characters, got {len(value)}"]}

@@ -1,7 +1,8 @@
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from audit.services import record
+from audit.transactions import change
 from registry.actors import Actor
 
 
@@ -10,7 +11,7 @@ def make_events(db):
     def make(count, action="test.event", **extra):
         made = []
         for index in range(count):
-            with transaction.atomic():
+            with change():
                 made.append(
                     record(
                         actor=Actor.for_system(),

@@ -11,6 +11,7 @@ from audit.chain import GENESIS, event_hash
 from audit.checks import iter_chain_rows, verify_database
 from audit.models import AppendOnlyError, AuditEvent
 from audit.services import AuditOutsideTransaction, record, write_checkpoint
+from audit.transactions import change
 from registry.actors import Actor
 
 
@@ -34,6 +35,39 @@ def test_record_refuses_to_run_outside_a_transaction():
     with pytest.raises(AuditOutsideTransaction):
         record(actor=Actor.for_system(), action="x", target_type="y")
     assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_record_refuses_a_transaction_that_is_not_a_change():
+    with pytest.raises(AuditOutsideTransaction, match="change"), transaction.atomic():
+        record(actor=Actor.for_system(), action="x", target_type="y")
+    with pytest.raises(AuditOutsideTransaction, match="change"), change(), transaction.atomic():
+        record(actor=Actor.for_system(), action="x", target_type="y")  # a plain savepoint could not take it back
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_nested_change_that_rolls_back_takes_its_events_back_and_the_rest_are_chained_at_the_end():
+    with change():
+        kept = record(actor=Actor.for_system(), action="kept", target_type="t")
+        with pytest.raises(RuntimeError), change():
+            record(actor=Actor.for_system(), action="dropped", target_type="t")
+            raise RuntimeError("the inner change fails")
+        with change():
+            record(actor=Actor.for_system(), action="kept-too", target_type="t")
+        assert kept.sequence is None  # not yet: the change appends its events as it ends
+    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["kept", "kept-too"]
+    assert kept.sequence == 1 and kept.pk is not None
+    report = verify_database(save=False, max_checkpoint_age=0)
+    assert report.ok, report.summary()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_inside_a_plain_savepoint_inside_a_change_is_refused():
+    from audit.transactions import LockOrderError
+
+    with pytest.raises(LockOrderError), change(), transaction.atomic(), change():
+        pass
 
 
 def test_the_model_refuses_update_and_delete(make_events):
@@ -170,7 +204,7 @@ def test_eight_threads_writing_a_hundred_events_each_leave_one_chain(postgres):
         try:
             barrier.wait(timeout=10)
             for n in range(100):
-                with transaction.atomic():
+                with change():
                     record(actor=Actor.for_system(), action="race", target_type="thread", target_id=f"{index}-{n}")
         except Exception as exc:  # noqa: BLE001 - asserted below
             errors.append(repr(exc))

@@ -5,11 +5,11 @@ the encoder writes for ``{"record": "event", **event.as_chain_dict()}``, awkward
 import json
 
 import pytest
-from django.db import transaction
 
 from audit.export import _encoder, event_lines
 from audit.models import AuditEvent
 from audit.services import record
+from audit.transactions import change
 from registry.actors import Actor
 
 AWKWARD = 'quote " backslash \\ slash / newline \n tab \t cr \r bell \x07 nul-ish \x1f del \x7f é 漢字 🙂 \u2028'
@@ -31,7 +31,7 @@ def awkward_events(db, django_user_model):
         42,
     ]
     for index, data in enumerate(payloads):
-        with transaction.atomic():
+        with change():
             record(
                 actor=actors[index % 2],
                 action="test.awkward",

@@ -223,3 +223,49 @@ def test_each_item_snapshots_its_case_as_it_was_at_the_start(api_for, suite):
         {"vars": c.vars, "expected": c.expected, "assertions": c.assertions} for c in cases
     ]
     assert {i.status for i in items} == {EvalItem.PENDING}
+
+
+def test_a_run_whose_closing_step_failed_is_finished_by_the_reaper_once(api_for, suite, monkeypatch):
+    from django.db import OperationalError
+
+    run_id = start(api_for("author")).json()["id"]
+
+    def connection_lost(run_id):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(runner, "finalize", connection_lost)  # the worker's close fails...
+    with pytest.raises(OperationalError):
+        runner.execute(run_id)
+    monkeypatch.undo()
+    run = EvalRun.objects.get(pk=run_id)
+    assert run.status == "running"  # ...after every case got its result
+    assert run.results.count() == 3
+    assert runner.reap() == [run_id]
+    run.refresh_from_db()
+    assert run.status == "completed"
+    assert run.pass_rate == pytest.approx(2 / 3)
+    assert runner.reap() == []  # nothing left for it
+    assert runner.finalize(run_id).status == "completed"  # closing again changes nothing
+    assert AuditEvent.objects.filter(action="eval_run.completed", target_id=str(run_id)).count() == 1
+
+
+def test_the_reaper_leaves_a_run_with_open_items_to_its_workers(api_for, suite):
+    run_id = start(api_for("author")).json()["id"]
+    assert runner.reap() == []
+    assert EvalRun.objects.get(pk=run_id).status == "queued"
+
+
+def test_a_provider_answer_with_a_nul_is_stored_with_a_replacement_character(api_for, suite, cast, fake_provider):
+    from tests.evals.fake_provider import ok
+
+    LLMModel.objects.create(
+        provider="openai", model_id="gpt-4o-mini-2024-07-18", owner=cast["owner"], status="approved"
+    )
+    fake_provider.script(ok("Dear Ada\x00,"), ok("Dear Grace\x00,"), ok("x\x00"))
+    client = api_for("author")
+    run_id = start(client, model={"provider": "openai", "name": "gpt-4o-mini-2024-07-18"}).json()["id"]
+    runner.execute(run_id)
+    run = EvalRun.objects.get(pk=run_id)
+    assert run.status == "completed"
+    outputs = sorted(run.results.values_list("output", flat=True))
+    assert outputs == ["Dear Ada\ufffd,", "Dear Grace\ufffd,", "x\ufffd"]

@@ -18,8 +18,8 @@ import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
+from audit.transactions import change
 from registry import services
 from registry.actors import Actor
 from registry.errors import DomainError
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         self.password, self.password_hash = password, None
         self.notes = []
         try:
-            with transaction.atomic():
+            with change():  # one change: the chain lock first (audit.transactions)
                 logins = self.create_users()
                 self.create_teams()
                 self.create_models()

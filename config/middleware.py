@@ -1,0 +1,40 @@
+"""Input every request gets checked before any view: query parameters and form fields (the
+browser's posts, and any API call sent as a form) must be text PostgreSQL can store. A NUL in
+``?q=`` or a comment field is a 400 naming the parameter, never a ``DataError`` 500. JSON bodies
+are checked by the API's parser (``registry.api.parsers``) with the same rule."""
+
+from django.shortcuts import render
+
+from registry.api.errors import json_error
+from registry.services.validation import UNSTORABLE_ADVICE, unstorable
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _first_unstorable(querydict):
+    for key, values in querydict.lists():
+        where = unstorable({key: values})
+        if where is not None:
+            return where.split("[", 1)[0]
+    return None
+
+
+class StorableInputMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        where = _first_unstorable(request.GET)
+        if where is None and request.method == "POST" and request.content_type in _FORM_TYPES:
+            where = _first_unstorable(request.POST)
+        if where is not None:
+            detail = f"{where}: {UNSTORABLE_ADVICE}"
+            if request.path.startswith("/api/"):
+                return json_error("unstorable_text", detail, 400, {where: [UNSTORABLE_ADVICE]})
+            return render(
+                request, "error.html",
+                {"status": 400, "title": "This input cannot be saved",
+                 "advice": f"The field “{where}” {UNSTORABLE_ADVICE}. Go back, correct it and send it again."},
+                status=400,
+            )
+        return self.get_response(request)
