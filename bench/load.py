@@ -261,7 +261,9 @@ def client(index, port, tokens, slugs, ledger, stop_at, seed_value):
                     if body["status"] == "pending":
                         ledger.pending.append(body["id"])
         elif roll < 90:
-            request_id = rng.choice(ledger.pending) if ledger.pending else None
+            # An approver looks at what is waiting now: the newest requests (older ones were
+            # superseded by newer pushes of the same prompt, and approving them is a 409).
+            request_id = rng.choice(ledger.pending[-8:]) if ledger.pending else None
             if request_id is not None:
                 status, body = call("approve", "POST", f"/api/v1/deploy-requests/{request_id}/approve", approver,
                                     {"comment": "looks right"})
