@@ -24,6 +24,7 @@ from .chain import canonical, iso
 from .checks import CHAIN_COLUMNS, PG_ISO, iter_chain_rows, iter_chain_values, load_json
 from .models import AuditCheckpoint, AuditEvent
 from .selectors import filter_events, is_contiguous, visible_events
+from .spreadsheet import safe_cell
 from .transactions import change, retry_transient
 
 BATCH = 2000  # events per block written to the response
@@ -192,7 +193,7 @@ def _csv(queryset):
     rows = 0
     for event in iter_chain_rows(queryset, chunk_size=BATCH):
         event["data"] = json.dumps(event["data"], ensure_ascii=False, sort_keys=True)
-        writer.writerow([event[c] if event[c] is not None else "" for c in CHAIN_COLUMNS])
+        writer.writerow([safe_cell(event[c]) if event[c] is not None else "" for c in CHAIN_COLUMNS])
         rows += 1
         if rows % BATCH == 0:
             yield out.getvalue().encode("utf-8")

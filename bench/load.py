@@ -368,7 +368,7 @@ def reconcile(ledger, port, tokens, slugs, cases):
         checks.append((name, bool(ok), detail))
 
     check("no 5xx and no connection errors", not ledger.errors,
-          "; ".join(f"{e} -> {s}: {b}" for e, s, b in ledger.errors[:5]))
+          f"{len(ledger.errors)}, e.g. " + "; ".join(f"{e} -> {s}: {b[:80]}" for e, s, b in ledger.errors[:3]))
     check("bad input answered 4xx", not ledger.bad_input_accepted, repr(ledger.bad_input_accepted[:5]))
 
     stored = {(v.prompt.slug, v.number): v.content_hash for v in PromptVersion.objects.select_related("prompt")}
@@ -417,7 +417,8 @@ def reconcile(ledger, port, tokens, slugs, cases):
     unfinished = [pk for pk in ledger.runs if pk not in runs or runs[pk].status != EvalRun.COMPLETED]
     uneven = [pk for pk in ledger.runs if pk in runs and not runs[pk].n == runs[pk].total == cases]
     check(f"every 202 run finished ({len(ledger.runs)})", not unfinished,
-          repr([(pk, runs[pk].status if pk in runs else "missing") for pk in unfinished[:5]]))
+          f"{len(unfinished)} not finished, e.g. "
+          + repr([(pk, runs[pk].status if pk in runs else "missing") for pk in unfinished[:5]]))
     check("every run has one result per case", not uneven, repr(uneven[:5]))
 
     report = verify_database(save=False, max_checkpoint_age=0)

