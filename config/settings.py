@@ -4,6 +4,7 @@ The defaults run the embedded mode (SQLite in ``var/``, a filesystem Celery brok
 provider); ``DJANGO_ENV=production`` switches on the hardening that ``check --deploy`` asks for.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -252,6 +253,13 @@ PROMPTLEDGER_WEBHOOK_TIMEOUT = float(os.environ.get("PROMPTLEDGER_WEBHOOK_TIMEOU
 PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS", 10))
 PROMPTLEDGER_WEBHOOK_BACKOFF_BASE = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_BASE", 30))
 PROMPTLEDGER_WEBHOOK_BACKOFF_MAX = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_MAX", 3600))
+# Receivers on loopback, private, link-local or reserved addresses are refused (webhooks.destinations)
+# unless inside one of these comma-separated CIDRs, e.g. "10.20.0.0/16,192.168.5.7/32".
+PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(_cidr.strip(), strict=False))
+    for _cidr in os.environ.get("PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS", "").split(",")
+    if _cidr.strip()
+]
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -61,6 +61,13 @@ def _fresh_resolve_cache():
 
 
 @pytest.fixture(autouse=True)
+def _local_webhook_receivers(settings):
+    """Tests' webhook receivers listen on 127.0.0.1, which webhooks refuse unless allowed, as an
+    operator allows an internal receiver (tests/webhooks/test_destinations.py takes it away)."""
+    settings.PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

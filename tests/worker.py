@@ -93,6 +93,7 @@ def start_worker(tmp_path, *, env=None, concurrency=4, name="w"):
         "PROMPTLEDGER_VAR_DIR": str(Path(tmp_path) / "worker-var"),
         "PROMPTLEDGER_AUDIT_SIGNING_KEY": settings.PROMPTLEDGER_AUDIT_SIGNING_KEY,
         "PROMPTLEDGER_AUDIT_SINK": settings.PROMPTLEDGER_AUDIT_SINK,
+        "PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS": ",".join(settings.PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS),
         "DJANGO_SETTINGS_MODULE": "config.settings",
         **(env or {}),
     }

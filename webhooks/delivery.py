@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from promptledger.webhooks import sign
 
+from .destinations import DestinationRefused, resolve_destination
 from .models import Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,15 @@ def _post(delivery, subscription):
     }
     limit = timeout_seconds()
     try:
+        url, extensions = _pinned(subscription.url, headers)
+    except DestinationRefused as exc:
+        return None, f"not sent: {exc}"[:200]
+    except (OSError, ValueError, httpx.InvalidURL):
+        return None, "could not resolve the host"
+    try:
         with httpx.Client(timeout=limit, follow_redirects=False) as client:
-            with client.stream("POST", subscription.url, content=delivery.body.encode("utf-8"), headers=headers) as r:
+            with client.stream("POST", url, content=delivery.body.encode("utf-8"), headers=headers,
+                               extensions=extensions) as r:
                 code = r.status_code  # the answer's body is not read: only its status matters
     except httpx.TimeoutException:
         return None, f"timed out after {limit:g} s"
@@ -116,6 +124,17 @@ def _post(delivery, subscription):
     if 200 <= code < 300:
         return code, ""
     return code, f"HTTP {code}"
+
+
+def _pinned(url, headers):
+    """``url`` with its host replaced by the address it resolves to, once that address is checked
+    (``webhooks.destinations``); the name still goes in the Host header and, over TLS, in SNI and
+    the certificate check. Sets ``headers["Host"]``; returns ``(url, request extensions)``."""
+    parsed = httpx.URL(url)
+    address = resolve_destination(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80))
+    headers["Host"] = parsed.netloc.decode("ascii")
+    extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+    return str(parsed.copy_with(host=str(address))), extensions
 
 
 def attempt(delivery_id):

@@ -25,6 +25,7 @@ from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.models import Membership
 from registry.permissions import require_scope, require_team_role
 
+from .destinations import DestinationRefused, check_destination
 from .models import ALL_EVENTS, EVENTS, PING, Delivery, Subscription
 
 MANAGE_SCOPE = "prompts:write"
@@ -85,6 +86,12 @@ def check_url(value):
             problem = "the URL may not contain spaces or control characters"
     if problem:
         raise ValidationFailed(f"invalid webhook URL: {problem}", code="invalid_url", field_errors={"url": [problem]})
+    try:
+        check_destination(parts.hostname)
+    except DestinationRefused as exc:
+        raise ValidationFailed(
+            f"this webhook URL may not be used: {exc}", code="url_not_allowed", field_errors={"url": [str(exc)]}
+        ) from exc
     return value
 
 
