@@ -54,6 +54,22 @@ def token_revoked(actor, token):
     )
 
 
+# --- accounts ---------------------------------------------------------------------------------------
+def user_created(actor, user):
+    data = {"username": user.get_username(), "email": user.email, "has_password": user.has_usable_password()}
+    return record(actor=actor, action="user.created", target_type="user", target_id=user.pk, data=data)
+
+
+def user_flags_changed(actor, user, *, before, after):
+    return record(actor=actor, action="user.flags_changed", target_type="user", target_id=user.pk,
+                  data={"username": user.get_username(), **_changes(before, after)})
+
+
+def user_password_set(actor, user):
+    return record(actor=actor, action="user.password_set", target_type="user", target_id=user.pk,
+                  data={"username": user.get_username()})
+
+
 # --- teams -----------------------------------------------------------------------------------------
 def team_created(actor, team):
     return record(

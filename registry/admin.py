@@ -1,6 +1,8 @@
 """Read-mostly admin: inspection, never a back door around the services."""
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from .models import APIToken, Deployment, Environment, LLMModel, Membership, Prompt, PromptVersion, SiteRole, Team
 
@@ -66,3 +68,18 @@ class DeploymentAdmin(ReadOnlyAdmin):
 class APITokenAdmin(ReadOnlyAdmin):
     list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
     exclude = ["key_hash"]
+
+
+# Django's own User and Group admin would change superuser, staff and active flags and passwords
+# with no audit event; accounts change only through registry.services.users (``manage.py user``).
+# Groups are not used for access here (roles are Membership and SiteRole rows).
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class UserAdmin(ReadOnlyAdmin):
+    list_display = ("username", "email", "is_active", "is_staff", "is_superuser", "last_login", "date_joined")
+    list_filter = ("is_active", "is_staff", "is_superuser")
+    search_fields = ("username", "email")
+    exclude = ("password", "groups", "user_permissions")

@@ -6,12 +6,14 @@ from .llm_models import create_llm_model, update_llm_model
 from .prompts import create_prompt, create_version, update_prompt
 from .teams import add_member, create_team, grant_site_role, remove_member, revoke_site_role
 from .tokens import issue_token, revoke_token
+from .users import create_user, set_password, set_user_flags
 
 __all__ = [
     "add_member",
     "create_llm_model",
     "create_prompt",
     "create_team",
+    "create_user",
     "create_version",
     "grant_site_role",
     "issue_token",
@@ -20,6 +22,8 @@ __all__ = [
     "revoke_token",
     "set_deployment",
     "set_kill_switch",
+    "set_password",
+    "set_user_flags",
     "update_llm_model",
     "update_prompt",
 ]
