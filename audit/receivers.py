@@ -4,21 +4,14 @@ signals; every other event is recorded explicitly by the service that makes the 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from . import events
+from . import events, request_context
 from .transactions import change
 
 
 def _actor(request, user):
     from registry.actors import Actor
 
-    meta = request.META if request is not None else {}
-    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
-    return Actor(
-        user=user,
-        request_id=meta.get("HTTP_X_REQUEST_ID", ""),
-        ip=forwarded.split(",")[0].strip() if forwarded else meta.get("REMOTE_ADDR", ""),
-        user_agent=meta.get("HTTP_USER_AGENT", "")[:300],
-    )
+    return Actor(user=user, **request_context.context(request.META if request is not None else {}))
 
 
 @receiver(user_logged_in, dispatch_uid="audit-login")
@@ -36,6 +29,11 @@ def _logged_out(sender, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="audit-login-failed")
 def _login_failed(sender, credentials, request=None, **kwargs):
-    # Django passes credentials with the password already masked; only the username is kept.
+    # Django passes credentials with the password already masked. The typed username is kept only
+    # when it names an account: anything else may be a password typed in the wrong field.
+    from django.contrib.auth import get_user_model
+
+    typed = str(credentials.get("username", ""))[:150]
+    known = bool(typed) and get_user_model().objects.filter(username=typed).exists()
     with change():
-        events.login_failed(_actor(request, None), username=str(credentials.get("username", ""))[:150])
+        events.login_failed(_actor(request, None), username=typed if known else None)

@@ -73,13 +73,20 @@ def record(*, actor, action, target_type, target_id="", team="", prompt="", data
         target_id=str(target_id),
         team=team or "",
         prompt=prompt or "",
-        data=json.loads(json.dumps(data or {}, default=str)),
+        data=json.loads(json.dumps(_with_client_id(data or {}, actor), default=str)),
         request_id=actor.request_id[:64],
         ip=actor.ip[:64],
         user_agent=actor.user_agent[:300],
     )
     events.append(event)
     return event
+
+
+def _with_client_id(data, actor):
+    client_id = getattr(actor, "client_request_id", "")
+    if client_id and isinstance(data, dict):
+        return {**data, "client_request_id": client_id}
+    return data
 
 
 def append_events(events):

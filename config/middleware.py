@@ -1,10 +1,12 @@
-"""Input every request gets checked before any view: query parameters and form fields (the
+"""What every request gets before any view: an id of the server's own (``RequestIdMiddleware``),
+and a check of its input (``StorableInputMiddleware``): query parameters and form fields (the
 browser's posts, and any API call sent as a form) must be text PostgreSQL can store. A NUL in
 ``?q=`` or a comment field is a 400 naming the parameter, never a ``DataError`` 500. JSON bodies
 are checked by the API's parser (``registry.api.parsers``) with the same rule."""
 
 from django.shortcuts import render
 
+from audit import request_context
 from registry.api.errors import json_error
 from registry.services.validation import UNSTORABLE_ADVICE, unstorable
 
@@ -38,3 +40,17 @@ class StorableInputMiddleware:
                 status=400,
             )
         return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Gives each request an id of the server's own (``audit.request_context``), returned as
+    ``X-Request-ID``; the audit events of the request carry it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = request_context.request_id(request.META)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response

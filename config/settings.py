@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -253,6 +254,13 @@ PROMPTLEDGER_WEBHOOK_TIMEOUT = float(os.environ.get("PROMPTLEDGER_WEBHOOK_TIMEOU
 PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS", 10))
 PROMPTLEDGER_WEBHOOK_BACKOFF_BASE = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_BASE", 30))
 PROMPTLEDGER_WEBHOOK_BACKOFF_MAX = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_MAX", 3600))
+# Proxies whose X-Forwarded-For is believed (audit.request_context): comma-separated CIDRs, none by
+# default, so a client cannot choose the IP the audit trail records for it.
+PROMPTLEDGER_TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(_cidr.strip(), strict=False))
+    for _cidr in os.environ.get("PROMPTLEDGER_TRUSTED_PROXIES", "").split(",")
+    if _cidr.strip()
+]
 # Receivers on loopback, private, link-local or reserved addresses are refused (webhooks.destinations)
 # unless inside one of these comma-separated CIDRs, e.g. "10.20.0.0/16,192.168.5.7/32".
 PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = [

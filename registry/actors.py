@@ -17,6 +17,7 @@ class Actor:
     request_id: str = ""
     ip: str = ""
     user_agent: str = ""
+    client_request_id: str = ""  # what the client sent as X-Request-ID, cleaned; never our id
     _site_roles: frozenset | None = field(default=None, repr=False)
 
     @classmethod

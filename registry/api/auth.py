@@ -8,6 +8,8 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from audit import request_context
+
 from ..actors import Actor
 from ..models import APIToken
 from ..services.tokens import hash_token
@@ -74,13 +76,10 @@ def actor_from(request):
     """The Actor for a DRF or Django request (token-scoped when a token authenticated it)."""
     auth = getattr(request, "auth", None)
     meta = request.META
-    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
     return Actor(
         user=request.user if request.user.is_authenticated else None,
         token=auth if isinstance(auth, APIToken) else None,
-        request_id=meta.get("HTTP_X_REQUEST_ID", ""),
-        ip=(forwarded.split(",")[0].strip() if forwarded else meta.get("REMOTE_ADDR", "")),
-        user_agent=meta.get("HTTP_USER_AGENT", "")[:300],
+        **request_context.context(meta),
     )
 
 
