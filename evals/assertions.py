@@ -6,10 +6,9 @@ cases do not fit the prompt version's declared variables; ``evaluate`` scores on
 raises for a bad answer: every assertion yields a verdict, and a case passes when all of them pass.
 
 Limits worth knowing:
-- ``regex`` patterns are at most 1,000 characters and may not nest a variable-count quantifier
-  inside another (``(a+)+``, ``(\\w+\\s?)*``, ``(a{1,5})+``): Python's ``re`` has no timeout and
-  those are the patterns that backtrack exponentially. Overlapping alternatives under a quantifier
-  (``(a|aa)+``) are not detected; keep them out of suites.
+- ``regex`` patterns are at most 1,000 characters and run on RE2 (the ``google-re2`` package), whose
+  time is linear in the answer's length whatever the pattern: ``(a|aa)*c`` or ``(a+)+$`` cannot
+  backtrack. RE2 has no backreferences or lookarounds; such patterns are refused with the reason.
 - ``json_path_equals`` understands ``$`` followed by ``.key``, ``[index]`` (negative counts from the
   end) and ``['key']`` / ``["key"]`` (no quotes or backslashes inside): no wildcards, filters,
   slices or recursive descent.
@@ -25,9 +24,8 @@ import logging
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from re import _constants as re_constants
-from re import _parser as re_parser
 
+import re2
 from django.conf import settings
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import Draft202012Validator, validator_for
@@ -64,6 +62,7 @@ _COMMON_KEYS = {"type", "name", "weight"}
 CASE_KEYS = ("vars", "expected", "assertions", "description", "tags")
 MAX_CASES, MAX_ASSERTIONS, MAX_TAGS = 10_000, 50, 20
 MAX_TEXT, MAX_REGEX, MAX_SCHEMA_BYTES, MAX_RUBRIC = 10_000, 1_000, 64 * 1024, 4_000
+REGEX_MAX_MEM = 8 << 20  # RE2's budget for one compiled pattern (a huge {n} is refused, not built)
 MAX_JUDGE_CHARS = 20_000  # of the answer shown to the judge; longer answers are cut (and it is told)
 MAX_REPORTED_CASES = 50  # field errors are listed for this many failing cases, then summarized
 
@@ -223,46 +222,20 @@ def _regex_value(assertion, key, clean):
 
 
 def compile_regex(pattern, *, ignore_case=False, key="value"):
-    """``re.compile`` the pattern, refusing syntax errors and nested variable quantifiers."""
-    flags = re.IGNORECASE if ignore_case else 0
+    """The pattern compiled by RE2, a linear-time engine: no pattern can backtrack, whatever the
+    answer. What RE2 cannot express (backreferences, lookarounds) is refused with its reason."""
+    options = re2.Options()
+    options.log_errors = False
+    options.case_sensitive = not ignore_case
+    options.max_mem = REGEX_MAX_MEM
     try:
-        compiled = re.compile(pattern, flags)
-        parsed = re_parser.parse(pattern, flags)
-    except re.error as exc:
-        _fail(key, f"not a valid regular expression: {exc.msg} at position {exc.pos}")
-    if _nested_variable_repeat(parsed, inside_variable=False):
-        _fail(
-            key,
-            "nested quantifiers such as (a+)+ or (\\w+\\s?)* can take exponential time; "
-            "rewrite without a +, * or {m,n} inside another",
-        )
-    return compiled
-
-
-def _nested_variable_repeat(items, *, inside_variable):
-    for op, av in items:
-        if op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT):
-            low, high, sub = av
-            variable = high > 1 and low != high
-            if variable and inside_variable:
-                return True
-            if _nested_variable_repeat(sub, inside_variable=inside_variable or variable):
-                return True
-        elif op is re_constants.SUBPATTERN:
-            if _nested_variable_repeat(av[3], inside_variable=inside_variable):
-                return True
-        elif op is re_constants.BRANCH:
-            if any(_nested_variable_repeat(b, inside_variable=inside_variable) for b in av[1]):
-                return True
-        elif op in (re_constants.ASSERT, re_constants.ASSERT_NOT):
-            if _nested_variable_repeat(av[1], inside_variable=inside_variable):
-                return True
-        elif op in (re_constants.POSSESSIVE_REPEAT, re_constants.ATOMIC_GROUP):
-            continue  # no backtracking into these
-        elif op is re_constants.GROUPREF_EXISTS:
-            if any(b is not None and _nested_variable_repeat(b, inside_variable=inside_variable) for b in av[1:]):
-                return True
-    return False
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        hint = ""
+        if any(marker in pattern for marker in ("(?=", "(?!", "(?<=", "(?<!")) or re.search(r"\\[1-9]", pattern):
+            hint = " (lookarounds and backreferences are not supported: they need a backtracking engine)"
+        _fail(key, f"not a valid regular expression for RE2, a linear-time engine: {reason}{hint}")
 
 
 def _schema_value(assertion, key, _clean):
