@@ -7,10 +7,19 @@ variable it does not declare, naming the message, the line and the variable; ``r
 values given against the declarations (missing, mistyped, undeclared) before rendering. Nothing
 here evaluates user input as Python. Every refusal is a ``TemplateError`` carrying a stable
 ``code`` and the fields at fault.
+
+Rendering has a budget, the same wherever it runs (the API's render, the eval worker, the client
+library), because a template is input from whoever may push a version: at most
+``MAX_RENDER_SECONDS`` of time, ``MAX_OUTPUT_CHARS`` of output, ``MAX_LOOP_ITERATIONS`` turns of
+``{% for %}`` loops in all, operands of ``*`` and ``**`` that stay within the output limit, and no deeper
+recursion than Python allows. Past a limit, ``TemplateError`` with code ``template_too_expensive``
+names the limit and the message.
 """
 
 import functools
 import re
+import threading
+import time
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
@@ -21,7 +30,73 @@ VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DECLARATION_KEYS = {"type", "required", "default", "description"}
 DEFAULT_MAX_TEMPLATE_BYTES = 100 * 1024
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+MAX_RENDER_SECONDS = 1.0
+MAX_OUTPUT_CHARS = 1_000_000
+MAX_LOOP_ITERATIONS = 100_000
+MAX_POWER_EXPONENT = 1_000
+
+
+_COUNTER = "__promptledger_counted"
+
+
+class BudgetExceeded(Exception):
+    """A render went past one of the limits above; the message says which."""
+
+
+_budget = threading.local()
+
+
+def _counted(iterable):
+    """What every ``{% for %}`` iterates through (see ``_BudgetedEnvironment._generate``)."""
+    for item in iterable:
+        _budget.iterations += 1
+        if _budget.iterations > MAX_LOOP_ITERATIONS:
+            raise BudgetExceeded(f"more than {MAX_LOOP_ITERATIONS:,} loop iterations")
+        if _budget.iterations % 1024 == 0:
+            _check_time()
+        yield item
+
+
+def _check_time():
+    if time.monotonic() > _budget.deadline:
+        raise BudgetExceeded(f"more than {MAX_RENDER_SECONDS:g} s of rendering")
+
+
+def _size(value):
+    return len(value) if isinstance(value, str | bytes | list | tuple) else None
+
+
+class _BudgetedEnvironment(SandboxedEnvironment):
+    """Jinja's sandbox, plus the render budget: ``*`` and ``**`` are checked before they run,
+    every call checks the clock, and every loop counts its turns."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def _generate(self, source, name, filename, defer_init=False):
+        # Compiling (not parsing: check_messages reads the plain tree): each loop's iterable is
+        # wrapped in the counter, so a loop that writes nothing and calls nothing is still bounded.
+        if isinstance(source, nodes.Template):
+            for loop in source.find_all(nodes.For):
+                loop.iter = nodes.Call(nodes.Name(_COUNTER, "load"), [loop.iter], [], None, None)
+        return super()._generate(source, name, filename, defer_init=defer_init)
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                size = _size(sequence)
+                if size is not None and isinstance(count, int) and size * count > MAX_OUTPUT_CHARS:
+                    raise BudgetExceeded(f"a repetition of {size * count:,} items (at most {MAX_OUTPUT_CHARS:,})")
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
+            raise BudgetExceeded(f"a power with an exponent above {MAX_POWER_EXPONENT:,}")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+        _check_time()
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+_env = _BudgetedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_env.globals[_COUNTER] = _counted
 # Compiling is ~20x the cost of rendering; an eval run renders the same templates for every case.
 _compiled = functools.lru_cache(maxsize=256)(_env.from_string)
 
@@ -196,14 +271,41 @@ def _json_type(value):
     return type(value).__name__
 
 
+def _render_within_budget(template, context):
+    parts, size = [], 0
+    for part in template.generate(context):
+        size += len(part)
+        if size > _budget.output_left:
+            raise BudgetExceeded(f"more than {MAX_OUTPUT_CHARS:,} characters of output")
+        parts.append(part)
+        _check_time()
+    _budget.output_left -= size
+    return "".join(parts)
+
+
 def render(messages, declared, values):
-    """Render every message with checked values; an error while rendering names the message."""
+    """Render every message with checked values, within the budget (one budget for all the
+    messages); an error while rendering names the message."""
     context = check_values(declared, values)
     rendered = []
+    _budget.deadline, _budget.iterations = time.monotonic() + MAX_RENDER_SECONDS, 0
+    _budget.output_left = MAX_OUTPUT_CHARS
     for index, message in enumerate(messages):
         field = f"messages[{index}].content"
         try:
-            content = _compiled(message["content"]).render(context)
+            content = _render_within_budget(_compiled(message["content"]), context)
+        except BudgetExceeded as exc:
+            raise TemplateError(
+                f"message {index}: the template is too expensive to render: {exc}",
+                code="template_too_expensive",
+                field_errors={field: [f"rendering stopped: {exc}"]},
+            ) from None
+        except RecursionError:
+            raise TemplateError(
+                f"message {index}: the template is too expensive to render: it recurses too deeply",
+                code="template_too_expensive",
+                field_errors={field: ["rendering stopped: recursion too deep (a macro calling itself?)"]},
+            ) from None
         except UndefinedError as exc:
             raise TemplateError(
                 f"message {index}: {exc.message}", code="render_error", field_errors={field: [str(exc.message)]}
