@@ -263,9 +263,12 @@ def policies(request, actor):
     }
     status = 200
     if request.method == "POST":
-        tier = int(request.POST.get("tier", -1))
+        raw_tier = request.POST.get("tier", "")
+        tier = int(raw_tier) if raw_tier.isdigit() else -1
         if tier not in forms_by_tier:
-            raise ValidationFailed("no such tier", field_errors={"tier": ["0, 1, 2 or 3"]})
+            raise ValidationFailed(
+                "no such tier: a policy is for tier 0, 1, 2 or 3", field_errors={"tier": ["0, 1, 2 or 3"]}
+            )
         form = PolicyForm(request.POST, prefix=f"tier{tier}")
         forms_by_tier[tier] = form
         if form.is_valid():

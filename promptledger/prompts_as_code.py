@@ -20,6 +20,7 @@ import yaml
 
 from .client import APIError, Forbidden, NotFound, PromptDisabled, PromptledgerError
 from .prompt_files import (
+    SLUG,
     Problem,
     PromptFilesInvalid,
     content_hash,
@@ -293,10 +294,14 @@ def pull(client, *, environment, directory, team=None, say):
     written = unchanged = 0
     problems = []
     for prompt in client.paginate("prompts/", query={"team": team, "page_size": 200}):
+        slug = prompt["slug"]
+        if not isinstance(slug, str) or not SLUG.match(slug) or len(slug) > 100:
+            # Only a valid slug becomes a file name: "../x" from a server must not write outside.
+            problems.append(Problem(str(root), None, f"the server sent {slug!r}, which is not a slug; not written"))
+            continue
         version = _deployed_version(client, prompt, environment, say)
         if version is None:
             continue
-        slug = prompt["slug"]
         path = existing.get(slug) or root / f"{slug}.yaml"
         if path.exists() and path != existing.get(slug):
             problems.append(Problem(str(path), None, f"is not the prompt file of {slug}; {slug} not written"))

@@ -51,3 +51,12 @@ def test_schema_validates_against_openapi_3_with_no_warnings(db, tmp_path):
     out = tmp_path / "schema.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     assert "openapi: 3" in out.read_text()
+
+
+def test_options_on_every_kind_of_endpoint_answers_without_a_500(api_for, prompt, version):
+    client = api_for("owner")
+    for path in ("/api/v1/prompts/loan-letter/gate", "/api/v1/prompts/", "/api/v1/prompts/loan-letter/versions/",
+                 "/api/v1/deploy-requests/", "/api/v1/eval-runs/"):
+        response = client.options(path)
+        assert response.status_code == 200, (path, response.content)
+        assert "actions" not in response.json() and response.json()["schema"] == "/api/schema/"

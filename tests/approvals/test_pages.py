@@ -116,6 +116,13 @@ def test_the_prompt_page_shows_named_approvers_open_requests_and_break_glass(flo
     assert "Break-glass rollback" in html and "letters quote wrong amounts" in html
 
 
+@pytest.mark.parametrize("tier", ["abc", "-1", "7", ""])
+def test_a_policy_post_for_no_such_tier_is_a_400_page(flow, tier):
+    response = browser(flow["admin"]).post("/approvals/policies/", {"tier": tier})
+    assert response.status_code == 400
+    assert "0, 1, 2 or 3" in response.content.decode()
+
+
 def test_policies_are_shown_to_all_and_edited_by_admins(flow):
     assert "Edit tier 0" not in browser(flow["owner"]).get("/approvals/policies/").content.decode()
     admin = browser(flow["admin"])

@@ -294,6 +294,16 @@ def test_pull_writes_into_the_file_that_already_declares_the_slug(promptledger, 
     assert names["alpha"] == (str(kept), "Alpha prompt")
 
 
+def test_pull_never_writes_outside_its_folder_whatever_slug_the_server_sends(promptledger, tmp_path, deployed):
+    # A slug the services would refuse, as a compromised server or database might send it.
+    Prompt.objects.filter(slug="gamma").update(slug="../escaped")
+    target = tmp_path / "pulled"
+    pulled = promptledger("pull", "-e", "production", target)
+    assert "'../escaped', which is not a slug; not written" in pulled.out + pulled.err
+    assert not (tmp_path / "escaped.yaml").exists()
+    assert sorted(path.name for path in target.iterdir()) == ["alpha.yaml", "beta.yaml"]
+
+
 def test_the_prompts_as_code_modules_do_not_import_django():
     done = subprocess.run(
         [sys.executable, "-c", "import sys, promptledger.prompts_as_code; "
