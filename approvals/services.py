@@ -8,7 +8,7 @@ Whether a person may decide and whether a request may deploy is answered by
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -50,12 +50,16 @@ def needs_reauth(policy, signature):
     return (timezone.now() - signature.at).total_seconds() > settings.PROMPTLEDGER_REAUTH_MAX_AGE
 
 
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def signature_for(actor):
-    """The signature an API call or a system actor carries."""
+    """The signature a call carries: its API token, or its browser session's last authentication
+    (``registry.session_auth``: this session's sign-in or password, not the person's newest
+    sign-in anywhere). A session that cannot say when is treated as long ago."""
     if actor.token is not None:
         return Signature("api_token", timezone.now())
-    last = getattr(actor.user, "last_login", None) if actor.user is not None else None
-    return Signature("session", last or timezone.now())
+    return Signature("session", getattr(actor, "authenticated_at", None) or NEVER)
 
 
 def _check_canary(canary_percent):

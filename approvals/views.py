@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.selectors import visible_events
 from audit.views import rows_of
 from evals.gates import evaluate_gate
-from registry import diffing
+from registry import diffing, session_auth
 from registry import selectors as registry_selectors
 from registry.errors import DomainError, PermissionDenied, ValidationFailed
 from registry.models import Membership, SiteRole
@@ -117,14 +117,17 @@ def request_detail(request, actor, pk):
     return _show(request, actor, pk)
 
 
-def _signature(actor, dr, form):
-    """The browser's electronic signature: the password typed now, or the sign-in it rides on."""
+def _signature(request, actor, form):
+    """The browser's electronic signature: the password typed now (which also renews this
+    session's authentication), or the session's own last authentication."""
     password = form.cleaned_data.get("password") or ""
     if password:
         if not actor.user.check_password(password):
             raise PermissionDenied("that password is not right; the decision was not recorded", code="reauth_failed")
-        return services.Signature("password", timezone.now())
-    return services.Signature("session", actor.user.last_login or timezone.now())
+        now = timezone.now()
+        session_auth.stamp(request.session, now)
+        return services.Signature("password", now)
+    return services.signature_for(actor)
 
 
 ACTIONS = {"approve", "reject", "sign-review", "withdraw", "withdraw-decision", "deploy"}
@@ -140,7 +143,7 @@ def request_action(request, actor, pk, action):
     form.is_valid()
     try:
         if action in ("approve", "reject", "sign-review"):
-            signature = _signature(actor, dr, form)
+            signature = _signature(request, actor, form)
             comment = form.cleaned_data.get("comment", "")
             call = {"approve": services.approve, "reject": services.reject, "sign-review": services.sign_review}
             call[action](actor=actor, request=dr, comment=comment, signature=signature)

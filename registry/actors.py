@@ -18,6 +18,7 @@ class Actor:
     ip: str = ""
     user_agent: str = ""
     client_request_id: str = ""  # what the client sent as X-Request-ID, cleaned; never our id
+    authenticated_at: object | None = None  # a browser session's last sign-in or password (session_auth)
     _site_roles: frozenset | None = field(default=None, repr=False)
 
     @classmethod

@@ -5,3 +5,6 @@ class RegistryConfig(AppConfig):
     name = "registry"
     verbose_name = "Prompt registry"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import session_auth  # noqa: F401 - connects the sign-in receiver

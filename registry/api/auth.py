@@ -10,6 +10,7 @@ from rest_framework import authentication, exceptions
 
 from audit import request_context
 
+from .. import session_auth
 from ..actors import Actor
 from ..models import APIToken
 from ..services.tokens import hash_token
@@ -75,11 +76,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 def actor_from(request):
     """The Actor for a DRF or Django request (token-scoped when a token authenticated it)."""
     auth = getattr(request, "auth", None)
-    meta = request.META
+    token = auth if isinstance(auth, APIToken) else None
+    session = getattr(request, "session", None) if token is None else None
     return Actor(
         user=request.user if request.user.is_authenticated else None,
-        token=auth if isinstance(auth, APIToken) else None,
-        **request_context.context(meta),
+        token=token,
+        authenticated_at=session_auth.authenticated_at(session),
+        **request_context.context(request.META),
     )
 
 

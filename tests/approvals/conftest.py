@@ -22,7 +22,10 @@ CASES = [{"vars": {"name": n}, "assertions": [{"type": "contains", "value": n}]}
 
 
 def act(user):
-    return Actor(user=user)
+    """``user`` acting from a browser session that signed in just now."""
+    from django.utils import timezone
+
+    return Actor(user=user, authenticated_at=timezone.now())
 
 
 def push(cast, prompt, content, author="author"):

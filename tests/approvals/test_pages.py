@@ -78,7 +78,7 @@ def test_tier_0_asks_for_the_password_again_after_a_stale_sign_in(flow, dr, sett
     approver.set_password("correct horse")
     approver.save()
     client = browser(approver)
-    type(approver).objects.filter(pk=approver.pk).update(last_login=timezone.now() - timedelta(minutes=10))
+    _age_session(client, minutes=10)
     assert 'name="password"' in client.get(f"/approvals/requests/{dr.pk}/").content.decode()
     stale = client.post(f"/approvals/requests/{dr.pk}/approve", {"comment": ""})
     assert stale.status_code == 403 and "reauth_required" in stale.content.decode()
@@ -86,6 +86,27 @@ def test_tier_0_asks_for_the_password_again_after_a_stale_sign_in(flow, dr, sett
     assert wrong.status_code == 403 and "reauth_failed" in wrong.content.decode()
     assert client.post(f"/approvals/requests/{dr.pk}/approve", {"password": "correct horse"}).status_code == 302
     assert Approval.objects.get(request=dr, user=approver).auth_method == "password"
+    # The password renewed this session: the next signature within the window needs none.
+    assert 'name="password"' not in client.get(f"/approvals/requests/{dr.pk}/").content.decode()
+
+
+def _age_session(client, *, minutes):
+    from registry import session_auth
+
+    session = client.session
+    session_auth.stamp(session, timezone.now() - timedelta(minutes=minutes))
+    session.save()
+
+
+def test_an_old_session_stays_old_when_its_person_signs_in_elsewhere(flow, dr, settings):
+    settings.PROMPTLEDGER_REAUTH_MAX_AGE = 60
+    approver = flow["approver"]
+    stolen = browser(approver)
+    _age_session(stolen, minutes=120)
+    browser(approver)  # the real person signs in on another machine: last_login is now
+    refused = stolen.post(f"/approvals/requests/{dr.pk}/approve", {"comment": "from an old session"})
+    assert refused.status_code == 403 and "reauth_required" in refused.content.decode()
+    assert not Approval.objects.filter(request=dr).exists()
 
 
 def test_opening_a_request_from_the_version_page(flow, production):
