@@ -4,6 +4,7 @@ browser's posts, and any API call sent as a form) must be text PostgreSQL can st
 ``?q=`` or a comment field is a 400 naming the parameter, never a ``DataError`` 500. JSON bodies
 are checked by the API's parser (``registry.api.parsers``) with the same rule."""
 
+from django.conf import settings
 from django.shortcuts import render
 
 from audit import request_context
@@ -54,3 +55,31 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class RequestSizeMiddleware:
+    """One limit on every request body, API and browser alike: a body announced larger than
+    ``PROMPTLEDGER_MAX_REQUEST_BYTES`` is refused with 413 before a byte of it is read. (The
+    WSGI input of a request without a length reads as empty, so nothing gets past unannounced.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.PROMPTLEDGER_MAX_REQUEST_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            megabytes = f"{limit / 1024 / 1024:g} MB"
+            detail = f"the request body is {length:,} bytes; the limit is {limit:,} bytes ({megabytes})"
+            if request.path.startswith("/api/"):
+                return json_error("payload_too_large", detail, 413)
+            return render(
+                request, "error.html",
+                {"status": 413, "title": "That upload is too large",
+                 "advice": f"Files and forms may be at most {megabytes}. Split the file and upload the parts."},
+                status=413,
+            )
+        return self.get_response(request)

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.RequestSizeMiddleware",
     "config.middleware.StorableInputMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -262,6 +263,11 @@ PROMPTLEDGER_TRUSTED_PROXIES = [
     for _cidr in os.environ.get("PROMPTLEDGER_TRUSTED_PROXIES", "").split(",")
     if _cidr.strip()
 ]
+# The one limit on a request body, API and browser alike (config.middleware.RequestSizeMiddleware:
+# 413 payload_too_large before any of it is read). Django's own limits follow it.
+PROMPTLEDGER_MAX_REQUEST_BYTES = int(os.environ.get("PROMPTLEDGER_MAX_REQUEST_BYTES", 5 * 1024 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = PROMPTLEDGER_MAX_REQUEST_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = PROMPTLEDGER_MAX_REQUEST_BYTES
 # Receivers on loopback, private, link-local or reserved addresses are refused (webhooks.destinations)
 # unless inside one of these comma-separated CIDRs, e.g. "10.20.0.0/16,192.168.5.7/32".
 PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = [

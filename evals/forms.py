@@ -7,13 +7,13 @@ import json
 import re
 
 from django import forms
+from django.conf import settings
 
 from registry.forms import TeamOrSiteWideForm
 
 from . import case_files
 from .models import EvalRun
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 STATUS_CHOICES = [("", "Any status")] + list(EvalRun.STATUS_CHOICES)
 _CASE_KEY = re.compile(r"^cases\[(\d+)\]\.?(.*)$")
 
@@ -76,8 +76,9 @@ class CaseUploadForm(forms.Form):
         name = upload.name.lower()
         if not name.endswith((".jsonl", ".ndjson", ".json", ".csv")):
             raise forms.ValidationError("choose a .jsonl, .json or .csv file", code="extension")
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError("the file is larger than 5 MB; split it", code="size")
+        if upload.size > settings.PROMPTLEDGER_MAX_REQUEST_BYTES:
+            limit = settings.PROMPTLEDGER_MAX_REQUEST_BYTES / 1024 / 1024
+            raise forms.ValidationError(f"the file is larger than {limit:g} MB; split it", code="size")
         try:
             text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:

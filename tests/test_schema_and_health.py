@@ -60,3 +60,25 @@ def test_options_on_every_kind_of_endpoint_answers_without_a_500(api_for, prompt
         response = client.options(path)
         assert response.status_code == 200, (path, response.content)
         assert "actions" not in response.json() and response.json()["schema"] == "/api/schema/"
+
+
+def test_a_body_over_the_limit_is_a_413_before_it_is_read_on_the_api_and_in_the_browser(api_for, cast, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    settings.PROMPTLEDGER_MAX_REQUEST_BYTES = 2000
+    api = api_for("author")
+    api.post("/api/v1/suites/", {"slug": "big", "name": "Big", "team": "payments"}, format="json")
+    line = '{"vars": {"name": "A"}, "assertions": [{"type": "contains", "value": "A"}]}\n'
+    big = api.post("/api/v1/suites/big/cases/", data=line * 100, content_type="application/x-ndjson")
+    assert big.status_code == 413
+    assert big.json()["code"] == "payload_too_large" and "limit is 2,000 bytes" in big.json()["detail"]
+    small = api.post("/api/v1/suites/big/cases/", data=line * 3, content_type="application/x-ndjson")
+    assert small.status_code == 201
+
+    browser = Client()
+    browser.force_login(cast["author"])
+    upload = SimpleUploadedFile("cases.jsonl", (line * 100).encode(), content_type="application/x-ndjson")
+    page = browser.post("/evals/suites/big/", {"file": upload})
+    assert page.status_code == 413
+    assert "Split the file" in page.content.decode()
