@@ -28,6 +28,11 @@ def login_failed(actor, *, username):
     )
 
 
+def login_locked_out(actor, *, username, minutes):
+    return record(actor=actor, action="auth.locked_out", target_type="user", target_id="",
+                  data={"username": username, "minutes": minutes})
+
+
 def token_issued(actor, token):
     return record(
         actor=actor,

@@ -51,6 +51,11 @@ def client_ip(meta):
     return str(client)
 
 
+def client_ip_of_request(request):
+    """``client_ip`` for a request (django-axes keys its lockouts on it)."""
+    return client_ip(request.META)
+
+
 def request_id(meta):
     """This request's id, made once (by ``RequestIdMiddleware``, or here for a request without it)."""
     if META_KEY not in meta:

@@ -4,6 +4,7 @@ The defaults run the embedded mode (SQLite in ``var/``, a filesystem Celery brok
 provider); ``DJANGO_ENV=production`` switches on the hardening that ``check --deploy`` asks for.
 """
 
+import datetime
 import ipaddress
 import os
 from pathlib import Path
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "simple_history",
+    "axes",
     "registry",
     "audit",
     "evals",
@@ -67,7 +69,22 @@ MIDDLEWARE = [
     "config.middleware.StorableInputMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a locked-out sign-in into the lockout page
 ]
+
+# --- Sign-in throttling (django-axes) -------------------------------------------------------------
+# After AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is locked
+# out for AXES_COOLOFF_TIME (every attempt meanwhile fails without checking the password, and adds
+# nothing to the audit trail). `manage.py axes_reset_username NAME` (or axes_reset) unlocks early.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("PROMPTLEDGER_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("PROMPTLEDGER_LOGIN_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "audit.request_context.client_ip_of_request"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit trail already
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
