@@ -225,6 +225,13 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["registry.api.parsers.JSONParser"],
     "DEFAULT_METADATA_CLASS": "registry.api.metadata.EndpointMetadata",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "registry.api.throttling.TokenRateThrottle", "registry.api.throttling.AddressRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("PROMPTLEDGER_API_RATE", "6000/min"),
+        "anon": os.environ.get("PROMPTLEDGER_ANON_RATE", "600/min"),
+    },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "URL_FORMAT_OVERRIDE": None,
 }
@@ -331,6 +338,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=PROMPTLEDGER_DRIFT_HOUR, minute=0),
     },
 }
+# The cache every process shares: API rate limits count there (registry.api.throttling). Redis
+# (PROMPTLEDGER_CACHE_URL, else the broker's Redis) in production; this process's memory otherwise.
+PROMPTLEDGER_CACHE_URL = os.environ.get("PROMPTLEDGER_CACHE_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+if PROMPTLEDGER_CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": PROMPTLEDGER_CACHE_URL, "KEY_PREFIX": "promptledger"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+PROMPTLEDGER_BAD_TOKEN_LIMIT = int(os.environ.get("PROMPTLEDGER_BAD_TOKEN_LIMIT", 20))
+
 # A claimed eval item comes back to the queue when its lease expires (its worker died): well under
 # the broker's visibility timeout, and longer than one case can take with its retries.
 PROMPTLEDGER_EVAL_LEASE_SECONDS = int(os.environ.get("PROMPTLEDGER_EVAL_LEASE_SECONDS", 600))

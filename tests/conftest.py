@@ -68,6 +68,14 @@ def _local_webhook_receivers(settings):
 
 
 @pytest.fixture(autouse=True)
+def _own_rate_limits(settings, request):
+    """Each test counts API rate limits on a cache of its own, so one test's calls never slow
+    another's (CI's settings would share Redis between them)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": request.node.nodeid}}
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -14,6 +14,7 @@ from .. import session_auth
 from ..actors import Actor
 from ..models import APIToken
 from ..services.tokens import hash_token
+from . import throttling
 
 _LAST_USED_EVERY = 300  # seconds between last_used_at writes per token and process
 _last_written = {}
@@ -36,11 +37,14 @@ def bearer_secret(meta):
     return parts[1]
 
 
-def refuse_token(*, found, revoked, user_active, expired):
-    """Raise ``AuthenticationFailed`` unless the token exists, is live and belongs to an active user."""
+def refuse_token(*, found, revoked, user_active, expired, meta):
+    """Raise ``AuthenticationFailed`` unless the token exists, is live and belongs to an active
+    user; a refusal counts against the caller's address (``throttling.note_bad_token``)."""
     if not found or revoked or not user_active:
+        throttling.note_bad_token(meta)
         raise exceptions.AuthenticationFailed("the token is not valid or was revoked")
     if expired:
+        throttling.note_bad_token(meta)
         raise exceptions.AuthenticationFailed("the token has expired")
 
 
@@ -59,12 +63,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         raw = bearer_secret(request.META)
         if raw is None:
             return None
+        throttling.refuse_while_guessing(request.META)
         token = APIToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
         refuse_token(
             found=token is not None,
             revoked=token is not None and token.revoked_at is not None,
             user_active=token is not None and token.user.is_active,
             expired=token is not None and token.expires_at is not None and token.expires_at <= timezone.now(),
+            meta=request.META,
         )
         note_token_used(token.pk, token.key_hash)
         return token.user, token

@@ -72,6 +72,8 @@ def exception_handler(exc, context):
         headers = {}
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             headers["WWW-Authenticate"] = 'Bearer realm="promptledger"'
+        if isinstance(exc, exceptions.Throttled):
+            headers["Retry-After"] = str(int(exc.wait or 0) + 1)
         if isinstance(exc, exceptions.ParseError):
             detail = f"the request body is not valid JSON: {exc.detail}"
         else:

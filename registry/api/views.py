@@ -18,6 +18,7 @@ from ..models import APIToken, LLMModel, Membership, Team
 from ..permissions import require_scope
 from ..services.deployments import get_environment
 from ..services.tokens import hash_token
+from . import throttling
 from .auth import BEARER_CHALLENGE, actor_from, bearer_secret, note_token_used, refuse_token
 from .errors import json_error
 from .serializers import (
@@ -369,6 +370,10 @@ class ResolveView(APIView):
             response = json_error(code, str(exc.detail), 401)
             response["WWW-Authenticate"] = BEARER_CHALLENGE
             return response
+        except exceptions.Throttled as exc:
+            response = json_error("throttled", str(exc.detail), 429)
+            response["Retry-After"] = str(int(exc.wait or 1) + 1)
+            return response
         except DomainError as exc:
             return json_error(exc.code, exc.detail, exc.status, exc.field_errors)
 
@@ -377,6 +382,7 @@ class ResolveView(APIView):
         environment = request.GET.get("environment")
         secret = bearer_secret(request.META)
         if secret is not None:
+            throttling.refuse_while_guessing(request.META)
             key_hash = hash_token(secret)
             grant = selectors.resolve_grant(slug=slug, environment=environment, token_hash=key_hash)
             refuse_token(
@@ -384,6 +390,7 @@ class ResolveView(APIView):
                 revoked=grant is not None and grant.token_revoked,
                 user_active=grant is not None and grant.user_active,
                 expired=grant is not None and grant.token_expired,
+                meta=request.META,
             )
             note_token_used(grant.token_id, key_hash)
             scopes = grant.token_scopes
