@@ -5,18 +5,21 @@ from django.shortcuts import render
 from registry.api.errors import json_error
 
 
-def _answer(request, status, code, title, advice):
+def answer(request, status, code, title, advice, *, detail=None, field_errors=None):
+    """The error in the caller's language: JSON (``detail`` or the title) under /api/, else the page."""
     if request.path.startswith("/api/"):
-        return json_error(code, title, status)
+        return json_error(code, detail or title, status, field_errors)
     return render(request, "error.html", {"status": status, "title": title, "advice": advice}, status=status)
 
 
+
+
 def bad_request(request, exception=None):
-    return _answer(request, 400, "bad_request", "Bad request", "Check the address and the form, then try again.")
+    return answer(request, 400, "bad_request", "Bad request", "Check the address and the form, then try again.")
 
 
 def permission_denied(request, exception=None):
-    return _answer(
+    return answer(
         request,
         403,
         "forbidden",
@@ -26,7 +29,7 @@ def permission_denied(request, exception=None):
 
 
 def page_not_found(request, exception=None):
-    return _answer(
+    return answer(
         request,
         404,
         "not_found",
@@ -36,7 +39,7 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
-    return _answer(
+    return answer(
         request,
         500,
         "server_error",

@@ -5,11 +5,11 @@ browser's posts, and any API call sent as a form) must be text PostgreSQL can st
 are checked by the API's parser (``registry.api.parsers``) with the same rule."""
 
 from django.conf import settings
-from django.shortcuts import render
 
 from audit import request_context
-from registry.api.errors import json_error
 from registry.services.validation import UNSTORABLE_ADVICE, unstorable
+
+from .errors import answer
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -31,14 +31,10 @@ class StorableInputMiddleware:
         if where is None and request.method == "POST" and request.content_type in _FORM_TYPES:
             where = _first_unstorable(request.POST)
         if where is not None:
-            detail = f"{where}: {UNSTORABLE_ADVICE}"
-            if request.path.startswith("/api/"):
-                return json_error("unstorable_text", detail, 400, {where: [UNSTORABLE_ADVICE]})
-            return render(
-                request, "error.html",
-                {"status": 400, "title": "This input cannot be saved",
-                 "advice": f"The field “{where}” {UNSTORABLE_ADVICE}. Go back, correct it and send it again."},
-                status=400,
+            return answer(
+                request, 400, "unstorable_text", "This input cannot be saved",
+                f"The field “{where}” {UNSTORABLE_ADVICE}. Go back, correct it and send it again.",
+                detail=f"{where}: {UNSTORABLE_ADVICE}", field_errors={where: [UNSTORABLE_ADVICE]},
             )
         return self.get_response(request)
 
@@ -73,13 +69,9 @@ class RequestSizeMiddleware:
             length = 0
         if length > limit:
             megabytes = f"{limit / 1024 / 1024:g} MB"
-            detail = f"the request body is {length:,} bytes; the limit is {limit:,} bytes ({megabytes})"
-            if request.path.startswith("/api/"):
-                return json_error("payload_too_large", detail, 413)
-            return render(
-                request, "error.html",
-                {"status": 413, "title": "That upload is too large",
-                 "advice": f"Files and forms may be at most {megabytes}. Split the file and upload the parts."},
-                status=413,
+            return answer(
+                request, 413, "payload_too_large", "That upload is too large",
+                f"Files and forms may be at most {megabytes}. Split the file and upload the parts.",
+                detail=f"the request body is {length:,} bytes; the limit is {limit:,} bytes ({megabytes})",
             )
         return self.get_response(request)
