@@ -106,3 +106,16 @@ def test_identical_push_after_model_retirement_returns_the_existing_version(api_
     again = client.post("/api/v1/prompts/loan-letter/versions/", version_body(), format="json")
     assert again.status_code == 200
     assert again.json()["number"] == 1
+
+
+def test_a_read_only_token_cannot_administer_teams_even_an_owners_or_an_admins(api_for, cast):
+    owner_read = api_for("owner", scopes=["prompts:read"])
+    refused = owner_read.post("/api/v1/teams/payments/members/", {"username": "outsider", "role": "owner"},
+                              format="json")
+    assert refused.status_code == 403 and refused.json()["code"] == "scope_missing"
+    admin_read = api_for("admin", scopes=["prompts:read", "audit:read"])
+    made = admin_read.post("/api/v1/teams/", {"slug": "shadow", "name": "Shadow"}, format="json")
+    assert made.status_code == 403 and made.json()["code"] == "scope_missing"
+    assert api_for("owner", scopes=["prompts:read", "prompts:write"]).post(
+        "/api/v1/teams/payments/members/", {"username": "outsider", "role": "viewer"}, format="json"
+    ).status_code == 201
