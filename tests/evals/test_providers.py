@@ -174,9 +174,10 @@ def test_client_errors_are_not_retried(fake_provider, status, code):
 def test_slow_answer_beyond_the_timeout_is_a_timeout_then_a_retry(fake_provider, provider):
     fake_provider.script(hang(10), ok("quick this time"))
     started = time.monotonic()
-    completion = run(call(provider, timeout=0.3))
+    # A timeout with room for a busy machine (CI runs beside other work): only the hang exceeds it.
+    completion = run(call(provider, timeout=1.5))
     assert completion.text == "quick this time" and completion.attempts == 2
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 8
 
 
 def test_server_that_never_answers_in_time_ends_in_a_timeout_error(fake_provider, settings):
