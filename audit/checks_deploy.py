@@ -19,3 +19,19 @@ def audit_signing_key_configured(app_configs, **kwargs):
             id="promptledger.E001",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def webhook_secrets_key_configured(app_configs, **kwargs):
+    if not settings.PRODUCTION or settings.PROMPTLEDGER_SECRETS_KEY:
+        return []
+    from django.core.checks import Warning as CheckWarning
+
+    return [
+        CheckWarning(
+            "webhook secrets are sealed with a key derived from SECRET_KEY: set PROMPTLEDGER_SECRETS_KEY "
+            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'), so "
+            "changing SECRET_KEY does not make them unreadable",
+            id="promptledger.W002",
+        )
+    ]

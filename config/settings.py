@@ -319,6 +319,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = PROMPTLEDGER_MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = PROMPTLEDGER_MAX_REQUEST_BYTES
 # Receivers on loopback, private, link-local or reserved addresses are refused (webhooks.destinations)
 # unless inside one of these comma-separated CIDRs, e.g. "10.20.0.0/16,192.168.5.7/32".
+# Fernet key(s) sealing webhook secrets at rest (webhooks.secret_box); the first seals, all unseal.
+PROMPTLEDGER_SECRETS_KEY = os.environ.get("PROMPTLEDGER_SECRETS_KEY", "")
 PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = [
     str(ipaddress.ip_network(_cidr.strip(), strict=False))
     for _cidr in os.environ.get("PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS", "").split(",")

@@ -101,7 +101,7 @@ def _post(delivery, subscription):
         "X-Promptledger-Event": delivery.event,
         "X-Promptledger-Delivery": str(delivery.uuid),
         "X-Promptledger-Timestamp": timestamp,
-        "X-Promptledger-Signature": sign(subscription.secret, timestamp, delivery.body),
+        "X-Promptledger-Signature": sign(subscription.signing_secret(), timestamp, delivery.body),
     }
     limit = timeout_seconds()
     try:

@@ -45,7 +45,7 @@ class Subscription(models.Model):
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks")
     url = models.URLField(max_length=2000)
     events = models.JSONField(default=list, help_text='Event names, or ["*"] for every event.')
-    secret = models.CharField(max_length=200)
+    secret = models.CharField(max_length=200)  # sealed (webhooks.secret_box): use signing_secret()
     active = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True)
     # Configured by the operator (PROMPTLEDGER_ALERT_WEBHOOK_URL/SECRET), kept in step with the
@@ -71,6 +71,17 @@ class Subscription(models.Model):
     @property
     def display_url(self):
         return redacted_url(self.url)
+
+    def signing_secret(self):
+        """The secret that signs this subscription's deliveries, unsealed for the moment."""
+        from .secret_box import unseal
+
+        return unseal(self.secret)
+
+    def set_signing_secret(self, raw):
+        from .secret_box import seal
+
+        self.secret = seal(raw)
 
     def wants(self, event):
         return ALL_EVENTS in self.events or event in self.events

@@ -58,19 +58,25 @@ def sync_operator_subscription():
             current.save(update_fields=["active", "updated_at"])
             audit_events.webhook_updated(actor, current, before=before)
             return "paused"
+        secret = wanted.pop("secret")
         if current is None:
-            made = Subscription.objects.create(team=None, from_settings=True, **wanted)
+            made = Subscription(team=None, from_settings=True, **wanted)
+            made.set_signing_secret(secret)
+            made.save()
             audit_events.webhook_created(actor, made)
             return "created"
-        if all(getattr(current, name) == value for name, value in wanted.items()):
+        same_secret = current.signing_secret() == secret
+        if same_secret and all(getattr(current, name) == value for name, value in wanted.items()):
             return "unchanged"
-        before, old_secret = audit_events.webhook_state(current), current.secret
+        before = audit_events.webhook_state(current)
         for name, value in wanted.items():
             setattr(current, name, value)
+        if not same_secret:
+            current.set_signing_secret(secret)
         current.save()
         if audit_events.webhook_state(current) != before:
             audit_events.webhook_updated(actor, current, before=before)
-        if current.secret != old_secret:
+        if not same_secret:
             audit_events.webhook_secret_rotated(actor, current)
         return "updated"
 

@@ -27,6 +27,7 @@ from registry.permissions import require_scope, require_team_role
 
 from .destinations import DestinationRefused, check_destination
 from .models import ALL_EVENTS, EVENTS, PING, Delivery, Subscription
+from .secret_box import seal
 
 MANAGE_SCOPE = "prompts:write"
 MAX_URL_LENGTH = 2000
@@ -197,7 +198,7 @@ def create_subscription(*, actor, url, events, team=None, description="", active
             team=team,
             url=url,
             events=events,
-            secret=secret,
+            secret=seal(secret),
             active=active,
             description=description,
             created_by=actor.user,
@@ -250,10 +251,11 @@ def rotate_secret(*, actor, subscription):
     _require_editable(subscription)
     with change():
         locked = _locked(subscription)
-        locked.secret = new_secret()
+        raw = new_secret()
+        locked.set_signing_secret(raw)
         locked.save(update_fields=["secret", "updated_at"])
         audit_events.webhook_secret_rotated(actor, locked)
-    return locked, locked.secret
+    return locked, raw
 
 
 @retry_transient

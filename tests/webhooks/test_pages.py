@@ -48,10 +48,10 @@ def test_creating_a_webhook_shows_its_secret_once(browser_for):
     assert made.status_code == 302 and made["Location"] == f"/settings/webhooks/{subscription.pk}/"
     shown = owner.get(made["Location"])
     html = shown.content.decode()
-    assert subscription.secret in html and "copy it now" in html
+    assert subscription.signing_secret() in html and "copy it now" in html
     assert shown["Cache-Control"] == "no-store"
     again = owner.get(made["Location"]).content.decode()
-    assert subscription.secret not in again and "Nothing sent yet" in again
+    assert subscription.signing_secret() not in again and "Nothing sent yet" in again
     assert "https://hooks.example.test/…" in again
 
 
@@ -95,7 +95,7 @@ def test_the_detail_page_shows_the_delivery_log_and_its_buttons_work(
 
         owner.post(f"/settings/webhooks/{subscription.pk}/rotate/")
         subscription.refresh_from_db()
-        assert subscription.secret in owner.get(f"/settings/webhooks/{subscription.pk}/").content.decode()
+        assert subscription.signing_secret() in owner.get(f"/settings/webhooks/{subscription.pk}/").content.decode()
 
         owner.post(f"/settings/webhooks/{subscription.pk}/edit/", {"url": receiver.url, "events": ["gate.failed"]})
         subscription.refresh_from_db()

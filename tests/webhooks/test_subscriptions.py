@@ -117,8 +117,8 @@ def test_rotating_the_secret_makes_the_old_one_stop_verifying(cast):
         actor=actor(cast, "owner"), url=URL, events=["*"], team=cast["team"]
     )
     subscription, new = services.rotate_secret(actor=actor(cast, "owner"), subscription=subscription)
-    assert new != old and subscription.secret == new
-    header = sign(subscription.secret, "1700000000", "{}")
+    assert new != old and subscription.signing_secret() == new
+    header = sign(subscription.signing_secret(), "1700000000", "{}")
     assert verify_signature(new, "1700000000", "{}", header, tolerance=None)
     assert not verify_signature(old, "1700000000", "{}", header, tolerance=None)
 
@@ -184,7 +184,8 @@ def test_the_operator_webhook_follows_the_settings_and_cannot_be_edited(cast, se
     assert sync_operator_subscription() == "created"
     assert sync_operator_subscription() == "unchanged"
     operator = Subscription.objects.get(from_settings=True)
-    assert (operator.team, operator.events, operator.secret) == (None, ["drift.alert"], "operator-secret-0123456789")
+    assert (operator.team, operator.events) == (None, ["drift.alert"])
+    assert operator.signing_secret() == "operator-secret-0123456789"
     with pytest.raises(Conflict) as refused:
         services.update_subscription(actor=actor(cast, "admin"), subscription=operator, active=False)
     assert refused.value.code == "webhook_managed_by_settings"
@@ -194,7 +195,7 @@ def test_the_operator_webhook_follows_the_settings_and_cannot_be_edited(cast, se
     settings.PROMPTLEDGER_ALERT_WEBHOOK_URL = ""
     assert sync_operator_subscription() == "paused"
     operator.refresh_from_db()
-    assert not operator.active and operator.secret == "operator-secret-rotated"
+    assert not operator.active and operator.signing_secret() == "operator-secret-rotated"
     actions = list(AuditEvent.objects.filter(target_type="webhook").values_list("action", "actor_type"))
     assert actions == [("webhook.created", "system"), ("webhook.secret_rotated", "system"),
                        ("webhook.updated", "system")]
