@@ -96,14 +96,25 @@ def _bad_token_key(meta):
     return f"throttle_bad_token_{client_ip(meta)}_{window}", BAD_TOKEN_WINDOW - time.time() % BAD_TOKEN_WINDOW
 
 
+# Addresses this process has seen go past the bad-token limit, by window. The check on every
+# bearer request reads only this (no cache round trip on resolve's hot path); the shared count
+# puts an address here in whichever process sees the limit passed, so each other process lets at
+# most one more guess through before it learns the same.
+_blocked = {}
+
+
 def refuse_while_guessing(meta):
     """Raise ``Throttled`` when this address sent too many bad tokens in the current minute."""
     key, left = _bad_token_key(meta)
-    if (cache.get(key) or 0) >= settings.PROMPTLEDGER_BAD_TOKEN_LIMIT:
+    if key in _blocked:
         raise exceptions.Throttled(wait=left, detail=f"too many invalid tokens from this address; "
                                                      f"try again in {int(left) + 1} s")
 
 
 def note_bad_token(meta):
     key, _ = _bad_token_key(meta)
-    _count(key, BAD_TOKEN_WINDOW)
+    if _count(key, BAD_TOKEN_WINDOW) >= settings.PROMPTLEDGER_BAD_TOKEN_LIMIT:
+        window = key.rsplit("_", 1)[1]
+        for old in [k for k in _blocked if not k.endswith(f"_{window}")]:
+            del _blocked[old]
+        _blocked[key] = True
