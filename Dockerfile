@@ -1,4 +1,5 @@
-# One image for web, worker and beat (docker-compose.yml picks the command).
+# One image for web, worker and beat (docker-compose.yml picks the command). Every process starts
+# through deploy/run.sh, as CI's production smoke test (deploy/smoke_test.py) starts them.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -26,5 +27,5 @@ RUN pip install . \
 
 USER promptledger
 EXPOSE 8000
-# gthread: keep-alive for API clients, and a long streamed export never trips the worker timeout.
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-"]
+# gunicorn with gthread workers on 0.0.0.0:8000 (see deploy/run.sh).
+CMD ["deploy/run.sh", "web"]
