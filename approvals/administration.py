@@ -7,9 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 
 from audit.transactions import change, lock_rows, retry_transient
+from registry import access
 from registry.errors import ValidationFailed
-from registry.models import Membership, SiteRole
-from registry.permissions import require_site_role, require_team_role
 from registry.services.validation import check_text
 
 from . import events
@@ -48,7 +47,7 @@ def _team_users(team, usernames, field):
 def set_named_approvers(*, actor, prompt, approvers=None, approver_groups=None):
     """Replace the prompt's named approvers (usernames) and/or approver groups (slugs of its
     team's groups); owners of its team. Named users must be its active approvers or owners."""
-    require_team_role(actor, prompt.team, Membership.OWNER, scope="prompts:write")
+    access.require(actor, "approvers.set", team=prompt.team)
     users = _team_users(prompt.team, approvers, "approvers") if approvers is not None else None
     groups = None
     if approver_groups is not None:
@@ -80,7 +79,7 @@ def set_named_approvers(*, actor, prompt, approvers=None, approver_groups=None):
 def save_approver_group(*, actor, team, slug, name, members):
     """Create or replace a team's approver group; owners of the team. Members must be the team's
     active approvers or owners."""
-    require_team_role(actor, team, Membership.OWNER, scope="prompts:write")
+    access.require(actor, "approver_group.save", team=team)
     try:
         validate_slug(slug or "")
     except ValidationError:
@@ -112,7 +111,7 @@ EDITABLE = {
 def update_policy(*, actor, tier, **changes):
     """Edit a tier's policy; site admins only. Its version goes up, so approvals given under the
     old policy no longer count; requests keep the snapshot they were opened under."""
-    require_site_role(actor, SiteRole.ADMIN, scope="deploy")
+    access.require(actor, "policy.update")
     if tier not in (0, 1, 2, 3):
         raise ValidationFailed(f"no tier {tier!r}", field_errors={"tier": ["0, 1, 2 or 3"]})
     unknown = set(changes) - set(EDITABLE)

@@ -14,9 +14,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.transactions import change, lock_rows, retry_transient
+from registry import access
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
-from registry.models import Deployment, Membership, PromptVersion
-from registry.permissions import require_scope, require_team_role
+from registry.models import Deployment, PromptVersion
 from registry.services.deployments import move_pointer
 from registry.services.validation import check_text
 
@@ -128,9 +128,7 @@ def open_request(*, actor, prompt, version, environment, rationale, canary_perce
     """Ask to put ``version`` live in ``environment`` (a canary when ``canary_percent`` is given).
     Team authors and above. An older open request for the same prompt and environment is
     superseded. Where the tier asks for nothing (Tier-3), it deploys at once, audited."""
-    require_team_role(actor, prompt.team, Membership.AUTHOR, scope="deploy")
-    if actor.user is None:
-        raise PermissionDenied("deploy requests are opened by a person", code="not_a_person")
+    access.require(actor, "deploy_request.open", team=prompt.team)
     if not isinstance(version, PromptVersion) or version.prompt_id != prompt.pk:
         raise ValidationFailed(f"no such version of '{prompt.slug}'", field_errors={"version": ["a version number"]})
     rationale = check_text(rationale, "rationale", max_length=5000)
@@ -193,7 +191,7 @@ def open_tier_change(*, actor, prompt, target_tier, rationale):
     """Ask to lower a prompt's criticality (a larger tier number); owners of its team. It needs the
     approvals of the current tier, and applies at once where that tier needs none. Raising the
     tier is a plain prompt update."""
-    require_team_role(actor, prompt.team, Membership.OWNER, scope="prompts:write")
+    access.require(actor, "tier_change.open", team=prompt.team)
     if isinstance(target_tier, bool) or not isinstance(target_tier, int) or not 0 <= target_tier <= 3:
         raise ValidationFailed("tier is out of range", field_errors={"tier": ["an integer from 0 to 3"]})
     if target_tier <= prompt.tier:
@@ -218,11 +216,10 @@ def open_tier_change(*, actor, prompt, target_tier, rationale):
 @retry_transient
 def withdraw_request(*, actor, request):
     """The requester (or a team owner) withdraws an open request."""
-    require_scope(actor, "deploy")
     with change():
         request = _locked(request)
-        if actor.user is None or actor.user.pk != request.requested_by_id:
-            require_team_role(actor, request.prompt.team, Membership.OWNER)
+        own = actor.user is not None and actor.user.pk == request.requested_by_id
+        access.require(actor, "deploy_request.withdraw", team=request.prompt.team, own=own)
         if not request.is_open:
             raise Conflict(f"this request is {request.status}; only an open request can be withdrawn",
                            code="stale_request")
@@ -249,7 +246,7 @@ def _refresh_status(request):
 
 @retry_transient
 def _decide(actor, request, decision, comment, signature):
-    require_scope(actor, "deploy")
+    access.require(actor, "deploy_request.decide")
     with change():
         request = _locked(request)
         if decision == Approval.SIGN_OFF:
@@ -318,7 +315,7 @@ def reject(*, actor, request, comment, signature=None):
 @retry_transient
 def withdraw_decision(*, actor, request):
     """Withdraw your own live approval or rejection (only the person who made it can)."""
-    require_scope(actor, "deploy")
+    access.require(actor, "deploy_request.decide")
     with change():
         request = _locked(request)
         approval = Approval.objects.filter(
@@ -355,7 +352,7 @@ def deploy(*, actor, request):
     """Put the request live. Locks the request's row, re-checks every requirement of the policy in
     force now (state, rejections, what is live, approvals and their eligibility, gate on the
     content hash, model status) and moves the pointer in the same transaction."""
-    require_team_role(actor, request.prompt.team, Membership.AUTHOR, scope="deploy")
+    access.require(actor, "deploy_request.deploy", team=request.prompt.team)
     with change():
         return _deploy_locked(actor, _locked(request))
 
@@ -398,14 +395,7 @@ def break_glass_rollback(*, actor, prompt, environment, version, reason):
     """Roll back at once, without approvals: owners of the prompt's team only (no admin shortcut),
     with a written reason, only to a version that was live in this environment before. Flagged,
     and a post-hoc review opens that the named approvers must sign."""
-    require_scope(actor, "deploy")
-    role = Membership.objects.filter(team=prompt.team, user=actor.user, user__is_active=True).values_list(
-        "role", flat=True
-    ).first() if actor.user is not None else None
-    if role != Membership.OWNER:
-        raise PermissionDenied(
-            f"break-glass rollback is for owners of team '{prompt.team.slug}'", code="break_glass_owners_only"
-        )
+    access.require(actor, "break_glass", team=prompt.team)
     reason = (reason or "").strip()
     if len(reason) < 10:
         raise ValidationFailed(

@@ -12,11 +12,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.selectors import visible_events
 from audit.views import rows_of
 from evals.gates import evaluate_gate
-from registry import diffing, session_auth
+from registry import access, diffing, session_auth
 from registry import selectors as registry_selectors
 from registry.errors import DomainError, PermissionDenied, ValidationFailed
-from registry.models import Membership, SiteRole
-from registry.permissions import has_team_role
+from registry.models import SiteRole
 from registry.services.deployments import get_environment
 from registry.views import registry_page
 
@@ -84,10 +83,9 @@ def _page_context(actor, dr):
         can_decide=dr.is_open and mine is None and refusal is None,
         cannot_decide_reason=refusal.detail if refusal is not None and dr.is_open else "",
         can_sign=dr.review_status == DeployRequest.REVIEW_PENDING and mine is None and refusal is None,
-        can_deploy=dr.is_open and has_team_role(actor, prompt.team, Membership.AUTHOR, scope="deploy"),
-        can_withdraw=dr.is_open and (
-            (user is not None and user.pk == dr.requested_by_id)
-            or has_team_role(actor, prompt.team, Membership.OWNER)
+        can_deploy=dr.is_open and access.may(actor, "deploy_request.deploy", team=prompt.team),
+        can_withdraw=dr.is_open and access.may(
+            actor, "deploy_request.withdraw", team=prompt.team, own=user is not None and user.pk == dr.requested_by_id
         ),
     )
     if dr.version_id:
@@ -266,6 +264,7 @@ def policies(request, actor):
     }
     status = 200
     if request.method == "POST":
+        access.require(actor, "policy.update")  # before reading the form
         raw_tier = request.POST.get("tier", "")
         tier = int(raw_tier) if raw_tier.isdigit() else -1
         if tier not in forms_by_tier:
@@ -301,7 +300,8 @@ def prompt_panel(actor, prompt):
         "open_requests": list(requests.filter(status__in=DeployRequest.OPEN)[:10]),
         "break_glass": list(requests.filter(break_glass=True).order_by("-created_at")[:5]),
         "policy": policy_for(prompt.tier),
-        "is_owner": has_team_role(actor, prompt.team, Membership.OWNER),
-        "can_request": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="deploy"),
+        "can_lower_tier": access.may(actor, "tier_change.open", team=prompt.team),
+        "can_break_glass": access.may(actor, "break_glass", team=prompt.team),
+        "can_request": access.may(actor, "deploy_request.open", team=prompt.team),
     }
 

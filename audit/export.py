@@ -19,6 +19,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from registry import access
+
 from . import events, signing
 from .chain import canonical, iso
 from .checks import CHAIN_COLUMNS, PG_ISO, iter_chain_rows, iter_chain_values, load_json
@@ -34,6 +36,7 @@ FETCH = 5000  # rows per round trip to the server-side cursor
 @retry_transient
 def start_export(*, actor, format, filters):
     """Check permission, record the export as an event, and return the streaming body."""
+    access.require(actor, "audit.read")
     queryset = filter_events(visible_events(actor), filters)
     with change():
         events.audit_exported(actor, format=format, filters=filters)

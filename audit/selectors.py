@@ -2,9 +2,9 @@
 
 import datetime
 
+from registry import access
 from registry.errors import ValidationFailed
 from registry.models import SiteRole, Team
-from registry.permissions import require_scope
 
 from .models import AuditEvent
 
@@ -17,7 +17,7 @@ def reads_all_events(actor):
 
 def visible_events(actor):
     """Admins and compliance read every event; anyone else the events of their teams."""
-    require_scope(actor, "audit:read")
+    access.require(actor, "audit.read")
     qs = AuditEvent.objects.all()
     if reads_all_events(actor):
         return qs
@@ -28,6 +28,8 @@ def visible_events(actor):
 
 
 def _time(value, field):
+    """The time ``value`` names, in UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 and
+    Python allow (+16:00), and the raw SQL of the export would hand it the offset as written."""
     try:
         parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -37,7 +39,12 @@ def _time(value, field):
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.UTC)
-    return parsed
+    try:
+        return parsed.astimezone(datetime.UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 is in the year 0 in UTC
+        raise ValidationFailed(
+            f"{field} is out of range", field_errors={field: ["a time between the years 1 and 9999, in UTC"]}
+        ) from exc
 
 
 def clean_filters(params):
@@ -57,8 +64,9 @@ def filter_events(queryset, filters):
     if "until" in filters:
         until = _time(filters["until"], "until")
         if len(filters["until"]) == 10:  # YYYY-MM-DD
-            until += datetime.timedelta(days=1)
-        queryset = queryset.filter(occurred_at__lt=until)
+            until = until + datetime.timedelta(days=1) if until.date() < datetime.date.max else None
+        if until is not None:  # None: until the calendar's last day, so no bound at all
+            queryset = queryset.filter(occurred_at__lt=until)
     if "team" in filters:
         queryset = queryset.filter(team=filters["team"])
     if "prompt" in filters:

@@ -12,8 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from registry import access
 from registry import selectors as registry_selectors
-from registry.errors import PermissionDenied, ValidationFailed
+from registry.errors import ValidationFailed
 from registry.models import Team
 from registry.views import registry_page
 
@@ -224,6 +225,7 @@ def event_log(request, actor):
         "rows": rows_of(page.events) if page else [],
         "query": _query(request.GET),
         "reads_all": reads_all_events(actor),
+        "may_verify": access.may(actor, "audit.verify"),
         "chain": chain_state(),
         "public_key": signing.public_key_b64(),
     }
@@ -246,8 +248,7 @@ def export(request, actor):
 @registry_page
 @require_POST
 def verify_now(request, actor):
-    if not reads_all_events(actor):
-        raise PermissionDenied("Only compliance and admins can verify the audit chain.", code="audit_verify_forbidden")
+    access.require(actor, "audit.verify")
     report = verify_database()
     if report.ok:
         messages.success(request, f"The audit chain verified: {report.summary()}")

@@ -108,7 +108,9 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------------------
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Owner-only from the start: the SQLite database, the audit signing key and the broker live here
+# (config.private_files keeps the database files 0600 and this directory 0700 on every connection).
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'promptledger.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -166,6 +168,8 @@ PROMPTLEDGER_MAX_TEMPLATE_BYTES = int(os.environ.get("PROMPTLEDGER_MAX_TEMPLATE_
 # Approving a request whose tier policy asks for it (Tier-0 by default) in the browser needs the
 # password again when the sign-in is older than this many seconds (an electronic signature).
 PROMPTLEDGER_REAUTH_MAX_AGE = int(os.environ.get("PROMPTLEDGER_REAUTH_MAX_AGE", 300))
+# An API token lives at most this many days (90 when its issuer names no expiry).
+PROMPTLEDGER_TOKEN_MAX_DAYS = int(os.environ.get("PROMPTLEDGER_TOKEN_MAX_DAYS", 365))
 
 # The audit trail: checkpoints are signed with an Ed25519 key kept outside the database, written
 # every N events and at least every CHECKPOINT_SECONDS (a heartbeat), and appended to a sink file.
@@ -269,6 +273,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # The schema and the docs: anyone signed in (a session or a token); in production not the world.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"] if PRODUCTION else
     ["rest_framework.permissions.AllowAny"],

@@ -20,10 +20,11 @@ from django.utils import timezone
 
 from audit.services import record
 from audit.transactions import change, lock_rows, retry_transient
+from registry import access
 from registry.actors import Actor
 from registry.errors import Conflict, DomainError, NotFound
-from registry.models import Deployment, Membership
-from registry.permissions import require_scope, require_team_role, visible_prompts
+from registry.models import Deployment
+from registry.permissions import visible_prompts
 from webhooks import events as webhook_events
 
 from . import services
@@ -204,7 +205,7 @@ def open_notices(*, prompt):
 
 
 def get_visible_notice(*, actor, notice_id):
-    require_scope(actor, "prompts:read")
+    access.require(actor, "read")
     notice = (
         DriftNotice.objects.filter(pk=notice_id, prompt__in=visible_prompts(actor))
         .select_related("prompt__team", "run__version", "previous_run__version", "suite", "acknowledged_by")
@@ -218,7 +219,7 @@ def get_visible_notice(*, actor, notice_id):
 @retry_transient
 def acknowledge_notice(*, actor, notice):
     """Mark a notice seen: the prompt's team approvers and owners (and admins); once, audited."""
-    require_team_role(actor, notice.prompt.team, Membership.APPROVER, scope="evals:run")
+    access.require(actor, "drift.acknowledge", team=notice.prompt.team)
     with change():
         locked = lock_rows(DriftNotice.objects).get(pk=notice.pk)
         if locked.acknowledged_at is not None:

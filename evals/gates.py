@@ -8,9 +8,9 @@ Tier-0 and Tier-1 prompts with no gate suite fail with ``no_gate_configured``.
 
 from audit.services import record
 from audit.transactions import change, lock_rows, retry_transient
+from registry import access
 from registry.errors import ValidationFailed
-from registry.models import Deployment, Membership
-from registry.permissions import require_team_role
+from registry.models import Deployment
 from webhooks import events as webhook_events
 
 from .models import EvalRun, Gate, GateSuite, Suite
@@ -39,7 +39,7 @@ def gate_config(prompt):
 @retry_transient
 def set_gate(*, actor, prompt, suites, max_regression=None):
     """Replace a prompt's gate; owners of its team. Suites must be the team's or shared."""
-    require_team_role(actor, prompt.team, Membership.OWNER, scope="prompts:write")
+    access.require(actor, "gate.set", team=prompt.team)
     if not isinstance(suites, list):
         raise ValidationFailed(
             "suites must be a list", field_errors={"suites": ['e.g. [{"suite": "s", "min_pass_rate": 0.9}]']}

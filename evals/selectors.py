@@ -2,8 +2,9 @@
 
 from django.db.models import Count, F, Q
 
+from registry import access
 from registry.errors import NotFound
-from registry.permissions import require_scope, visible_prompts
+from registry.permissions import visible_prompts
 
 from .models import EvalRun, Suite
 
@@ -11,7 +12,7 @@ from .models import EvalRun, Suite
 def visible_suites(actor):
     """Shared suites and those of the actor's teams (every suite for readers-of-all), with their
     case counts."""
-    require_scope(actor, "prompts:read")
+    access.require(actor, "read")
     suites = Suite.objects.select_related("team").annotate(case_count=Count("cases", distinct=True))
     if not actor.reads_everything:
         suites = suites.filter(Q(team__isnull=True) | Q(team__memberships__user=actor.user))
@@ -27,7 +28,7 @@ def get_visible_suite(*, actor, slug):
 
 def visible_runs(actor):
     """Runs of the prompts the actor can see."""
-    require_scope(actor, "prompts:read")
+    access.require(actor, "read")
     return EvalRun.objects.filter(prompt__in=visible_prompts(actor)).select_related(
         "prompt", "version", "suite", "created_by"
     )

@@ -9,9 +9,8 @@ from django.db.models import Max
 
 from audit.services import record
 from audit.transactions import change, lock_rows, retry_transient
+from registry import access
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
-from registry.models import Membership
-from registry.permissions import require_scope, require_site_role, require_team_role
 from registry.services.prompts import normalize_model_config, registered_model
 from registry.services.validation import check_slug, check_storable, check_text
 
@@ -22,10 +21,7 @@ TRIGGERS = [t for t, _ in EvalRun.TRIGGER_CHOICES]
 
 
 def _require_suite_editor(actor, suite_team):
-    if suite_team is None:
-        require_site_role(actor, scope="evals:run")
-    else:
-        require_team_role(actor, suite_team, Membership.AUTHOR, scope="evals:run")
+    access.require(actor, "suite.edit", team=suite_team)
 
 
 @retry_transient
@@ -105,7 +101,7 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
 
     Everything is checked before anything runs: the suite has cases, every case's variables match
     the version's declarations, the model is registered and not retired."""
-    require_team_role(actor, prompt.team, Membership.AUTHOR, scope="evals:run")
+    access.require(actor, "run.start", team=prompt.team)
     if version.prompt_id != prompt.pk:
         raise ValidationFailed("version is not a version of this prompt", field_errors={"version": ["wrong prompt"]})
     if suite.team_id is not None and suite.team_id != prompt.team_id:
@@ -221,9 +217,8 @@ def enqueue(run_id, copies=1):
 
 def require_may_cancel(actor, run):
     """A run may be cancelled by its creator or the team's approvers and owners."""
-    require_scope(actor, "evals:run")
-    if not (actor.user is not None and actor.user.pk == run.created_by_id):
-        require_team_role(actor, run.prompt.team, Membership.APPROVER)
+    own = actor.user is not None and actor.user.pk == run.created_by_id
+    access.require(actor, "run.cancel", team=run.prompt.team, own=own)
 
 
 def may_cancel(actor, run):

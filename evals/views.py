@@ -19,10 +19,11 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from registry import access
 from registry import selectors as registry_selectors
-from registry.errors import Conflict, NotFound, ValidationFailed
-from registry.models import Membership, Team
-from registry.permissions import has_team_role, visible_prompts
+from registry.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from registry.models import Team
+from registry.permissions import visible_prompts
 from registry.views import registry_page
 
 from . import drift, runner, selectors, services
@@ -45,9 +46,7 @@ def runnable_suites(actor, prompt):
 
 
 def _may_edit_suite(actor, suite):
-    if suite.team_id is None:
-        return actor.is_admin and actor.has_scope("evals:run")
-    return has_team_role(actor, suite.team, Membership.AUTHOR, scope="evals:run")
+    return access.may(actor, "suite.edit", team=suite.team)
 
 
 def _query_without_page(request):
@@ -59,7 +58,7 @@ def _query_without_page(request):
 # --- parts of the registry's pages -----------------------------------------------------------------
 def run_panel(actor, prompt, version):
     """The version page's Run form (only for those who may run) and its latest runs."""
-    may_run = has_team_role(actor, prompt.team, Membership.AUTHOR, scope="evals:run")
+    may_run = access.may(actor, "run.start", team=prompt.team)
     form = RunStartForm(suites=runnable_suites(actor, prompt)) if may_run else None
     recent = list(EvalRun.objects.filter(version=version).select_related("suite").order_by("-created_at", "-id")[:5])
     return {"run_form": form, "recent_runs": recent}
@@ -252,13 +251,13 @@ def _authoring_teams(actor):
     teams = Team.objects.order_by("name")
     if actor.is_admin:
         return list(teams)
-    return [t for t in teams.filter(memberships__user=actor.user) if has_team_role(actor, t, Membership.AUTHOR)]
+    return [t for t in teams.filter(memberships__user=actor.user) if access.may(actor, "suite.edit", team=t)]
 
 
 @registry_page
 def suite_list(request, actor):
     suites = visible_suites(actor)
-    may_create = actor.has_scope("evals:run") and bool(_authoring_teams(actor) or actor.is_admin)
+    may_create = bool(_authoring_teams(actor)) or access.may(actor, "suite.edit")
     context = {"section": "evals", "suites": list(suites), "may_create": may_create}
     return render(request, "evals/suite_list.html", context)
 
@@ -267,6 +266,10 @@ def suite_list(request, actor):
 @require_http_methods(["GET", "POST"])
 def suite_new(request, actor):
     teams = _authoring_teams(actor)
+    if not teams and not access.may(actor, "suite.edit"):
+        raise PermissionDenied(
+            "a new suite needs the author role in a team (shared suites: admins)", code="role_too_low"
+        )
     form = SuiteForm(request.POST or None, teams=teams, may_site_wide=actor.is_admin)
     if request.method == "POST" and form.is_valid():
         try:
@@ -325,6 +328,7 @@ def suite_detail(request, actor, slug):
 @require_POST
 def suite_upload(request, actor, slug):
     suite = selectors.get_visible_suite(actor=actor, slug=slug)
+    access.require(actor, "suite.edit", team=suite.team)  # before reading the upload
     form = CaseUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _suite_page(request, actor, suite, form, status=400)
@@ -344,7 +348,7 @@ def drift_panel(actor, prompt):
     notices = list(
         DriftNotice.objects.filter(prompt=prompt, acknowledged_at__isnull=True).select_related("suite", "run")[:10]
     )
-    return {"notices": notices, "can_ack": has_team_role(actor, prompt.team, Membership.APPROVER, scope="evals:run")}
+    return {"notices": notices, "can_ack": access.may(actor, "drift.acknowledge", team=prompt.team)}
 
 
 @registry_page

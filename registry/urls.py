@@ -5,7 +5,7 @@ from django.urls import path
 
 from audit import views as audit_views
 
-from . import views
+from . import access_views, views
 
 app_name = "registry"
 urlpatterns = [
@@ -15,4 +15,13 @@ urlpatterns = [
     path("prompts/<slug:slug>/versions/<int:number>/", views.version_detail, name="version-detail"),
     path("prompts/<slug:slug>/diff/", views.version_diff, name="version-diff"),
     path("prompts/<slug:slug>/history/", audit_views.prompt_history, name="prompt-history"),
+    path("teams/", access_views.team_list, name="team-list"),
+    path("teams/<slug:slug>/", access_views.team_detail, name="team-detail"),
+    path("teams/<slug:slug>/members/", access_views.team_member_save, name="team-member-save"),
+    path("teams/<slug:slug>/members/remove/", access_views.team_member_remove, name="team-member-remove"),
+    path("settings/tokens/", access_views.token_list, name="token-list"),
+    path("settings/tokens/<int:token_id>/revoke/", access_views.token_revoke, name="token-revoke"),
+    path("settings/people/", access_views.people, name="people"),
+    path("settings/people/grant/", access_views.site_role_grant, name="site-role-grant"),
+    path("settings/people/revoke/", access_views.site_role_revoke, name="site-role-revoke"),
 ]

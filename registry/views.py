@@ -10,12 +10,10 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 
-from . import diffing, page_queries, selectors, services
+from . import access, diffing, page_queries, selectors, services
 from .api.auth import actor_from
 from .errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from .forms import PromptFilterForm, VersionEditor, as_json
-from .models import Membership
-from .permissions import has_team_role
 
 PAGE_SIZE = 25
 
@@ -112,7 +110,7 @@ def prompt_detail(request, actor, slug):
         "deployments": deployments,
         "latest": versions[0] if versions else None,
         "compare_from": versions[1].number if len(versions) > 1 else None,
-        "can_author": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write"),
+        "can_author": access.may(actor, "version.create", team=prompt.team),
         "pass_rates": eval_parts().pass_rate_chart(prompt),
         "approvals": approval_parts().prompt_panel(actor, prompt),
         "drift": eval_parts().drift_panel(actor, prompt),
@@ -134,9 +132,9 @@ def version_detail(request, actor, slug, number):
         "model": version.model_config,
         "params_json": as_json(version.model_config.get("params") or {}),
         "schema_json": as_json(version.model_config.get("response_schema")),
-        "can_author": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write"),
+        "can_author": access.may(actor, "version.create", team=prompt.team),
         **eval_parts().run_panel(actor, prompt, version),
-        "can_request_deploy": has_team_role(actor, prompt.team, Membership.AUTHOR, scope="deploy"),
+        "can_request_deploy": access.may(actor, "deploy_request.open", team=prompt.team),
     }
     return render(request, "registry/version_detail.html", context)
 
@@ -168,6 +166,7 @@ def version_diff(request, actor, slug):
 @require_http_methods(["GET", "POST"])
 def version_new(request, actor, slug):
     prompt = selectors.get_visible_prompt(actor=actor, slug=slug)
+    access.require(actor, "version.create", team=prompt.team)  # before anyone fills the form in
     llm_models = page_queries.register_models()
     if request.method == "POST":
         editor = VersionEditor(request.POST, llm_models=llm_models)

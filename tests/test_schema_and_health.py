@@ -32,6 +32,46 @@ def test_api_docs_page_renders(client, db):
     assert client.get("/api/docs/").status_code == 200
 
 
+def test_redoc_is_served_from_this_app_with_no_inline_script_and_no_other_host(client, db):
+    response = client.get("/api/redoc/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert '<script src="/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js">' in page
+    assert '<script src="/static/js/redoc-offline.js">' in page
+    assert page.count("<script") == page.count("<script src=") == 2
+    assert "googleapis" not in page and "gstatic" not in page and "https://" not in page
+    policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == "'self'"
+    assert policy["worker-src"] == "'self' blob:"  # Redoc's search index, built from its own bundled code
+    assert policy["img-src"] == "'self' data:" and policy["connect-src"] == "'self'"
+
+
+def test_the_schema_and_both_docs_pages_need_a_sign_in_in_production(tmp_path):
+    """The same rule for all three (drf-spectacular's SERVE_PERMISSIONS): asked with no session and
+    no token under DJANGO_ENV=production, each refuses."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    script = (
+        "import json, django; django.setup()\n"
+        "from django.test import Client\n"
+        "client = Client()\n"
+        "print(json.dumps({path: client.get(path, secure=True, HTTP_HOST='promptledger.example.org').status_code\n"
+        "                  for path in ('/api/schema/', '/api/docs/', '/api/redoc/')}))\n"
+    )
+    env = {**os.environ, "DJANGO_ENV": "production", "SECRET_KEY": "test-only-" + "k" * 50,
+           "ALLOWED_HOSTS": "promptledger.example.org", "DJANGO_SETTINGS_MODULE": "config.settings",
+           "PROMPTLEDGER_VAR_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=settings.BASE_DIR, capture_output=True,
+                          text=True, timeout=60, check=True)
+    statuses = json.loads(done.stdout.strip().splitlines()[-1])
+    assert statuses == {"/api/schema/": 401, "/api/docs/": 401, "/api/redoc/": 401}, done.stderr
+
+
 def test_healthz_reports_database_and_broker(client, db):
     response = client.get("/healthz")
     body = response.json()

@@ -7,17 +7,15 @@ its reason (403); one you cannot see at all is not found (404).
 
 from django.db.models import Count, Prefetch, Q
 
+from registry import access
 from registry.errors import NotFound, ValidationFailed
 from registry.models import Membership
-from registry.permissions import require_scope, require_team_role, team_role
 
 from .models import Delivery, DeliveryAttempt, Subscription
 
-READ_SCOPE = "prompts:read"
-
 
 def manageable_subscriptions(actor):
-    require_scope(actor, READ_SCOPE)
+    access.require(actor, "read")
     qs = Subscription.objects.select_related("team", "created_by").annotate(
         pending=Count("deliveries", filter=Q(deliveries__status=Delivery.PENDING)),
         failed=Count("deliveries", filter=Q(deliveries__status=Delivery.FAILED)),
@@ -37,14 +35,14 @@ def _not_found(what, pk):
 def get_subscription(*, actor, subscription_id):
     """A subscription the actor may see (its team's owners, admins); 403 with the reason for other
     members of its team. Changing it also needs the write scope, which the services check."""
-    require_scope(actor, READ_SCOPE)
+    access.require(actor, "read")
     subscription = Subscription.objects.select_related("team", "created_by").filter(pk=subscription_id).first()
     if subscription is None:
         raise _not_found("webhook", subscription_id)
     if not actor.is_admin:
-        if subscription.team is None or team_role(actor, subscription.team) is None:
+        if subscription.team is None or access.team_role(actor, subscription.team) is None:
             raise _not_found("webhook", subscription_id)
-        require_team_role(actor, subscription.team, Membership.OWNER, scope=READ_SCOPE)
+        access.require(actor, "webhook.read", team=subscription.team)
     return subscription
 
 

@@ -21,9 +21,8 @@ from django.utils import timezone
 
 from audit import events as audit_events
 from audit.transactions import change, lock_rows, retry_transient
+from registry import access
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
-from registry.models import Membership
-from registry.permissions import require_scope, require_team_role
 
 from .destinations import DestinationRefused, check_destination
 from .models import ALL_EVENTS, EVENTS, PING, Delivery, Subscription
@@ -40,12 +39,7 @@ class EmitOutsideTransaction(RuntimeError):
 # --- who may manage what ----------------------------------------------------------------------------
 def require_may_manage(actor, team):
     """Team owners (and admins) for a team's subscriptions; admins alone for site-wide ones."""
-    if team is not None:
-        require_team_role(actor, team, Membership.OWNER, scope=MANAGE_SCOPE)
-        return
-    require_scope(actor, MANAGE_SCOPE)
-    if not actor.is_admin:
-        raise PermissionDenied("site-wide webhooks receive every team's events: admins manage them", code="admin_only")
+    access.require(actor, "webhook.manage", team=team)
 
 
 def may_manage(actor, team):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from registry.errors import Conflict, ValidationFailed
+from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.models import Membership, Team
 from registry.views import registry_page
 
@@ -42,7 +42,7 @@ def subscription_list(request, actor):
     context = {
         "section": "webhooks",
         "subscriptions": list(selectors.manageable_subscriptions(actor)),
-        "may_create": actor.has_scope(services.MANAGE_SCOPE) and bool(teams or actor.is_admin),
+        "may_create": any(services.may_manage(actor, team) for team in [*teams, None]),
     }
     return render(request, "webhooks/subscription_list.html", context)
 
@@ -51,6 +51,8 @@ def subscription_list(request, actor):
 @require_http_methods(["GET", "POST"])
 def subscription_new(request, actor):
     teams = _owned_teams(actor)
+    if not any(services.may_manage(actor, team) for team in [*teams, None]):
+        raise PermissionDenied("webhooks are managed by a team's owners (site-wide ones: admins)", code="role_too_low")
     form = SubscriptionForm(request.POST or None, teams=teams, may_site_wide=actor.is_admin)
     if request.method == "POST" and form.is_valid():
         try:

@@ -6,13 +6,13 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
+from registry import access
 from registry import selectors as registry_selectors
 from registry.api.auth import actor_from
 from registry.api.serializers import ErrorSerializer
 from registry.api.views import ERRORS, PromptScopedView
 from registry.errors import NotFound, ValidationFailed
 from registry.models import Team
-from registry.permissions import require_scope
 from registry.services.deployments import get_environment
 
 from .. import administration, selectors, services
@@ -61,7 +61,7 @@ class DeployRequestListView(ListAPIView):
 
     def get_queryset(self):
         actor = actor_from(self.request)
-        require_scope(actor, "prompts:read")
+        access.require(actor, "read")
         params = self.request.query_params
         if params.get("waiting_for") == "me":
             ids = [r.pk for r in selectors.waiting_for(actor.user)]
@@ -127,7 +127,7 @@ class DeployRequestDetailView(GenericAPIView):
     @extend_schema(summary="One request: its decisions and the checklist of every requirement, evaluated now")
     def get(self, request, pk):
         actor = actor_from(request)
-        require_scope(actor, "prompts:read")
+        access.require(actor, "read")
         return Response(detail(actor, selectors.get_request(actor, pk)))
 
 
@@ -143,7 +143,7 @@ def _action(name, service, *, summary, body=None):
         )
         def post(self, request, pk):
             actor = actor_from(request)
-            require_scope(actor, "prompts:read")
+            access.require(actor, "read")
             target = selectors.get_request(actor, pk)
             kwargs = {}
             if body is not None:
@@ -197,7 +197,7 @@ class TierPolicyListView(ListAPIView):
     pagination_class = None
 
     def get_queryset(self):
-        require_scope(actor_from(self.request), "prompts:read")
+        access.require(actor_from(self.request), "read")
         for tier in range(4):
             policy_for(tier)
         return TierPolicy.objects.select_related("updated_by").order_by("tier")
@@ -211,7 +211,7 @@ class TierPolicyDetailView(GenericAPIView):
     serializer_class = TierPolicySerializer
 
     def _policy(self, request, tier):
-        require_scope(actor_from(request), "prompts:read")
+        access.require(actor_from(request), "read")
         if tier not in range(4):
             raise NotFound(f"no tier {tier}")
         return policy_for(tier)
@@ -237,7 +237,7 @@ class ApproverGroupListView(GenericAPIView):
 
     def _team(self, request, slug):
         actor = actor_from(request)
-        require_scope(actor, "prompts:read")
+        access.require(actor, "read")
         team = Team.objects.filter(slug=slug).first()
         if team is None or not (actor.reads_everything or team.memberships.filter(user=actor.user).exists()):
             raise NotFound(f"no team '{slug}'")

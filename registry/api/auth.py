@@ -97,4 +97,5 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "A token from `manage.py issue_token`."}
+        return {"type": "http", "scheme": "bearer", "description": "A token from Settings → API tokens, "
+                "`POST /api/v1/tokens/` or `manage.py issue_token`."}

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from .. import rendering
 from ..models import APIToken, Deployment, LLMModel, Membership, Prompt, PromptVersion, Team
+from ..services.tokens import token_state
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -244,6 +245,39 @@ class KillSwitchSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", read_only=True, help_text="Whose token it is.")
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=APIToken.SCOPES), read_only=True)
+    state = serializers.SerializerMethodField(help_text="`active`, `expired` or `revoked`.")
+    last_used_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Recorded at most every few minutes; null: never used."
+    )
+
     class Meta:
         model = APIToken
-        fields = ["id", "name", "prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+        fields = [
+            "id", "name", "prefix", "user", "scopes", "state", "created_at", "last_used_at", "expires_at", "revoked_at"
+        ]
+
+    def get_state(self, token) -> str:
+        return token_state(token)
+
+
+class TokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, default="", help_text="A label, e.g. `ci`.")
+    scopes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=f"Any of {', '.join(APIToken.SCOPES)}, at most what your roles allow (else 400 "
+        "`scope_not_allowed`).",
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None,
+        help_text="Default: 90 days from now; at most PROMPTLEDGER_TOKEN_MAX_DAYS (365 by default) ahead, "
+        "else 400 `invalid_expiry`.",
+    )
+
+
+class TokenCreatedSerializer(TokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="The secret, shown this once: only its hash is kept.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]

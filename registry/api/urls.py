@@ -2,12 +2,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import token_views, views
 
 router = SimpleRouter()
 router.register("teams", views.TeamViewSet, basename="team")
 router.register("llm-models", views.LLMModelViewSet, basename="llm-model")
 router.register("prompts", views.PromptViewSet, basename="prompt")
+router.register("tokens", token_views.TokenViewSet, basename="token")
 
 app_name = "registry-api"
 urlpatterns = [

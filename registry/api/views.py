@@ -11,11 +11,10 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import diffing, rendering, selectors, services
+from .. import access, access_selectors, diffing, rendering, selectors, services
 from ..actors import Actor
 from ..errors import DomainError, ValidationFailed
 from ..models import APIToken, LLMModel, Membership, Team
-from ..permissions import require_scope
 from ..services.deployments import get_environment
 from ..services.tokens import hash_token
 from . import throttling
@@ -73,11 +72,8 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
 
     def get_queryset(self):
         actor = actor_from(self.request)
-        require_scope(actor, "prompts:read")
-        qs = Team.objects.all()
-        if not actor.reads_everything:
-            qs = qs.filter(memberships__user=actor.user)
-        return qs.order_by("slug")
+        access.require(actor, "read")
+        return access_selectors.visible_teams(actor)
 
     def create(self, request):
         data = _parse(TeamSerializer, request)
@@ -119,7 +115,7 @@ class LLMModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        require_scope(actor_from(self.request), "prompts:read")
+        access.require(actor_from(self.request), "read")
         qs = LLMModel.objects.select_related("owner").order_by("provider", "model_id")
         for field in ("provider", "status"):
             if self.request.query_params.get(field):
@@ -169,7 +165,7 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
 
     def get_queryset(self):
         actor = actor_from(self.request)
-        require_scope(actor, "prompts:read")
+        access.require(actor, "read")
         params = self.request.query_params
         tier = params.get("tier")
         if tier not in (None, "") and tier not in {"0", "1", "2", "3"}:
@@ -181,7 +177,7 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
 
     def get_object(self):
         actor = actor_from(self.request)
-        require_scope(actor, "prompts:read")
+        access.require(actor, "read")
         return selectors.get_visible_prompt(actor=actor, slug=self.kwargs["slug"])
 
     def _detail(self, prompt):
@@ -214,7 +210,7 @@ class PromptScopedView(GenericAPIView):
 
     def prompt(self, request, slug):
         actor = actor_from(request)
-        require_scope(actor, "prompts:read")
+        access.require(actor, "read")
         return actor, selectors.get_visible_prompt(actor=actor, slug=slug)
 
 
@@ -395,7 +391,7 @@ class ResolveView(APIView):
             note_token_used(grant.token_id, key_hash)
             scopes = grant.token_scopes
             scopes = json.loads(scopes) if isinstance(scopes, str) else scopes
-            require_scope(Actor(user=None, token=APIToken(pk=grant.token_id, scopes=scopes)), "prompts:read")
+            access.require(Actor(user=None, token=APIToken(pk=grant.token_id, scopes=scopes)), "read")
         else:
             user = request.user  # the browser session, as DRF's SessionAuthentication
             if not (user.is_authenticated and user.is_active):

@@ -11,9 +11,9 @@ from audit import events
 from audit.transactions import change, lock_rows, retry_transient
 from webhooks import events as webhook_events
 
+from .. import access
 from ..errors import ValidationFailed
-from ..models import Deployment, Environment, Membership, PromptVersion
-from ..permissions import require_team_role
+from ..models import Deployment, Environment, PromptVersion
 from .validation import check_text
 
 
@@ -55,7 +55,7 @@ def set_deployment(*, actor, prompt, environment, version, canary_version=None, 
     """Point (prompt, environment) at ``version``, optionally with a canary, with no approval: for
     seeding (the demo, tests) by team owners. No API, page or CLI command calls it; every deploy a
     user makes goes through ``approvals.services.deploy``, which applies the tier policy."""
-    require_team_role(actor, prompt.team, Membership.OWNER, scope="deploy")
+    access.require(actor, "deployment.seed", team=prompt.team)
     for field, candidate in (("version", version), ("canary_version", canary_version)):
         if candidate is not None and (not isinstance(candidate, PromptVersion) or candidate.prompt_id != prompt.pk):
             raise ValidationFailed(
@@ -101,7 +101,7 @@ def move_pointer(*, actor, prompt, environment, version, canary_version=None, ca
 @retry_transient
 def set_kill_switch(*, actor, prompt, environment, disabled, reason):
     """Disable or re-enable serving a prompt in an environment; approvers and owners of its team."""
-    require_team_role(actor, prompt.team, Membership.APPROVER, scope="deploy")
+    access.require(actor, "kill_switch.set", team=prompt.team)
     if not isinstance(disabled, bool):
         raise ValidationFailed("disabled is true or false", field_errors={"disabled": ["expected a boolean"]})
     reason = check_text(reason, "reason", max_length=2000)

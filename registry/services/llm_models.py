@@ -7,9 +7,9 @@ from django.db import IntegrityError
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
 
+from .. import access
 from ..errors import Conflict, ValidationFailed
-from ..models import LLMModel, SiteRole
-from ..permissions import require_site_role
+from ..models import LLMModel
 from .validation import check_choice, check_text, get_active_user
 
 PROVIDERS = [p for p, _ in LLMModel.PROVIDER_CHOICES]
@@ -40,7 +40,7 @@ def create_llm_model(
     next_review_due=None,
 ):
     """Register a model; the risk role and admins only. Reviews default to quarterly."""
-    require_site_role(actor, SiteRole.RISK, scope="prompts:write")
+    access.require(actor, "llm_model.create")
     check_choice(provider, "provider", PROVIDERS)
     check_choice(status, "status", STATUSES)
     model_id = check_text(model_id, "model_id", max_length=200)
@@ -73,7 +73,7 @@ def create_llm_model(
 @retry_transient
 def update_llm_model(*, actor, llm_model, **changes):
     """Change a register entry's owner, status, failure modes or review dates."""
-    require_site_role(actor, SiteRole.RISK, scope="prompts:write")
+    access.require(actor, "llm_model.update")
     allowed = {"owner", "status", "failure_modes", "last_reviewed_at", "next_review_due"}
     unknown = set(changes) - allowed
     if unknown:

@@ -14,10 +14,9 @@ from audit.transactions import change, lock_rows, retry_transient
 from promptledger import prompt_files
 from webhooks import events as webhook_events
 
-from .. import rendering
+from .. import access, rendering
 from ..errors import Conflict, PermissionDenied, ValidationFailed
 from ..models import LLMModel, Membership, Prompt, PromptVersion, Team
-from ..permissions import require_team_role
 from .validation import check_labels, check_slug, check_storable, check_text, get_active_user
 
 MODEL_KEYS = {"provider", "name", "params", "response_schema"}
@@ -45,7 +44,7 @@ def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categ
     """Create a prompt in a team; authors and above of that team."""
     if not isinstance(team, Team):
         raise ValidationFailed("team is required", field_errors={"team": ["an existing team's slug"]})
-    require_team_role(actor, team, Membership.AUTHOR, scope="prompts:write")
+    access.require(actor, "prompt.create", team=team)
     check_slug(slug)
     name = check_text(name, "name")
     if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier <= 3:
@@ -89,7 +88,7 @@ def update_prompt(*, actor, prompt, **changes):
             "these fields cannot be changed", field_errors={k: ["read-only or unknown"] for k in sorted(unknown)}
         )
     sensitive = {"owner", "data_categories", "tier", "approvers", "approver_groups"} & set(changes)
-    require_team_role(actor, prompt.team, Membership.OWNER if sensitive else Membership.AUTHOR, scope="prompts:write")
+    access.require(actor, "prompt.govern" if sensitive else "prompt.edit", team=prompt.team)
     with change():
         row = lock_rows(Prompt.objects).get(pk=prompt.pk)
         before = events.prompt_state(row)
@@ -189,9 +188,7 @@ def create_version(*, actor, prompt, messages, variables, model, message=""):
     Identical content returns the existing version even if its model has since been retired, so
     pushing a repository again is always a no-op. Returns ``(version, created)``.
     """
-    require_team_role(actor, prompt.team, Membership.AUTHOR, scope="prompts:write")
-    if actor.user is None:
-        raise PermissionDenied("a version needs a named human author", code="author_required")
+    access.require(actor, "version.create", team=prompt.team)
     for field, value in (("messages", messages), ("variables", variables), ("model", model)):
         check_storable(value, field)
     declared = rendering.normalize_variables(variables)

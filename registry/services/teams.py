@@ -5,22 +5,18 @@ from django.db import IntegrityError
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
 
+from .. import access
 from ..errors import Conflict, NotFound
 from ..models import Membership, SiteRole, Team
-from ..permissions import require_site_role, require_team_role
 from .validation import check_choice, check_slug, check_text, get_active_user
 
 ROLES = [role for role, _ in Membership.ROLE_CHOICES]
-# Who may change teams and roles also needs a token that may write: a read-only token of an owner
-# or an admin must not grant anyone anything. (The access table of issue 12 will name one scope
-# per action; until then, team administration asks for prompts:write.)
-ADMIN_SCOPE = "prompts:write"
 
 
 @retry_transient
 def create_team(*, actor, slug, name):
     """Create a team; admins only."""
-    require_site_role(actor, scope=ADMIN_SCOPE)
+    access.require(actor, "team.create")
     check_slug(slug, max_length=64)
     name = check_text(name, "name")
     try:
@@ -37,7 +33,7 @@ def create_team(*, actor, slug, name):
 @retry_transient
 def add_member(*, actor, team, username, role):
     """Add a user to a team, or change their role; the team's owners and admins only."""
-    require_team_role(actor, team, Membership.OWNER, scope=ADMIN_SCOPE)
+    access.require(actor, "team.members", team=team)
     check_choice(role, "role", ROLES)
     user = get_active_user(username, "username")
     with change():
@@ -51,7 +47,7 @@ def add_member(*, actor, team, username, role):
 
 @retry_transient
 def remove_member(*, actor, team, username):
-    require_team_role(actor, team, Membership.OWNER, scope=ADMIN_SCOPE)
+    access.require(actor, "team.members", team=team)
     with change():
         membership = lock_rows(Membership.objects, deleting=True).filter(team=team, user__username=username).first()
         if membership is None:
@@ -64,7 +60,7 @@ def remove_member(*, actor, team, username):
 @retry_transient
 def grant_site_role(*, actor, username, role):
     """Give a user a site-wide role (admin, compliance, risk); admins only."""
-    require_site_role(actor, scope=ADMIN_SCOPE)
+    access.require(actor, "site_role.change")
     check_choice(role, "role", [r for r, _ in SiteRole.ROLE_CHOICES])
     user = get_active_user(username, "username")
     with change():
@@ -76,7 +72,7 @@ def grant_site_role(*, actor, username, role):
 
 @retry_transient
 def revoke_site_role(*, actor, username, role):
-    require_site_role(actor, scope=ADMIN_SCOPE)
+    access.require(actor, "site_role.change")
     with change():
         grant = lock_rows(SiteRole.objects, deleting=True).filter(user__username=username, role=role).first()
         if grant is None:

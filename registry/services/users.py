@@ -14,8 +14,8 @@ from django.db import IntegrityError
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
 
+from .. import access
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..permissions import require_site_role
 from .validation import check_text
 
 FLAGS = ("is_active", "is_staff", "is_superuser")
@@ -42,7 +42,7 @@ def _check_password(password, user):
 @retry_transient
 def create_user(*, actor, username, email="", password=None):
     """A new, active account without any flag; with no password it can sign in only once one is set."""
-    require_site_role(actor, scope="prompts:write")
+    access.require(actor, "user.create")
     username = check_text(username, "username", max_length=150)
     email = check_text(email, "email", required=False, max_length=254)
     model = get_user_model()
@@ -63,7 +63,7 @@ def create_user(*, actor, username, email="", password=None):
 def set_user_flags(*, actor, username, **flags):
     """Set ``is_active``, ``is_staff`` and ``is_superuser`` (each True, False or left out). A
     deactivated person's tokens and sessions stop working at once (both check ``is_active``)."""
-    require_site_role(actor, scope="prompts:write")
+    access.require(actor, "user.flags")
     unknown = set(flags) - set(FLAGS)
     if unknown:
         raise ValidationFailed("unknown flags", field_errors={k: [f"one of {', '.join(FLAGS)}"] for k in unknown})
@@ -85,7 +85,7 @@ def set_user_flags(*, actor, username, **flags):
 @retry_transient
 def set_password(*, actor, username, password):
     """Set someone's password (checked against the site's password validators)."""
-    require_site_role(actor, scope="prompts:write")
+    access.require(actor, "user.password")
     with change():
         user = _user(username, lock=True)
         _check_password(password, user)

@@ -275,7 +275,7 @@ def test_team_members_cannot_verify(as_user, changes):
     assert "Verify now" not in text(client.get(LOG))
     response = client.post("/audit/verify/")
     assert response.status_code == 403
-    assert "Only compliance and admins can verify" in text(response)
+    assert "needs the site role compliance or admin" in text(response)
     assert not ChainVerification.objects.exists()
     assert client.get("/audit/verify/").status_code == 405
 

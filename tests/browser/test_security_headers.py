@@ -4,7 +4,8 @@ and the API docs come from this server, so they load with no internet."""
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+# Serialized like every browser test: its flush then leaves the rows the next one restores.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _violations(page):

@@ -1,0 +1,48 @@
+"""Who belongs where, as read queries: the teams an actor sees, a team's members, and the people
+with their site roles (admins). The API's team list and the pages ask the same functions."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, OuterRef, Prefetch, Subquery
+
+from . import access
+from .errors import NotFound
+from .models import Membership, SiteRole, Team
+
+
+def visible_teams(actor):
+    """Every team for those who read everything (admin, compliance, risk); otherwise the teams the
+    actor belongs to."""
+    queryset = Team.objects.all()
+    if actor.reads_everything:
+        return queryset.order_by("slug")
+    if actor.user is None:
+        return queryset.none()
+    return queryset.filter(memberships__user=actor.user).order_by("slug")
+
+
+def team_list(actor):
+    """``visible_teams`` with each team's member count and the actor's own role (``my_role``)."""
+    mine = Membership.objects.filter(team=OuterRef("pk"), user=actor.user).values("role")[:1]
+    return visible_teams(actor).annotate(member_count=Count("memberships", distinct=True), my_role=Subquery(mine))
+
+
+def get_visible_team(actor, slug):
+    team = visible_teams(actor).filter(slug=slug).first()
+    if team is None:
+        raise NotFound(f"no team '{slug}'", code="unknown_team")
+    return team
+
+
+def members(team):
+    return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+
+
+def people(actor, *, q=None):
+    """Every account with its site roles prefetched (``roles``): for those who change site roles."""
+    access.require(actor, "site_role.change")
+    queryset = get_user_model().objects.order_by("username").prefetch_related(
+        Prefetch("site_roles", queryset=SiteRole.objects.order_by("role"), to_attr="roles")
+    )
+    if q:
+        queryset = queryset.filter(username__icontains=q.strip())
+    return queryset

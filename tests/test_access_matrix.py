@@ -1,0 +1,423 @@
+"""The access matrix: every API operation (from the OpenAPI schema) and every page that takes a
+POST (from the URL conf), each run by the whole cast, asserting the status and error code.
+
+Each route names its rule below, in the terms a reviewer checks against docs/access.md: the token
+scope, the least team role, the site roles, whether admins may. ``expected()`` turns a rule into
+the answer each member of the cast must get; the cells then run against the real app, each in a
+savepoint over one shared world (tests/access_world.py). A route added without a row here fails
+``test_every_api_operation_has_a_row`` or ``test_every_page_has_a_row``.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.test import Client
+from django.urls import URLResolver, get_resolver
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+
+from registry.models import Membership
+from tests.access_world import CAST, PEOPLE, build
+
+pytestmark = pytest.mark.django_db  # each cell in a savepoint of the module's world
+
+ALL_SCOPES = frozenset({"prompts:read", "prompts:write", "evals:run", "deploy", "audit:read"})
+TEAM_ROLE = {"viewer": "viewer", "author": "author", "approver": "approver", "owner": "owner"}
+SITE = {"compliance": {"compliance"}, "risk": {"risk"}, "admin": {"admin"}}
+FORBIDDEN, HIDDEN = 403, 404
+
+
+@dataclass(frozen=True)
+class Rule:
+    ok: int  # the status of a request that is allowed
+    scope: str | None = None  # the action's token scope (None: reading is all it needs)
+    role: str | None = None  # least role in team 'payments', the team of every object here
+    site: frozenset = frozenset()  # site roles that may
+    admins: bool = True
+    everyone: bool = False  # anyone holding the scope
+    reads_first: bool = True  # the route first reads (prompts:read, then the object's visibility)
+    lookup: str = "team"  # "team": hidden (404) from who cannot read the team; "owners": from non-members,
+    # and readable only by owners (webhooks); "none": nothing is looked up first
+    own: frozenset = frozenset()  # actors whose own object it is
+    special: dict = field(default_factory=dict)  # actor -> (status, code), where the domain decides
+
+
+def expected(actor, rule):
+    """(status, code or None) for ``actor`` running a route under ``rule``."""
+    if actor in rule.special:
+        return rule.special[actor]
+    if actor in ("anonymous", "deactivated"):
+        return 401, "not_authenticated" if actor == "anonymous" else "invalid_token"
+    token = actor.startswith("token:")
+    scopes = {actor.removeprefix("token:")} if token else ALL_SCOPES
+    user = "admin" if token else actor
+    role, site = TEAM_ROLE.get(user), SITE.get(user, set())
+    is_admin = "admin" in site
+    if rule.reads_first and "prompts:read" not in scopes:
+        return FORBIDDEN, "scope_missing"
+    if rule.lookup == "team" and role is None and not site:
+        return HIDDEN, None
+    if rule.lookup == "owners" and not is_admin and role is None:
+        return HIDDEN, None
+    if rule.lookup == "own" and not is_admin and actor not in rule.own:
+        return HIDDEN, "not_found"
+    if rule.scope and rule.scope not in scopes:
+        return FORBIDDEN, "scope_missing"
+    if rule.everyone or actor in rule.own or (rule.admins and is_admin) or site & rule.site:
+        return rule.ok, None
+    if rule.role and role and Membership.RANK[role] >= Membership.RANK[rule.role]:
+        return rule.ok, None
+    if rule.role:
+        return FORBIDDEN, "not_team_member" if role is None else "role_too_low"
+    return FORBIDDEN, "site_role_required"
+
+
+# --- the API ---------------------------------------------------------------------------------------
+READ = Rule(200, everyone=True)
+LIST = Rule(200, everyone=True, lookup="none")
+ELIGIBLE = {  # who may decide on the pending request: team approvers and owners who neither wrote nor asked
+    "viewer": (403, "not_eligible_approver"), "author": (403, "author_cannot_approve"),
+    "compliance": (403, "not_eligible_approver"), "risk": (403, "not_eligible_approver"),
+    "admin": (403, "not_eligible_approver"),
+}
+DECIDE = Rule(200, "deploy", everyone=True, special=ELIGIBLE)
+NEW_CASE = [{"vars": {"name": "Bo"}, "assertions": [{"type": "contains", "value": "Bo"}]}]
+
+API = {
+    # audit
+    ("get", "/api/v1/audit-events/"): (Rule(200, "audit:read", everyone=True, reads_first=False, lookup="none"), None),
+    ("get", "/api/v1/audit-events/export"): (
+        Rule(200, "audit:read", everyone=True, reads_first=False, lookup="none"), None),
+    # approvals
+    ("get", "/api/v1/deploy-requests/"): (LIST, None),
+    ("post", "/api/v1/deploy-requests/"): (Rule(201, "deploy", "author", reads_first=False), {
+        "prompt": "loan-letter", "version": 3, "environment": "production", "rationale": "friendlier greeting"}),
+    ("get", "/api/v1/deploy-requests/{pending}/"): (READ, None),
+    ("post", "/api/v1/deploy-requests/{pending}/approve"): (DECIDE, {"comment": "reads well"}),
+    ("post", "/api/v1/deploy-requests/{pending}/reject"): (DECIDE, {"comment": "too informal"}),
+    ("post", "/api/v1/deploy-requests/{glass}/sign-review"): (
+        Rule(200, "deploy", everyone=True, special={**ELIGIBLE, "owner": (403, "self_approval")}), {}),
+    ("post", "/api/v1/deploy-requests/{approved}/deploy"): (Rule(200, "deploy", "author"), {}),
+    ("post", "/api/v1/deploy-requests/{pending}/withdraw"): (Rule(200, "deploy", "owner", own={"author"}), {}),
+    ("post", "/api/v1/deploy-requests/{approved}/withdraw-decision"): (
+        Rule(409, "deploy", everyone=True, special={"approver": (200, None)}), {}),
+    ("get", "/api/v1/tier-policies/"): (LIST, None),
+    ("get", "/api/v1/tier-policies/{tier}/"): (LIST, None),
+    ("patch", "/api/v1/tier-policies/{tier}/"): (Rule(200, "deploy", lookup="none"), {"required_approvals": 2}),
+    ("get", "/api/v1/teams/{team}/approver-groups/"): (READ, None),
+    ("post", "/api/v1/teams/{team}/approver-groups/"): (
+        Rule(200, "prompts:write", "owner"), {"slug": "reviewers", "name": "Reviewers", "members": ["approver"]}),
+    # evals
+    ("get", "/api/v1/eval-runs/"): (LIST, None),
+    ("post", "/api/v1/eval-runs/"): (
+        Rule(202, "evals:run", "author"), {"prompt": "loan-letter", "version": 2, "suite": "letters-core"}),
+    ("get", "/api/v1/eval-runs/{run}/"): (READ, None),
+    ("post", "/api/v1/eval-runs/{run}/cancel"): (Rule(200, "evals:run", "approver", own={"author"}), {}),
+    ("get", "/api/v1/eval-runs/{run}/compare/"): (READ, "?against={finished_run}"),
+    ("get", "/api/v1/eval-runs/{run}/results/"): (READ, None),
+    ("post", "/api/v1/notices/{notice}/acknowledge"): (Rule(200, "evals:run", "approver"), {}),
+    ("get", "/api/v1/suites/"): (LIST, None),
+    ("post", "/api/v1/suites/"): (
+        Rule(201, "evals:run", "author", reads_first=False, lookup="none"),
+        {"slug": "tone", "name": "Tone", "team": "payments"}),
+    ("get", "/api/v1/suites/{suite}/"): (READ, None),
+    ("get", "/api/v1/suites/{suite}/cases/"): (READ, None),
+    ("post", "/api/v1/suites/{suite}/cases/"): (Rule(201, "evals:run", "author"), NEW_CASE),
+    ("get", "/api/v1/suites/{suite}/cases/export"): (READ, None),
+    ("get", "/api/v1/prompts/{prompt}/gate"): (READ, None),
+    ("put", "/api/v1/prompts/{prompt}/gate"): (Rule(200, "prompts:write", "owner"), {"suites": []}),
+    ("get", "/api/v1/prompts/{prompt}/notices"): (READ, None),
+    ("get", "/api/v1/prompts/{prompt}/versions/{number}/gate"): (READ, "?environment=production"),
+    # registry
+    ("get", "/api/v1/llm-models/"): (LIST, None),
+    ("post", "/api/v1/llm-models/"): (
+        Rule(201, "prompts:write", site=frozenset({"risk"}), reads_first=False, lookup="none"),
+        {"provider": "offline", "model_id": "offline-echo-2", "owner": "risk"}),
+    ("get", "/api/v1/llm-models/{llm}/"): (LIST, None),
+    ("patch", "/api/v1/llm-models/{llm}/"): (
+        Rule(200, "prompts:write", site=frozenset({"risk"}), lookup="none"), {"failure_modes": "echoes input"}),
+    ("get", "/api/v1/prompts/"): (LIST, None),
+    ("post", "/api/v1/prompts/"): (Rule(201, "prompts:write", "author", reads_first=False, lookup="none"), {
+        "slug": "card-letter", "name": "Card letter", "team": "payments", "tier": 2, "owner": "owner"}),
+    ("get", "/api/v1/prompts/{prompt}/"): (READ, None),
+    ("patch", "/api/v1/prompts/{prompt}/"): (Rule(200, "prompts:write", "author"), {"description": "Letters."}),
+    ("post", "/api/v1/prompts/{prompt}/break-glass"): (
+        Rule(201, "deploy", "owner", admins=False,
+             special={"compliance": (403, "break_glass_owners_only"), "risk": (403, "break_glass_owners_only"),
+                      "admin": (403, "break_glass_owners_only"),
+                      "viewer": (403, "break_glass_owners_only"), "author": (403, "break_glass_owners_only"),
+                      "approver": (403, "break_glass_owners_only")}),
+        {"environment": "production", "version": 2, "reason": "v1 misquotes the rate"}),
+    ("post", "/api/v1/prompts/{prompt}/kill-switch"): (
+        Rule(200, "deploy", "approver"), {"environment": "production", "disabled": True, "reason": "incident 42"}),
+    ("get", "/api/v1/prompts/{prompt}/resolve"): (READ, "?environment=production"),
+    ("get", "/api/v1/prompts/{prompt}/versions/"): (READ, None),
+    ("post", "/api/v1/prompts/{prompt}/versions/"): (Rule(201, "prompts:write", "author"), {
+        "messages": [{"role": "system", "content": "Hi {{ name }}."}],
+        "variables": {"name": {"type": "string", "required": True}},
+        "model": {"provider": "offline", "name": "offline-echo-1", "params": {}, "response_schema": None},
+        "message": "shorter"}),
+    ("get", "/api/v1/prompts/{prompt}/versions/{number}/"): (READ, None),
+    ("get", "/api/v1/prompts/{prompt}/versions/{number}/diff/"): (READ, None),
+    ("post", "/api/v1/prompts/{prompt}/versions/{number}/render"): (READ, {"variables": {"name": "Ada"}}),
+    ("get", "/api/v1/teams/"): (LIST, None),
+    ("post", "/api/v1/teams/"): (
+        Rule(201, "prompts:write", reads_first=False, lookup="none"), {"slug": "claims", "name": "Claims"}),
+    ("get", "/api/v1/teams/{team}/"): (READ, None),
+    ("get", "/api/v1/teams/{team}/members/"): (READ, None),
+    ("post", "/api/v1/teams/{team}/members/"): (
+        Rule(201, "prompts:write", "owner"), {"username": "newcomer", "role": "viewer"}),
+    ("get", "/api/v1/tokens/"): (LIST, None),
+    ("post", "/api/v1/tokens/"): (Rule(201, lookup="none", everyone=True), {"name": "ci", "scopes": ["prompts:read"]}),
+    ("delete", "/api/v1/tokens/{spare_token}/"): (Rule(204, lookup="own", own={"author"}), None),
+    # webhooks
+    ("get", "/api/v1/webhooks/"): (LIST, None),
+    ("post", "/api/v1/webhooks/"): (
+        Rule(201, "prompts:write", "owner", reads_first=False, lookup="none"),
+        {"url": "http://127.0.0.1:9/other", "events": ["*"], "team": "payments"}),
+    ("get", "/api/v1/webhooks/{hook}/"): (Rule(200, role="owner", lookup="owners"), None),
+    ("patch", "/api/v1/webhooks/{hook}/"): (
+        Rule(200, "prompts:write", "owner", lookup="owners"), {"description": "Pager"}),
+    ("delete", "/api/v1/webhooks/{hook}/"): (Rule(204, "prompts:write", "owner", lookup="owners"), None),
+    ("get", "/api/v1/webhooks/{hook}/deliveries/"): (Rule(200, role="owner", lookup="owners"), None),
+    ("post", "/api/v1/webhooks/{hook}/rotate-secret"): (Rule(200, "prompts:write", "owner", lookup="owners"), {}),
+    ("post", "/api/v1/webhooks/{hook}/test"): (Rule(202, "prompts:write", "owner", lookup="owners"), {}),
+    ("post", "/api/v1/webhooks/deliveries/{delivery}/redeliver"): (
+        Rule(202, "prompts:write", "owner", lookup="owners"), {}),
+}
+
+SCHEMA_NAMES = {  # the schema's parameter names -> the world's objects
+    "{id}": None, "{slug}": None, "{run_id}": "{run}", "{notice_id}": "{notice}", "{subscription_id}": "{hook}",
+    "{delivery_id}": "{delivery}", "{tier}": "{tier}", "{number}": "{number}",
+}
+
+
+def _schema_operations():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return {
+        (method, path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+
+
+def _as_schema_path(path):
+    """Our row's path with the schema's parameter names, to match the two lists."""
+    for ours, theirs in (
+        ("{pending}", "{id}"), ("{approved}", "{id}"), ("{glass}", "{id}"), ("{llm}", "{id}"),
+        ("{spare_token}", "{id}"), ("{run}", "{run_id}"), ("{notice}", "{notice_id}"), ("{hook}", "{subscription_id}"),
+        ("{delivery}", "{delivery_id}"), ("{prompt}", "{slug}"), ("{suite}", "{slug}"), ("{team}", "{slug}"),
+    ):
+        path = path.replace(ours, theirs)
+    return path
+
+
+def test_every_api_operation_has_a_row():
+    ours = {(method, _as_schema_path(path)) for method, path in API}
+    theirs = _schema_operations()
+    assert sorted(theirs - ours) == [], "API operations with no row in the access matrix"
+    assert sorted(ours - theirs) == [], "rows for operations the API no longer has"
+
+
+# --- the pages ---------------------------------------------------------------------------------
+# Every page route: None for pages that only read (GET), else the POST's rule and form body. A
+# refused POST answers 403 (or 404 where the object is hidden) on the error page; an allowed one
+# redirects (302) after doing its work, or answers 200 with the result.
+PAGES = {
+    "healthz": None, "accounts/login/": None, "accounts/logout/": None,
+    "audit/": None, "audit/export/": None,
+    "audit/verify/": (Rule(302, lookup="none", site=frozenset({"compliance"})), {}),
+    "evals/": None, "evals/runs/<int:run_id>/": None, "evals/runs/<int:run_id>/progress/": None,
+    "evals/runs/<int:run_id>/cancel/": (Rule(302, "evals:run", "approver", own={"author"}), {}),
+    "evals/runs/<int:run_id>/compare/": None,
+    "evals/prompts/<slug:slug>/versions/<int:number>/run/": (
+        Rule(302, "evals:run", "author"), {"suite": "letters-core"}),
+    "evals/suites/": None,
+    # Who authors in another team gets the form, whose team list holds only their own: 400.
+    "evals/suites/new/": (Rule(302, "evals:run", "author", lookup="none", special={"outsider": (400, None)}),
+                          {"slug": "tone", "name": "Tone", "team": "payments"}),
+    "evals/suites/<slug:slug>/": None,
+    "evals/suites/<slug:slug>/cases/upload/": (Rule(302, "evals:run", "author"), "cases"),
+    "evals/notices/<int:notice_id>/acknowledge/": (Rule(302, "evals:run", "approver"), {}),
+    "approvals/": None, "approvals/requests/": None, "approvals/requests/<int:pk>/": None,
+    "approvals/requests/<int:pk>/<slug:action>": (Rule(302, "deploy", "owner", own={"author"}), {}),
+    "approvals/new/<slug:slug>/<int:number>/": (
+        Rule(302, "deploy", "author"), {"environment": "production", "rationale": "friendlier greeting"}),
+    "approvals/rollback/<slug:slug>/": (Rule(302, "deploy", "author"), {"environment": "production",
+                                                                        "rationale": "back to the last one"}),
+    "approvals/break-glass/<slug:slug>/": (
+        Rule(302, "deploy", "owner", admins=False,
+             special={name: (403, None) for name in ("viewer", "author", "approver", "compliance", "risk", "admin")}),
+        {"environment": "production", "version": 2, "reason": "v1 misquotes the rate"}),
+    "approvals/tier-change/<slug:slug>/": (Rule(302, "prompts:write", "owner"),
+                                           {"tier": 2, "rationale": "no longer customer facing"}),
+    "approvals/policies/": (Rule(302, "deploy", lookup="none"), {
+        "tier": "1", "tier1-required_approvals": "2", "tier1-allowed_model_statuses": ["approved"]}),
+    "settings/webhooks/": None,
+    "settings/webhooks/new/": (Rule(302, "prompts:write", "owner", lookup="none", special={"outsider": (400, None)}),
+                               {"url": "http://127.0.0.1:9/other", "events": ["*"], "team": "payments"}),
+    "settings/webhooks/<int:subscription_id>/": None,
+    "settings/webhooks/<int:subscription_id>/deliveries/": None,
+    "settings/webhooks/<int:subscription_id>/edit/": (
+        Rule(302, "prompts:write", "owner", lookup="owners"),
+        {"url": "http://127.0.0.1:9/hook", "events": ["*"], "description": "Pager", "active": "on"}),
+    "settings/webhooks/<int:subscription_id>/test/": (Rule(302, "prompts:write", "owner", lookup="owners"), {}),
+    "settings/webhooks/<int:subscription_id>/rotate/": (Rule(302, "prompts:write", "owner", lookup="owners"), {}),
+    "settings/webhooks/<int:subscription_id>/delete/": (Rule(302, "prompts:write", "owner", lookup="owners"), {}),
+    "settings/webhooks/deliveries/<int:delivery_id>/redeliver/": (
+        Rule(302, "prompts:write", "owner", lookup="owners"), {}),
+    "": None, "prompts/<slug:slug>/": None,
+    "prompts/<slug:slug>/versions/new/": (Rule(302, "prompts:write", "author"), lambda ids: {
+        "messages-TOTAL_FORMS": "1", "messages-INITIAL_FORMS": "1", "messages-MIN_NUM_FORMS": "0",
+        "messages-MAX_NUM_FORMS": "1000", "messages-0-role": "system", "messages-0-content": "Hi {{ name }}.",
+        "variables": '{"name": {"type": "string", "required": true}}', "llm_model": str(ids["llm"]),
+        "params": "{}", "response_schema": "", "message": "shorter"}),
+    "prompts/<slug:slug>/versions/<int:number>/": None, "prompts/<slug:slug>/diff/": None,
+    "prompts/<slug:slug>/history/": None,
+    "teams/": (Rule(302, "prompts:write", lookup="none"), {"slug": "claims", "name": "Claims"}),
+    "teams/<slug:slug>/": None,
+    "teams/<slug:slug>/members/": (Rule(302, "prompts:write", "owner"), {"username": "newcomer", "role": "viewer"}),
+    "teams/<slug:slug>/members/remove/": (Rule(302, "prompts:write", "owner"), {"username": "viewer"}),
+    "settings/tokens/": (Rule(200, lookup="none", everyone=True), {"name": "ci", "scopes": ["prompts:read"],
+                                                                   "expires_in_days": "30"}),
+    "settings/tokens/<int:token_id>/revoke/": (Rule(302, lookup="own", own={"author"}), {}),
+    "settings/people/": None,
+    "settings/people/grant/": (Rule(302, "prompts:write", lookup="none"), {"username": "newcomer", "role": "risk"}),
+    "settings/people/revoke/": (Rule(302, "prompts:write", lookup="none"), {"username": "risk", "role": "risk"}),
+}
+
+
+def _page_routes():
+    def walk(resolver, prefix=""):
+        for pattern in resolver.url_patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern)
+
+    return {route for route in walk(get_resolver()) if not route.startswith(("api/", "admin/", "static/"))}
+
+
+def test_every_page_has_a_row():
+    routes = _page_routes()
+    assert sorted(routes - set(PAGES)) == [], "pages with no row in the access matrix"
+    assert sorted(set(PAGES) - routes) == [], "rows for pages that no longer exist"
+
+
+# --- running the cells ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """The world, made once for the module inside a transaction that is rolled back at its end;
+    every cell runs in a savepoint of it."""
+    with django_db_blocker.unblock():
+        with transaction.atomic():
+            people, raw, ids = build()
+            yield {"people": people, "tokens": raw, "ids": ids}
+            transaction.set_rollback(True)
+
+
+def _fill(path, ids):
+    return (
+        path.replace("{pending}", str(ids["pending"])).replace("{approved}", str(ids["approved"]))
+        .replace("{glass}", str(ids["glass"])).replace("{llm}", str(ids["llm"]))
+        .replace("{spare_token}", str(ids["spare_token"])).replace("{run}", str(ids["run"]))
+        .replace("{notice}", str(ids["notice"])).replace("{hook}", str(ids["hook"]))
+        .replace("{delivery}", str(ids["delivery"])).replace("{prompt}", ids["prompt"])
+        .replace("{suite}", ids["suite"]).replace("{team}", "payments").replace("{tier}", "1")
+        .replace("{number}", "2").replace("{finished_run}", str(ids["finished_run"]))
+    )
+
+
+def _api_client(world, actor):
+    client = APIClient()
+    if actor in world["tokens"]:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {world['tokens'][actor]}")
+    elif actor != "anonymous":
+        client.force_login(world["people"][actor])
+    return client
+
+
+API_CELLS = [(method, path, actor) for (method, path) in API for actor in CAST]
+
+
+@pytest.fixture
+def cell(world, db):
+    """The world, in the savepoint pytest-django opens for each test and rolls back."""
+    return world
+
+
+def _code(response):
+    try:
+        return response.json().get("code")
+    except (ValueError, AttributeError):
+        return None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "actor"), API_CELLS, ids=[f"{m.upper()} {p} as {a}" for m, p, a in API_CELLS]
+)
+def test_api_cell(cell, method, path, actor):
+    rule, body = API[(method, path)]
+    query = body if isinstance(body, str) else ""
+    data = None if isinstance(body, str) else body
+    url = _fill(path + query, cell["ids"])
+    response = getattr(_api_client(cell, actor), method)(url, data, format="json")
+    status, code = expected(actor, rule)
+    got = (response.status_code, _code(response) if code else None)
+    assert got == (status, code), f"{method.upper()} {url} as {actor}: {response.content[:300]!r}"
+
+
+PAGE_ACTORS = [a for a in CAST if not a.startswith("token:")]
+PAGE_CELLS = [(route, actor) for route, row in PAGES.items() if row for actor in PAGE_ACTORS]
+
+
+def _page_url(route, ids):
+    return "/" + (
+        route.replace("<int:run_id>", str(ids["run"]))
+        .replace("<slug:slug>/versions/<int:number>", "loan-letter/versions/2")
+        .replace("suites/<slug:slug>", f"suites/{ids['suite']}").replace("teams/<slug:slug>", "teams/payments")
+        .replace("<slug:slug>", "loan-letter").replace("<int:notice_id>", str(ids["notice"]))
+        .replace("<int:pk>/<slug:action>", f"{ids['pending']}/withdraw")
+        .replace("loan-letter/<int:number>", "loan-letter/3")
+        .replace("<int:subscription_id>", str(ids["hook"])).replace("<int:delivery_id>", str(ids["delivery"]))
+        .replace("<int:token_id>", str(ids["spare_token"]))
+    )
+
+
+def expected_page(actor, rule):
+    if actor in rule.special:
+        return rule.special[actor][0]
+    if actor in ("anonymous", "deactivated"):
+        return 302  # to the sign-in page
+    return expected(actor, rule)[0]
+
+
+@pytest.mark.parametrize(("route", "actor"), PAGE_CELLS, ids=[f"POST /{r} as {a}" for r, a in PAGE_CELLS])
+def test_page_cell(cell, route, actor):
+    rule, body = PAGES[route]
+    client = Client()
+    if actor not in ("anonymous",):
+        client.force_login(cell["people"][actor])
+    url = _page_url(route, cell["ids"])
+    if callable(body):
+        body = body(cell["ids"])
+    if body == "cases":  # a file upload
+        line = b'{"vars": {"name": "Bo"}, "assertions": [{"type": "contains", "value": "Bo"}]}\n'
+        body = {"file": SimpleUploadedFile("cases.jsonl", line)}
+    response = client.post(url, body)
+    status = expected_page(actor, rule)
+    assert response.status_code == status, f"POST {url} as {actor}: {response.content[:400]!r}"
+    if actor in ("anonymous", "deactivated"):
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_matrix_size():
+    """The number of (route x actor) cells the matrix checks: printed for the record."""
+    cells = len(API_CELLS) + len(PAGE_CELLS)
+    print(f"access matrix: {len(API)} API operations x {len(CAST)} actors + "
+          f"{len(PAGE_CELLS) // len(PAGE_ACTORS)} page POSTs x {len(PAGE_ACTORS)} actors = {cells} cells")
+    assert len(API_CELLS) == len(API) * len(CAST) and cells > 1000
+    assert set(PEOPLE) <= set(CAST)
