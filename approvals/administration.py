@@ -10,10 +10,11 @@ from audit.transactions import change, lock_rows, retry_transient
 from registry import access
 from registry.errors import ValidationFailed
 from registry.services.validation import check_text
+from registry.tiers import TIERS
 
 from . import events
 from .models import ApproverGroup, NamedApprover, TierPolicy
-from .policy import MODEL_STATUSES, policy_for, team_approver_ids
+from .policy import DEFAULTS, MODEL_STATUSES, team_approver_ids
 
 
 def approvers_of(prompt):
@@ -112,7 +113,7 @@ def update_policy(*, actor, tier, **changes):
     """Edit a tier's policy; site admins only. Its version goes up, so approvals given under the
     old policy no longer count; requests keep the snapshot they were opened under."""
     access.require(actor, "policy.update")
-    if tier not in (0, 1, 2, 3):
+    if isinstance(tier, bool) or tier not in TIERS:
         raise ValidationFailed(f"no tier {tier!r}", field_errors={"tier": ["0, 1, 2 or 3"]})
     unknown = set(changes) - set(EDITABLE)
     if unknown:
@@ -133,7 +134,7 @@ def update_policy(*, actor, tier, **changes):
                 field_errors={"allowed_model_statuses": [f"one or more of {', '.join(MODEL_STATUSES)}"]},
             )
     with change():
-        policy_for(tier)
+        TierPolicy.objects.get_or_create(tier=tier, defaults=DEFAULTS[tier])  # a removed row comes back here
         policy = lock_rows(TierPolicy.objects).get(tier=tier)
         before = policy.snapshot()
         for field, value in changes.items():

@@ -7,9 +7,11 @@ Tier-3 nothing (it deploys as it is requested, audited). A ``restricted`` model 
 and 3; a ``retired`` one carries nothing.
 """
 
+from collections import defaultdict
+
 from registry.models import LLMModel, Membership
 
-from .models import ApproverGroup, NamedApprover, TierPolicy
+from .models import NamedApprover, TierPolicy
 
 DEFAULTS = {
     0: {
@@ -45,32 +47,52 @@ MODEL_STATUSES = [LLMModel.APPROVED, LLMModel.RESTRICTED]  # a retired model is 
 
 
 def policy_for(tier):
-    """The tier's policy row, created with the defaults if an operator removed it."""
-    policy, _ = TierPolicy.objects.get_or_create(tier=tier, defaults=DEFAULTS[tier])
-    return policy
+    """The tier's policy in force: its row (a migration seeds all four), or the defaults, unsaved,
+    if the row is missing. Reading never writes; only ``administration.update_policy`` does."""
+    policy = TierPolicy.objects.select_related("updated_by").filter(tier=tier).first()
+    return policy if policy is not None else TierPolicy(tier=tier, **DEFAULTS[tier])
+
+
+def policies():
+    """The four tiers' policies in force, in tier order."""
+    rows = {p.tier: p for p in TierPolicy.objects.select_related("updated_by")}
+    return [rows.get(tier) or TierPolicy(tier=tier, **DEFAULTS[tier]) for tier in DEFAULTS]
 
 
 def model_key(version):
     return f"{version.llm_model.provider}:{version.llm_model.model_id}" if version is not None else ""
 
 
+def named_approvers_by_prompt(prompt_ids):
+    """``{prompt id: user ids}`` named on each prompt directly or through one of its approver
+    groups, for any number of prompts in one query."""
+    named = defaultdict(set)
+    rows = NamedApprover.objects.filter(prompt_id__in=prompt_ids).values_list("prompt_id", "user_id", "group__members")
+    for prompt_id, user_id, member_id in rows:
+        named[prompt_id].update(uid for uid in (user_id, member_id) if uid is not None)
+    return named
+
+
 def named_approver_ids(prompt):
     """User ids named on the prompt directly or through one of its approver groups."""
-    direct = NamedApprover.objects.filter(prompt=prompt, user__isnull=False).values_list("user_id", flat=True)
-    groups = NamedApprover.objects.filter(prompt=prompt, group__isnull=False).values_list("group_id", flat=True)
-    via_groups = ApproverGroup.members.through.objects.filter(approvergroup_id__in=groups).values_list(
-        "user_id", flat=True
-    )
-    return set(direct) | set(via_groups)
+    return named_approvers_by_prompt([prompt.pk])[prompt.pk]
+
+
+def team_approvers_by_team(team_ids):
+    """``{team id: user ids}`` of the active members holding the approver or owner role in each
+    team, for any number of teams in one query."""
+    approvers = defaultdict(set)
+    rows = Membership.objects.filter(
+        team_id__in=team_ids, user__is_active=True, role__in=[Membership.APPROVER, Membership.OWNER]
+    ).values_list("team_id", "user_id")
+    for team_id, user_id in rows:
+        approvers[team_id].add(user_id)
+    return approvers
 
 
 def team_approver_ids(team):
     """Active members holding the approver or owner role in ``team``."""
-    return set(
-        Membership.objects.filter(
-            team=team, user__is_active=True, role__in=[Membership.APPROVER, Membership.OWNER]
-        ).values_list("user_id", flat=True)
-    )
+    return team_approvers_by_team([team.pk])[team.pk]
 
 
 def eligible_approver_ids(prompt, policy):

@@ -8,7 +8,9 @@ services call these inside the transaction that holds the request's row lock; th
 shows the same checklist, so the browser and the API give the same reasons.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.contrib.auth import get_user_model
 
@@ -16,7 +18,15 @@ from registry.errors import Conflict, PermissionDenied
 from registry.models import Deployment, PromptVersion
 
 from .models import Approval, DeployRequest
-from .policy import eligible_approver_ids, model_key, named_approver_ids, policy_for, team_approver_ids
+from .policy import (
+    eligible_approver_ids,
+    model_key,
+    named_approver_ids,
+    named_approvers_by_prompt,
+    policies,
+    policy_for,
+    team_approvers_by_team,
+)
 
 
 @dataclass(frozen=True)
@@ -33,39 +43,88 @@ class Requirement:
         return cls(self.detail, code=self.code)
 
 
+def _authored_span(request):
+    """``(after, upto)``: the version numbers whose authors authored what the request puts live are
+    those above ``after`` (None: from the first) up to and including ``upto``."""
+    number, base = request.version.number, request.base_version
+    if base is None:
+        return None, number
+    return (base.number, number) if base.number < number else (number - 1, number)
+
+
+def authors_by_request(requests):
+    """``{request pk: author_ids(request)}`` for any number of requests, in one query."""
+    spans = {r.pk: (r.prompt_id, *_authored_span(r)) for r in requests if r.version is not None}
+    authors = {r.pk: set() for r in requests}
+    if not spans:
+        return authors
+    versions = PromptVersion.objects.filter(
+        prompt_id__in={prompt_id for prompt_id, _, _ in spans.values()},
+        number__lte=max(upto for _, _, upto in spans.values()),
+    )
+    if all(after is not None for _, after, _ in spans.values()):
+        versions = versions.filter(number__gt=min(after for _, after, _ in spans.values()))
+    numbered = defaultdict(list)
+    for prompt_id, number, author_id in versions.values_list("prompt_id", "number", "author_id"):
+        numbered[prompt_id].append((number, author_id))
+    for pk, (prompt_id, after, upto) in spans.items():
+        authors[pk] = {a for n, a in numbered[prompt_id] if n <= upto and (after is None or n > after)}
+    return authors
+
+
 def author_ids(request):
     """Everyone who authored content in what the request puts live: the versions after the one
     live when the request was opened, up to and including the requested one (just the requested
     version's author when it goes back to an older number)."""
-    if request.version is None:
-        return set()
-    base = request.base_version
-    versions = PromptVersion.objects.filter(prompt_id=request.prompt_id, number__lte=request.version.number)
-    if base is not None and base.number < request.version.number:
-        versions = versions.filter(number__gt=base.number)
-    elif base is not None:
-        versions = versions.filter(pk=request.version_id)
-    return set(versions.values_list("author_id", flat=True))
+    return authors_by_request([request])[request.pk]
 
 
-def refusal_to_decide(request, user, *, policy=None):
-    """The ``DomainError`` that forbids ``user`` deciding on ``request`` now, or ``None``."""
-    policy = policy or policy_for(request.prompt.tier)
+class DecisionFacts:
+    """What ``refusal_to_decide`` reads about a batch of requests (their authors, their teams'
+    approvers, their prompts' named approvers, the tier policies), each kind fetched once for the
+    whole batch when a request first needs it: deciding on a list (an inbox) takes a fixed number
+    of queries however long the list is."""
+
+    def __init__(self, requests):
+        self.requests = list(requests)
+
+    @cached_property
+    def policies(self):
+        return {policy.tier: policy for policy in policies()}
+
+    @cached_property
+    def authors(self):
+        return authors_by_request(self.requests)
+
+    @cached_property
+    def team_approvers(self):
+        return team_approvers_by_team({r.prompt.team_id for r in self.requests})
+
+    @cached_property
+    def named_approvers(self):
+        return named_approvers_by_prompt({r.prompt_id for r in self.requests})
+
+
+def refusal_to_decide(request, user, *, policy=None, facts=None):
+    """The ``DomainError`` that forbids ``user`` deciding on ``request`` now, or ``None``. Asking
+    about many requests, pass ``facts``: the ``DecisionFacts`` of all of them."""
+    facts = facts or DecisionFacts([request])
+    policy = policy or facts.policies[request.prompt.tier]
     if user is None:
         return PermissionDenied("only a person can approve; a service or the system cannot", code="not_a_person")
-    if user.pk in author_ids(request):
+    if user.pk in facts.authors[request.pk]:
         return PermissionDenied(
             "you authored content in this version, so you cannot approve it (segregation of duties)",
             code="author_cannot_approve",
         )
     if user.pk == request.requested_by_id:
         return PermissionDenied("you opened this request, so you cannot approve it", code="self_approval")
-    if not user.is_active or user.pk not in team_approver_ids(request.prompt.team):
+    if not user.is_active or user.pk not in facts.team_approvers[request.prompt.team_id]:
         return PermissionDenied(
             f"only active approvers and owners of team '{request.prompt.team.slug}' can decide on its requests",
             code="not_eligible_approver",
         )
-    if policy.named_approvers_only and user.pk not in named_approver_ids(request.prompt):
+    if policy.named_approvers_only and user.pk not in facts.named_approvers[request.prompt_id]:
         return PermissionDenied(
             f"tier-{policy.tier} requests are decided by the prompt's named approvers, and you are not one",
             code="not_named_approver",
@@ -196,7 +255,7 @@ def _gate(request, policy, *, actor, record):
 
     result = evaluate_gate(
         actor=actor, prompt=request.prompt, version=request.version, environment=request.environment,
-        record_decision=record,
+        record_decision=record, required=policy.requires_gate,
     )
     failed = [c["detail"] for c in result["checks"] if not c["passed"]]
     detail = "passed" if result["passed"] else "; ".join(failed)

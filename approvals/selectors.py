@@ -7,8 +7,7 @@ from registry.models import Membership
 from registry.permissions import visible_prompts
 
 from .models import Approval, DeployRequest
-from .policy import policy_for
-from .requirements import refusal_to_decide
+from .requirements import DecisionFacts, refusal_to_decide
 
 RELATED = (
     "prompt__team", "version__llm_model", "llm_model", "environment", "base_version", "requested_by", "deployed_by",
@@ -54,11 +53,9 @@ def waiting_for(user, *, limit=200):
     if user is None:
         return []
     requests = _candidate_requests(user, DeployRequest.objects.filter(status__in=DeployRequest.OPEN))
-    found = []
-    for request in requests.order_by("created_at", "id")[: limit * 2]:
-        if refusal_to_decide(request, user, policy=policy_for(request.prompt.tier)) is None:
-            found.append(request)
-    return found[:limit]
+    requests = list(requests.order_by("created_at", "id")[: limit * 2])
+    facts = DecisionFacts(requests)
+    return [r for r in requests if refusal_to_decide(r, user, facts=facts) is None][:limit]
 
 
 def reviews_waiting_for(user):
@@ -66,7 +63,9 @@ def reviews_waiting_for(user):
     if user is None:
         return []
     requests = _candidate_requests(user, DeployRequest.objects.filter(review_status=DeployRequest.REVIEW_PENDING))
-    return [r for r in requests.order_by("created_at") if refusal_to_decide(r, user) is None]
+    requests = list(requests.order_by("created_at"))
+    facts = DecisionFacts(requests)
+    return [r for r in requests if refusal_to_decide(r, user, facts=facts) is None]
 
 
 def requested_by(user, *, limit=50):

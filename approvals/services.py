@@ -19,6 +19,7 @@ from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.models import Deployment, PromptVersion
 from registry.services.deployments import move_pointer
 from registry.services.validation import check_text
+from registry.tiers import check_tier
 
 from . import events, notify
 from .models import Approval, DeployRequest
@@ -192,8 +193,7 @@ def open_tier_change(*, actor, prompt, target_tier, rationale):
     approvals of the current tier, and applies at once where that tier needs none. Raising the
     tier is a plain prompt update."""
     access.require(actor, "tier_change.open", team=prompt.team)
-    if isinstance(target_tier, bool) or not isinstance(target_tier, int) or not 0 <= target_tier <= 3:
-        raise ValidationFailed("tier is out of range", field_errors={"tier": ["an integer from 0 to 3"]})
+    target_tier = check_tier(target_tier)
     if target_tier <= prompt.tier:
         raise ValidationFailed(
             f"tier {target_tier} is not lower than tier {prompt.tier}; raising the tier needs no request",

@@ -22,6 +22,7 @@ from registry.views import registry_page
 from . import administration, selectors, services
 from .forms import BreakGlassForm, DecisionForm, PolicyForm, RequestForm, RollbackForm, TierChangeForm
 from .models import DeployRequest
+from .policy import policies as policies_in_force
 from .policy import policy_for
 from .requirements import checklist, first_unmet, refusal_to_decide
 
@@ -257,7 +258,7 @@ def tier_change(request, actor, slug):
 @registry_page
 @require_http_methods(["GET", "POST"])
 def policies(request, actor):
-    rows = [policy_for(tier) for tier in range(4)]
+    rows = policies_in_force()
     is_admin = actor.is_admin
     forms_by_tier = {
         p.tier: PolicyForm(prefix=f"tier{p.tier}", initial=p.snapshot()) for p in rows

@@ -4,7 +4,7 @@ import datetime
 
 from registry import access
 from registry.errors import ValidationFailed
-from registry.models import SiteRole, Team
+from registry.models import SiteRole
 
 from .models import AuditEvent
 
@@ -23,7 +23,7 @@ def visible_events(actor):
         return qs
     if actor.user is None:
         return qs.none()
-    teams = Team.objects.filter(memberships__user=actor.user).values_list("slug", flat=True)
+    teams = access.teams_of(actor).values_list("slug", flat=True)
     return qs.filter(team__in=list(teams))
 
 

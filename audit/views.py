@@ -203,7 +203,7 @@ def chain_state():
 # --- pages -------------------------------------------------------------------------------------------
 def _teams_for(actor):
     teams = Team.objects.order_by("name")
-    return teams if reads_all_events(actor) else teams.filter(memberships__user=actor.user).distinct()
+    return teams if reads_all_events(actor) else teams.filter(pk__in=access.teams_of(actor))
 
 
 @registry_page

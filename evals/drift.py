@@ -18,7 +18,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from audit.services import record
 from audit.transactions import change, lock_rows, retry_transient
 from registry import access
 from registry.actors import Actor
@@ -27,7 +26,7 @@ from registry.models import Deployment
 from registry.permissions import visible_prompts
 from webhooks import events as webhook_events
 
-from . import services
+from . import events, services
 from .gates import SCORED
 from .models import DriftNotice, EvalRun, GateSuite
 
@@ -89,20 +88,7 @@ def _schedule_one(pointer, suite, day_start, day_end):
             run = services.start_run(
                 actor=actor, prompt=pointer.prompt, version=locked.version, suite=suite, trigger=EvalRun.SCHEDULE
             )
-            record(
-                actor=actor,
-                action="drift.scheduled",
-                target_type="eval_run",
-                target_id=run.pk,
-                team=pointer.prompt.team.slug,
-                prompt=pointer.prompt.slug,
-                data={
-                    "environment": pointer.environment.slug,
-                    "version": locked.version.number,
-                    "content_hash": locked.version.content_hash,
-                    "suite": suite.slug,
-                },
-            )
+            events.drift_scheduled(actor, run, pointer, locked.version, suite)
             return run
     except DomainError as exc:
         log.warning(
@@ -174,9 +160,8 @@ def _check(run):
         "min_pass_rate": min_rate,
         "max_drop": max_drop,
     }
-    audit = {"actor": Actor.for_system("drift-check"), "team": prompt.team.slug, "prompt": prompt.slug}
     if reason is None:
-        record(**audit, action="drift.checked", target_type="eval_run", target_id=run.pk, data=numbers)
+        events.drift_checked(prompt, run, numbers)
         return None
     notice = DriftNotice.objects.create(
         prompt=prompt,
@@ -190,7 +175,7 @@ def _check(run):
         reason=reason,
     )
     alert = {**numbers, "notice": notice.pk, "run": run.pk, "reason": reason, "threshold": threshold}
-    record(**audit, action="drift.alert", target_type="drift_notice", target_id=notice.pk, data=alert)
+    events.drift_alert(prompt, notice, alert)
     webhook_events.drift_alert(prompt=prompt, alert=alert)
     return notice
 
@@ -226,13 +211,5 @@ def acknowledge_notice(*, actor, notice):
             raise Conflict(f"notice {notice.pk} is already acknowledged", code="notice_acknowledged")
         locked.acknowledged_at, locked.acknowledged_by = timezone.now(), actor.user
         locked.save(update_fields=["acknowledged_at", "acknowledged_by"])
-        record(
-            actor=actor,
-            action="drift.acknowledged",
-            target_type="drift_notice",
-            target_id=locked.pk,
-            team=notice.prompt.team.slug,
-            prompt=notice.prompt.slug,
-            data={"run": locked.run_id, "reason": locked.reason, "suite": notice.suite.slug},
-        )
+        events.drift_acknowledged(actor, locked)
     return locked

@@ -6,13 +6,13 @@ not fall more than ``max_regression`` below that version's newest run of the sam
 Tier-0 and Tier-1 prompts with no gate suite fail with ``no_gate_configured``.
 """
 
-from audit.services import record
 from audit.transactions import change, lock_rows, retry_transient
 from registry import access
 from registry.errors import ValidationFailed
 from registry.models import Deployment
 from webhooks import events as webhook_events
 
+from . import events
 from .models import EvalRun, Gate, GateSuite, Suite
 
 SCORED = (EvalRun.COMPLETED, EvalRun.COMPLETED_WITH_ERRORS)
@@ -71,15 +71,7 @@ def set_gate(*, actor, prompt, suites, max_regression=None):
         gate.suites.all().delete()
         GateSuite.objects.bulk_create([GateSuite(gate=gate, suite=s, min_pass_rate=r) for s, r in rows])
         after = gate_config(prompt)
-        record(
-            actor=actor,
-            action="gate.updated",
-            target_type="gate",
-            target_id=prompt.slug,
-            team=prompt.team.slug,
-            prompt=prompt.slug,
-            data={"before": before, "after": after},
-        )
+        events.gate_updated(actor, prompt, before=before, after=after)
     return gate
 
 
@@ -91,22 +83,31 @@ def _newest_run(prompt, content_hash, suite_id):
     )
 
 
+def gate_required(prompt):
+    """Whether the prompt's tier policy asks for a passing gate (``TierPolicy.requires_gate``,
+    which admins edit): the one home of that rule, for the deploy checklist and the gate API alike."""
+    from approvals.policy import policy_for  # the policy is approvals'; evals only asks it
+
+    return policy_for(prompt.tier).requires_gate
+
+
 @retry_transient
-def evaluate_gate(*, actor, prompt, version, environment, record_decision=True):
-    """``{"passed": bool, "checks": [...]}`` for ``version`` going to ``environment``; audited."""
+def evaluate_gate(*, actor, prompt, version, environment, record_decision=True, required=None):
+    """``{"passed": bool, "checks": [...]}`` for ``version`` going to ``environment``; audited.
+    ``required``: whether a gate must exist (the tier policy's ``requires_gate``; asked if None)."""
     gate = Gate.objects.filter(prompt=prompt).first()
     gate_suites = list(gate.suites.select_related("suite")) if gate else []
     checks = []
     if not gate_suites:
-        critical = prompt.tier <= 1
+        required = gate_required(prompt) if required is None else required
         checks.append(
             {
                 "code": "no_gate_configured",
-                "passed": not critical,
+                "passed": not required,
                 "detail": (
-                    f"tier-{prompt.tier} prompts need a gate suite"
-                    if critical
-                    else "no gate suite configured; tiers 2 and 3 may go without"
+                    f"the tier-{prompt.tier} policy requires a gate suite, and none is configured"
+                    if required
+                    else f"no gate suite configured; the tier-{prompt.tier} policy does not require one"
                 ),
             }
         )
@@ -168,19 +169,7 @@ def evaluate_gate(*, actor, prompt, version, environment, record_decision=True):
     }
     if record_decision:
         with change():
-            record(
-                actor=actor,
-                action="gate.evaluated",
-                target_type="prompt_version",
-                target_id=f"{prompt.slug}@{version.number}",
-                team=prompt.team.slug,
-                prompt=prompt.slug,
-                data={
-                    "environment": environment.slug,
-                    "passed": result["passed"],
-                    "failed_checks": [c["code"] for c in checks if not c["passed"]],
-                },
-            )
+            events.gate_evaluated(actor, prompt, version, environment=environment, result=result)
             if not result["passed"]:
                 webhook_events.gate_failed(actor=actor, prompt=prompt, version=version, result=result)
     return result

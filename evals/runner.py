@@ -31,14 +31,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from audit.services import record
 from audit.transactions import change, lock_rows, retry_transient
 from registry import rendering
-from registry.actors import Actor
 from registry.errors import ValidationFailed
 from registry.services.validation import storable_copy
 
-from . import assertions, providers
+from . import assertions, events, providers
 from .models import EvalItem, EvalResult, EvalRun
 
 log = logging.getLogger(__name__)
@@ -415,22 +413,7 @@ def finalize(run_id):
             run.status = EvalRun.COMPLETED_WITH_ERRORS if summary["errors"] else EvalRun.COMPLETED
         run.finished_at = timezone.now()
         run.save(update_fields=["summary", "pass_rate", "status", "finished_at"])
-        record(
-            actor=Actor.for_system("eval-runner"),
-            action="eval_run.completed",
-            target_type="eval_run",
-            target_id=run.pk,
-            team=run.prompt.team.slug,
-            prompt=run.prompt.slug,
-            data={
-                "status": run.status,
-                "pass_rate": run.pass_rate,
-                "passed": summary["passed"],
-                "total": run.total,
-                "errors": summary["errors"],
-                "cost_usd": summary["cost_usd"],
-            },
-        )
+        events.run_completed(run, summary)
         from webhooks.events import eval_run_completed
 
         eval_run_completed(run=run)
@@ -442,7 +425,12 @@ def finalize(run_id):
 
 
 def progress(run):
-    done = run.results.count() if not run.finished else run.summary.get("done", 0)
+    """Results so far of ``total``. A run read with ``done`` annotated (its results counted in the
+    list's own query, as the run lists do) needs no query of its own."""
+    if run.finished:
+        done = run.summary.get("done", 0)
+    else:
+        done = run.done if hasattr(run, "done") else run.results.count()
     return {"total": run.total, "done": done, "percent": round(100 * done / run.total, 1) if run.total else 100.0}
 
 

@@ -1,12 +1,13 @@
 """Who may see which suites and runs: one definition for the API and the browser."""
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from registry import access
 from registry.errors import NotFound
 from registry.permissions import visible_prompts
 
-from .models import EvalRun, Suite
+from .models import EvalResult, EvalRun, Suite
 
 
 def visible_suites(actor):
@@ -15,7 +16,7 @@ def visible_suites(actor):
     access.require(actor, "read")
     suites = Suite.objects.select_related("team").annotate(case_count=Count("cases", distinct=True))
     if not actor.reads_everything:
-        suites = suites.filter(Q(team__isnull=True) | Q(team__memberships__user=actor.user))
+        suites = suites.filter(Q(team__isnull=True) | Q(team__in=access.teams_of(actor)))
     return suites.order_by(F("team__name").asc(nulls_last=True), "slug")
 
 
@@ -39,3 +40,10 @@ def get_run(actor, run_id):
     if run is None:
         raise NotFound(f"no eval run {run_id} (or you cannot see it)", code="run_not_found")
     return run
+
+
+def with_results_done(runs):
+    """``runs`` with ``done``, each run's results so far (what ``runner.progress`` shows of a run
+    not finished), counted by a subquery per run listed rather than a join over every result."""
+    done = EvalResult.objects.filter(run=OuterRef("pk")).order_by().values("run").annotate(n=Count("pk")).values("n")
+    return runs.annotate(done=Coalesce(Subquery(done), 0))

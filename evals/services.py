@@ -7,14 +7,13 @@ import uuid
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
-from audit.services import record
 from audit.transactions import change, lock_rows, retry_transient
 from registry import access
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.services.prompts import normalize_model_config, registered_model
 from registry.services.validation import check_slug, check_storable, check_text
 
-from . import assertions
+from . import assertions, events
 from .models import Case, EvalItem, EvalRun, Suite
 
 TRIGGERS = [t for t, _ in EvalRun.TRIGGER_CHOICES]
@@ -39,14 +38,7 @@ def create_suite(*, actor, slug, name, team=None, description=""):
                 created_by=actor.user,
                 description=check_text(description, "description", required=False, max_length=5000),
             )
-            record(
-                actor=actor,
-                action="suite.created",
-                target_type="suite",
-                target_id=slug,
-                team=team.slug if team else "",
-                data={"name": name, "shared": team is None},
-            )
+            events.suite_created(actor, suite)
             return suite
     except IntegrityError as exc:
         raise Conflict(
@@ -84,14 +76,7 @@ def add_cases(*, actor, suite, cases, replace=False):
             ]
         )
         locked.save(update_fields=["updated_at"])
-        record(
-            actor=actor,
-            action="cases.added",
-            target_type="suite",
-            target_id=locked.slug,
-            team=locked.team.slug if locked.team else "",
-            data={"count": len(made), "replaced": replace, "first_position": start},
-        )
+        events.cases_added(actor, locked, count=len(made), replaced=replace, first_position=start)
     return made
 
 
@@ -136,22 +121,7 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
             total=len(cases),
         )
         _write_items(run, suite, cases)
-        record(
-            actor=actor,
-            action="eval_run.started",
-            target_type="eval_run",
-            target_id=run.pk,
-            team=prompt.team.slug,
-            prompt=prompt.slug,
-            data={
-                "version": version.number,
-                "content_hash": version.content_hash,
-                "suite": suite.slug,
-                "model": f"{model_config['provider']}:{model_config['name']}",
-                "trigger": trigger,
-                "cases": len(cases),
-            },
-        )
+        events.run_started(actor, run, cases=len(cases))
         transaction.on_commit(lambda: enqueue(run.pk))
     return run
 
@@ -242,15 +212,7 @@ def cancel_run(*, actor, run):
             raise Conflict(f"run {run.pk} already {locked.status}", code="run_finished")
         locked.cancel_requested = True
         locked.save(update_fields=["cancel_requested"])
-        record(
-            actor=actor,
-            action="eval_run.cancel_requested",
-            target_type="eval_run",
-            target_id=run.pk,
-            team=run.prompt.team.slug,
-            prompt=run.prompt.slug,
-            data={},
-        )
+        events.run_cancel_requested(actor, run)
     from .runner import finalize
 
     return finalize(run.pk) or locked

@@ -251,7 +251,8 @@ def _authoring_teams(actor):
     teams = Team.objects.order_by("name")
     if actor.is_admin:
         return list(teams)
-    return [t for t in teams.filter(memberships__user=actor.user) if access.may(actor, "suite.edit", team=t)]
+    authoring = teams.filter(pk__in=access.teams_of(actor, access.AUTHOR))
+    return [team for team in authoring if access.may(actor, "suite.edit", team=team)]
 
 
 @registry_page
@@ -346,7 +347,9 @@ def suite_upload(request, actor, slug):
 def drift_panel(actor, prompt):
     """The prompt page's drift notices not yet acknowledged, and whether the actor may acknowledge."""
     notices = list(
-        DriftNotice.objects.filter(prompt=prompt, acknowledged_at__isnull=True).select_related("suite", "run")[:10]
+        DriftNotice.objects.filter(prompt=prompt, acknowledged_at__isnull=True).select_related(
+            "suite", "run__version"  # the panel names each run's version
+        )[:10]
     )
     return {"notices": notices, "can_ack": access.may(actor, "drift.acknowledge", team=prompt.team)}
 

@@ -148,6 +148,19 @@ def rule(action):
         raise UnknownAction(f"no access rule for '{action}': add it to registry/access.py") from None
 
 
+def teams_of(actor, min_role=VIEWER):
+    """The teams where the actor is an active member with at least ``min_role``, as a queryset:
+    every membership query of the apps goes through here, so none forgets ``is_active``."""
+    from .models import Team
+
+    if actor.user is None or not actor.user.is_active:
+        return Team.objects.none()
+    roles = [role for role, rank in Membership.RANK.items() if rank >= Membership.RANK[min_role]]
+    return Team.objects.filter(
+        pk__in=Membership.objects.filter(user=actor.user, user__is_active=True, role__in=roles).values("team_id")
+    )
+
+
 def team_role(actor, team):
     """The actor's role in ``team``, or None (inactive people have none)."""
     if actor.user is None or team is None:

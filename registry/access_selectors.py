@@ -17,7 +17,7 @@ def visible_teams(actor):
         return queryset.order_by("slug")
     if actor.user is None:
         return queryset.none()
-    return queryset.filter(memberships__user=actor.user).order_by("slug")
+    return queryset.filter(pk__in=access.teams_of(actor)).order_by("slug")
 
 
 def team_list(actor):

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.forms import formset_factory
 
 from .rendering import ROLES
+from .tiers import TIERS
 
-TIER_CHOICES = [("", "Any tier")] + [(str(t), f"Tier {t}") for t in range(4)]
+TIER_CHOICES = [("", "Any tier")] + [(str(t.value), t.label) for t in TIERS]
 
 
 class PromptFilterForm(forms.Form):

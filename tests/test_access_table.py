@@ -141,3 +141,15 @@ def test_every_entry_names_a_real_scope_and_role():
         assert entry.site_roles <= roles, action
         assert entry.summary, action
     assert importlib.import_module("registry.management.commands.access_table")
+
+
+@pytest.mark.django_db
+def test_teams_of_counts_active_members_at_or_above_the_role(cast):
+    owner, viewer = Actor(user=cast["owner"]), Actor(user=cast["viewer"])
+    assert list(access.teams_of(owner).values_list("slug", flat=True)) == ["payments"]
+    assert list(access.teams_of(viewer, access.AUTHOR)) == []
+    assert list(access.teams_of(owner, access.OWNER).values_list("slug", flat=True)) == ["payments"]
+    cast["owner"].is_active = False
+    cast["owner"].save(update_fields=["is_active"])
+    assert list(access.teams_of(Actor(user=cast["owner"]))) == []
+    assert list(access.teams_of(Actor.for_system())) == []

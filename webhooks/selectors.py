@@ -24,8 +24,7 @@ def manageable_subscriptions(actor):
         return qs.order_by("team__slug", "id")
     if actor.user is None:
         return qs.none()
-    owned = Membership.objects.filter(user=actor.user, user__is_active=True, role=Membership.OWNER)
-    return qs.filter(team_id__in=owned.values("team_id")).order_by("team__slug", "id")
+    return qs.filter(team__in=access.teams_of(actor, Membership.OWNER)).order_by("team__slug", "id")
 
 
 def _not_found(what, pk):

@@ -10,8 +10,9 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from registry import access
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
-from registry.models import Membership, Team
+from registry.models import Team
 from registry.views import registry_page
 
 from . import selectors, services
@@ -32,7 +33,7 @@ def _owned_teams(actor):
     if actor.user is None:
         return []
     return list(
-        Team.objects.filter(memberships__user=actor.user, memberships__role=Membership.OWNER).order_by("name")
+        access.teams_of(actor, access.OWNER).order_by("name")
     )
 
 

@@ -14,10 +14,11 @@ from registry.api.views import ERRORS, PromptScopedView
 from registry.errors import NotFound, ValidationFailed
 from registry.models import Team
 from registry.services.deployments import get_environment
+from registry.tiers import TIERS
 
 from .. import administration, selectors, services
-from ..models import ApproverGroup, DeployRequest, TierPolicy
-from ..policy import policy_for
+from ..models import ApproverGroup, DeployRequest
+from ..policy import policies, policy_for
 from ..requirements import checklist, first_unmet
 from .serializers import (
     ApproverGroupSerializer,
@@ -198,9 +199,7 @@ class TierPolicyListView(ListAPIView):
 
     def get_queryset(self):
         access.require(actor_from(self.request), "read")
-        for tier in range(4):
-            policy_for(tier)
-        return TierPolicy.objects.select_related("updated_by").order_by("tier")
+        return policies()
 
     @extend_schema(summary="The tier policies in force")
     def get(self, request, *args, **kwargs):
@@ -212,7 +211,7 @@ class TierPolicyDetailView(GenericAPIView):
 
     def _policy(self, request, tier):
         access.require(actor_from(request), "read")
-        if tier not in range(4):
+        if tier not in TIERS:
             raise NotFound(f"no tier {tier}")
         return policy_for(tier)
 
@@ -246,12 +245,13 @@ class ApproverGroupListView(GenericAPIView):
     @staticmethod
     def _shape(group):
         return {"slug": group.slug, "name": group.name,
-                "members": sorted(group.members.values_list("username", flat=True))}
+                "members": sorted(member.username for member in group.members.all())}
 
     @extend_schema(summary="A team's approver groups", responses={200: ApproverGroupSerializer(many=True)})
     def get(self, request, slug):
         _, team = self._team(request, slug)
-        return Response([self._shape(g) for g in ApproverGroup.objects.filter(team=team)])
+        groups = ApproverGroup.objects.filter(team=team).prefetch_related("members")  # not a query per group
+        return Response([self._shape(g) for g in groups])
 
     @extend_schema(
         summary="Create or replace an approver group (team owners)", request=ApproverGroupSerializer,

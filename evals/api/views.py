@@ -174,7 +174,7 @@ class RunListView(ListAPIView):
         for field, lookup in (("prompt", "prompt__slug"), ("suite", "suite__slug"), ("status", "status")):
             if self.request.query_params.get(field):
                 qs = qs.filter(**{lookup: self.request.query_params[field]})
-        return qs.order_by("-created_at", "-id")
+        return selectors.with_results_done(qs).order_by("-created_at", "-id")  # no count per run for its progress
 
     @extend_schema(
         summary="Eval runs, newest first",

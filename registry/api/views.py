@@ -17,6 +17,7 @@ from ..errors import DomainError, ValidationFailed
 from ..models import APIToken, LLMModel, Membership, Team
 from ..services.deployments import get_environment
 from ..services.tokens import hash_token
+from ..tiers import parse_tier
 from . import throttling
 from .auth import BEARER_CHALLENGE, actor_from, bearer_secret, note_token_used, refuse_token
 from .errors import json_error
@@ -168,8 +169,8 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         access.require(actor, "read")
         params = self.request.query_params
         tier = params.get("tier")
-        if tier not in (None, "") and tier not in {"0", "1", "2", "3"}:
-            raise ValidationFailed("tier must be 0..3", code="invalid_tier", field_errors={"tier": ["0, 1, 2 or 3"]})
+        if tier not in (None, ""):
+            tier = str(parse_tier(tier).value)
         return selectors.prompt_list(
             actor=actor, team=params.get("team"), tier=tier, tag=params.get("tag"),
             data_category=params.get("data_category"), q=params.get("q"),

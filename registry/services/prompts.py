@@ -17,6 +17,7 @@ from webhooks import events as webhook_events
 from .. import access, rendering
 from ..errors import Conflict, PermissionDenied, ValidationFailed
 from ..models import LLMModel, Membership, Prompt, PromptVersion, Team
+from ..tiers import check_tier
 from .validation import check_labels, check_slug, check_storable, check_text, get_active_user
 
 MODEL_KEYS = {"provider", "name", "params", "response_schema"}
@@ -30,7 +31,7 @@ def content_hash(*, messages, variables, model):
 
 def _check_owner(username, team):
     owner = get_active_user(username, "owner")
-    if not Membership.objects.filter(team=team, user=owner).exists():
+    if not Membership.objects.filter(team=team, user=owner, user__is_active=True).exists():
         raise ValidationFailed(
             f"'{username}' is not a member of team '{team.slug}'",
             code="owner_not_member",
@@ -47,12 +48,7 @@ def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categ
     access.require(actor, "prompt.create", team=team)
     check_slug(slug)
     name = check_text(name, "name")
-    if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier <= 3:
-        raise ValidationFailed(
-            f"tier {tier!r} is out of range",
-            code="invalid_tier",
-            field_errors={"tier": ["an integer from 0 (most critical) to 3"]},
-        )
+    tier = check_tier(tier)
     fields = {
         "slug": slug,
         "name": name,
@@ -105,13 +101,7 @@ def update_prompt(*, actor, prompt, **changes):
         if "owner" in changes:
             row.owner = _check_owner(changes["owner"], row.team)
         if "tier" in changes:
-            tier = changes["tier"]
-            if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier <= 3:
-                raise ValidationFailed(
-                    f"tier {tier!r} is out of range",
-                    code="invalid_tier",
-                    field_errors={"tier": ["an integer from 0 (most critical) to 3"]},
-                )
+            tier = check_tier(changes["tier"])
             if tier > row.tier:  # a larger number is a less critical tier
                 raise PermissionDenied(
                     f"lowering tier {row.tier} to {tier} needs the approvals of tier {row.tier}: open a tier-change "

@@ -398,3 +398,17 @@ def test_withdrawing_a_request_is_for_its_requester_or_an_owner(flow, production
 def test_a_signature_names_one_of_the_known_methods():
     with pytest.raises(ValueError, match="unknown signature method"):
         Signature("trust-me", timezone.now())
+
+
+def test_reading_the_policies_writes_nothing(flow, api_for):
+    """A migration seeds the four policies; reading them (the API, the checklist) never creates one:
+    with a row gone the defaults are shown, unsaved, until an admin edits that tier."""
+    TierPolicy.objects.filter(tier=2).delete()
+    listed = api_for("viewer").get("/api/v1/tier-policies/")
+    assert listed.status_code == 200
+    assert [p["tier"] for p in listed.json()] == [0, 1, 2, 3]
+    assert listed.json()[2]["requires_gate"] is True
+    assert api_for("viewer").get("/api/v1/tier-policies/2/").status_code == 200
+    assert not TierPolicy.objects.filter(tier=2).exists()
+    administration.update_policy(actor=act(flow["admin"]), tier=2, requires_gate=False)
+    assert TierPolicy.objects.get(tier=2).requires_gate is False

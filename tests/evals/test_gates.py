@@ -103,3 +103,19 @@ def test_gate_config_errors_and_permissions(gated, api_for):
     assert unknown.status_code == 400
     author = api_for("author").put("/api/v1/prompts/loan-letter/gate", {"suites": []}, format="json")
     assert author.status_code == 403
+
+
+def test_whether_a_gate_is_required_is_the_tier_policys(gated, cast, prompt):
+    """Tier 2's default policy requires a gate: with none configured the gate fails; once an admin
+    turns requires_gate off for tier 2, the same prompt passes without one (no rule hard-coded)."""
+    from approvals.administration import update_policy
+
+    prompt.tier = 2
+    prompt.save(update_fields=["tier"])
+    refused = gate_of(gated, 1)
+    assert refused["passed"] is False
+    assert refused["checks"][0]["code"] == "no_gate_configured"
+    assert "tier-2 policy requires" in refused["checks"][0]["detail"]
+    update_policy(actor=Actor(user=cast["admin"]), tier=2, requires_gate=False)
+    allowed = gate_of(gated, 1)
+    assert allowed["passed"] is True and allowed["checks"][0]["code"] == "no_gate_configured"

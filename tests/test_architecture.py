@@ -1,0 +1,48 @@
+"""Rules about where code lives, checked on the source: each holds a decision of the house style
+that is cheap to break by accident."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("registry", "approvals", "evals", "webhooks", "audit", "config")
+
+
+def _sources():
+    for app in APPS:
+        for path in sorted((ROOT / app).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path, ast.parse(path.read_text())
+
+
+def test_audit_events_are_written_only_by_each_apps_events_module():
+    """One function per event type (Saleor's order/events.py): services call ``events.x(...)``,
+    never ``record(...)`` with an action string of their own."""
+    writers = []
+    for path, tree in _sources():
+        if path.name == "events.py" or path.parts[-2:] == ("audit", "services.py"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "record":
+                writers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert writers == [], f"audit events written outside an events module: {writers}"
+
+
+def test_reading_a_tier_policy_never_writes_one():
+    """Policies are seeded by a migration; the read path is a plain lookup (no get_or_create)."""
+    source = (ROOT / "approvals" / "policy.py").read_text()
+    assert "get_or_create" not in source and ".save(" not in source and ".create(" not in source
+
+
+def test_the_tier_range_is_written_once():
+    """Tiers are registry.tiers.Tier: no module spells the range out again."""
+    spelled = []
+    for path, _tree in _sources():
+        if path.name == "tiers.py":
+            continue
+        text = path.read_text()
+        for pattern in (r"0 <= \w+ <= 3", r"range\(4\)", r"\(0, 1, 2, 3\)", r'\{"0", "1", "2", "3"\}'):
+            if re.search(pattern, text):
+                spelled.append(f"{path.relative_to(ROOT)}: {pattern}")
+    assert spelled == []
