@@ -19,7 +19,8 @@ RUN groupadd --system --gid 10001 promptledger \
        --shell /usr/sbin/nologin promptledger
 
 COPY . .
-# Installs the pinned dependencies and the `promptledger` console script (not editable).
+# Installs promptledger-server (not editable): the pinned dependencies, the apps, and the SDK's
+# `promptledger` package and console script, built from sdk/ into the same wheel (no index needed).
 RUN pip install . \
     && rm -rf build ./*.egg-info \
     && mkdir -p /app/var /var/lib/promptledger-audit \

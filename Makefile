@@ -8,9 +8,13 @@ PORT ?= 8000
 
 .PHONY: install run test lint bench-resolve bench-audit-export bench-eval-throughput bench-load clean
 
+# The server, promptledger-server, editable; it carries the SDK's package from sdk/promptledger. The
+# distribution this repository was called before (promptledger) goes first: its editable finder points
+# at a folder that moved, and removing it later would take the shared `promptledger` script with it.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip uninstall --quiet --yes promptledger
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 

@@ -2,9 +2,6 @@
 through the CLI's ``main``. Pushing twice creates nothing, a bad file is named with its line and
 nothing is applied, pull then push changes nothing, and ``diff`` exits 0 only when nothing differs."""
 
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -302,13 +299,3 @@ def test_pull_never_writes_outside_its_folder_whatever_slug_the_server_sends(pro
     assert "'../escaped', which is not a slug; not written" in pulled.out + pulled.err
     assert not (tmp_path / "escaped.yaml").exists()
     assert sorted(path.name for path in target.iterdir()) == ["alpha.yaml", "beta.yaml"]
-
-
-def test_the_prompts_as_code_modules_do_not_import_django():
-    done = subprocess.run(
-        [sys.executable, "-c", "import sys, promptledger.prompts_as_code; "
-         "assert not [m for m in sys.modules if m.split('.')[0] in ('django', 'registry', 'config')]"],
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 0, done.stderr

@@ -123,7 +123,7 @@ class Client:
         url = f"{self.url}/api/v1/{path.lstrip('/')}"
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        sent = {"Accept": "application/json", "User-Agent": f"promptledger-client/{__version__}", **(headers or {})}
+        sent = {"Accept": "application/json", "User-Agent": f"promptledger-sdk/{__version__}", **(headers or {})}
         if self.token:
             sent["Authorization"] = f"Bearer {self.token}"
         data = None
