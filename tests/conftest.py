@@ -7,6 +7,7 @@ import os
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
@@ -144,6 +145,18 @@ def version(cast, prompt):
         message="first",
     )
     return made
+
+
+@pytest.fixture
+def browser_for(cast):
+    """``browser_for(name)``: a Django test client signed in as one of the cast."""
+
+    def make(username):
+        client = Client()
+        client.force_login(cast[username])
+        return client
+
+    return make
 
 
 ALL_SCOPES = ["prompts:read", "prompts:write", "evals:run", "deploy", "audit:read"]

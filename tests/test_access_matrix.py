@@ -14,12 +14,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
-from django.urls import URLResolver, get_resolver
-from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from registry.models import Membership
 from tests.access_world import CAST, PEOPLE, build
+from tests.routes import api_operations, page_routes
 
 pytestmark = pytest.mark.django_db  # each cell in a savepoint of the module's world
 
@@ -194,16 +193,6 @@ SCHEMA_NAMES = {  # the schema's parameter names -> the world's objects
 }
 
 
-def _schema_operations():
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    return {
-        (method, path)
-        for path, operations in schema["paths"].items()
-        for method in operations
-        if method in ("get", "post", "put", "patch", "delete")
-    }
-
-
 def _as_schema_path(path):
     """Our row's path with the schema's parameter names, to match the two lists."""
     for ours, theirs in (
@@ -217,7 +206,7 @@ def _as_schema_path(path):
 
 def test_every_api_operation_has_a_row():
     ours = {(method, _as_schema_path(path)) for method, path in API}
-    theirs = _schema_operations()
+    theirs = api_operations()
     assert sorted(theirs - ours) == [], "API operations with no row in the access matrix"
     assert sorted(ours - theirs) == [], "rows for operations the API no longer has"
 
@@ -290,19 +279,8 @@ PAGES = {
 }
 
 
-def _page_routes():
-    def walk(resolver, prefix=""):
-        for pattern in resolver.url_patterns:
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern, prefix + str(pattern.pattern))
-            else:
-                yield prefix + str(pattern.pattern)
-
-    return {route for route in walk(get_resolver()) if not route.startswith(("api/", "admin/", "static/"))}
-
-
 def test_every_page_has_a_row():
-    routes = _page_routes()
+    routes = page_routes()
     assert sorted(routes - set(PAGES)) == [], "pages with no row in the access matrix"
     assert sorted(set(PAGES) - routes) == [], "rows for pages that no longer exist"
 

@@ -23,14 +23,13 @@ import pytest
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
-from django.urls import URLResolver, get_resolver
-from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from registry.actors import Actor
 from registry.services import issue_token
 from registry.services.tokens import grantable_scopes
 from tests.query_counts_world import build
+from tests.routes import api_schema, page_routes
 
 SIZES = (3, 15)
 
@@ -100,18 +99,7 @@ NOT_LISTS = {
 
 # --- which routes are lists ----------------------------------------------------------------------
 def _page_routes():
-    def walk(resolver, prefix=""):
-        for pattern in resolver.url_patterns:
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern, prefix + str(pattern.pattern))
-            else:
-                yield prefix + str(pattern.pattern)
-
-    return {
-        "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
-        for route in walk(get_resolver())
-        if not route.startswith(("api/", "admin/", "static/"))
-    }
+    return {"/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route) for route in page_routes()}
 
 
 def _is_list(operation):
@@ -123,7 +111,7 @@ def _is_list(operation):
 
 def _schema_gets():
     """``{path: is a list}`` for every GET of the OpenAPI schema."""
-    schema = SchemaGenerator().get_schema(request=None, public=True)
+    schema = api_schema()
     return {path: _is_list(operations["get"]) for path, operations in schema["paths"].items() if "get" in operations}
 
 

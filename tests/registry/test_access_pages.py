@@ -5,24 +5,12 @@ as someone refused; the refusals show the service's own message."""
 import re
 from datetime import timedelta
 
-import pytest
-from django.test import Client
 from django.utils import timezone
 
 from registry.actors import Actor
 from registry.models import APIToken, Membership, SiteRole, Team
 from registry.services import tokens
 from tests.factories import UserFactory
-
-
-@pytest.fixture
-def browser_for(cast):
-    def make(username):
-        client = Client()
-        client.force_login(cast[username])
-        return client
-
-    return make
 
 
 def html(response):

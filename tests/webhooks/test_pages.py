@@ -1,8 +1,6 @@
 """The /settings/webhooks/ pages: the list with its empty states, the create form and its field
 errors, the secret shown once, the delivery log with its buttons, and who may see what."""
 
-import pytest
-from django.test import Client
 
 from registry.actors import Actor
 from webhooks import delivery, services
@@ -10,15 +8,6 @@ from webhooks.models import Delivery, Subscription
 
 URL = "https://hooks.example.test/promptledger?token=url-token-123"
 
-
-@pytest.fixture
-def browser_for(cast):
-    def make(username):
-        client = Client()
-        client.force_login(cast[username])
-        return client
-
-    return make
 
 
 def test_an_owner_sees_an_empty_list_that_says_what_to_do_and_the_nav_links_to_it(browser_for):
