@@ -109,7 +109,7 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------------
 # Owner-only from the start: the SQLite database, the audit signing key and the broker live here
-# (config.private_files keeps the database files 0600 and this directory 0700 on every connection).
+# (registry.private_files keeps the database files 0600 and this directory 0700 on every connection).
 VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'promptledger.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}

@@ -5,3 +5,12 @@ class EvalsConfig(AppConfig):
     name = "evals"
     verbose_name = "Evals"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from registry import panels
+
+        from . import views
+
+        panels.add_to_prompt_page("pass_rates", lambda actor, prompt: views.pass_rate_chart(prompt))
+        panels.add_to_prompt_page("drift", views.drift_panel)
+        panels.add_to_version_page(views.run_panel)

@@ -7,6 +7,7 @@ class RegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from config import private_files  # noqa: F401 - keeps the embedded SQLite files owner-only
-
-        from . import session_auth  # noqa: F401 - connects the sign-in receiver
+        from . import (
+            private_files,  # noqa: F401 - keeps the embedded SQLite files owner-only
+            session_auth,  # noqa: F401 - connects the sign-in receiver
+        )

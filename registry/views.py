@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 
-from . import access, diffing, page_queries, selectors, services
+from . import access, diffing, page_queries, panels, selectors, services
 from .api.auth import actor_from
 from .errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from .forms import PromptFilterForm, VersionEditor, as_json
@@ -74,21 +74,6 @@ def prompt_list(request, actor):
     return response
 
 
-def eval_parts():
-    """The evals pieces of the prompt and version pages (imported late: ``evals.views`` builds on
-    this module's ``registry_page``)."""
-    from evals import views
-
-    return views
-
-
-def approval_parts():
-    """The approvals pieces of the prompt page (imported late, as ``eval_parts``)."""
-    from approvals import views
-
-    return views
-
-
 def _number(value, name):
     if value in (None, ""):
         return None
@@ -111,9 +96,7 @@ def prompt_detail(request, actor, slug):
         "latest": versions[0] if versions else None,
         "compare_from": versions[1].number if len(versions) > 1 else None,
         "can_author": access.may(actor, "version.create", team=prompt.team),
-        "pass_rates": eval_parts().pass_rate_chart(prompt),
-        "approvals": approval_parts().prompt_panel(actor, prompt),
-        "drift": eval_parts().drift_panel(actor, prompt),
+        **panels.prompt_page_parts(actor, prompt),  # evals' pass rates and drift, approvals' panel
     }
     return render(request, "registry/prompt_detail.html", context)
 
@@ -133,7 +116,7 @@ def version_detail(request, actor, slug, number):
         "params_json": as_json(version.model_config.get("params") or {}),
         "schema_json": as_json(version.model_config.get("response_schema")),
         "can_author": access.may(actor, "version.create", team=prompt.team),
-        **eval_parts().run_panel(actor, prompt, version),
+        **panels.version_page_parts(actor, prompt, version),  # evals' Run form and latest runs
         "can_request_deploy": access.may(actor, "deploy_request.open", team=prompt.team),
     }
     return render(request, "registry/version_detail.html", context)

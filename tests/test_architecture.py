@@ -3,6 +3,8 @@ that is cheap to break by accident."""
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,3 +48,15 @@ def test_the_tier_range_is_written_once():
             if re.search(pattern, text):
                 spelled.append(f"{path.relative_to(ROOT)}: {pattern}")
     assert spelled == []
+
+
+def test_the_apps_import_only_the_layers_below_them():
+    """import-linter's contract (.importlinter): config, approvals, evals, webhooks, registry, audit,
+    the SDK's promptledger, each importing only those below it. The edges that still cross are listed
+    there one by one; a new one fails here, and a listed one that is gone must leave the list."""
+    done = subprocess.run(  # noqa: S603 - the venv's own lint-imports, fixed arguments
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=ROOT, capture_output=True,
+        text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout
