@@ -12,3 +12,12 @@ class ApprovalsConfig(AppConfig):
         from . import views
 
         panels.add_to_prompt_page("approvals", views.prompt_panel)
+
+        from registry import hooks
+
+        from . import administration
+        from .policy import policy_for
+
+        hooks.provide("named_approvers", administration.approvers_of)
+        hooks.provide("set_named_approvers", administration.set_named_approvers)
+        hooks.provide("gate_required", lambda prompt: policy_for(prompt.tier).requires_gate)

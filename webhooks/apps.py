@@ -16,3 +16,11 @@ class WebhooksConfig(AppConfig):
         # After every `migrate` (each deploy runs one) the operator's alert webhook from the
         # environment becomes, or stops being, a site-wide subscription.
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="webhooks-sync-operator-subscription")
+
+        from registry import hooks
+
+        from . import events
+
+        # The registry announces these inside the change's transaction; each becomes a delivery.
+        for event in ("version_created", "deployment_changed", "kill_switch_changed"):
+            hooks.listen(event, getattr(events, event))

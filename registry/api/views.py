@@ -11,7 +11,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import access, access_selectors, diffing, rendering, selectors, services
+from .. import access, access_selectors, diffing, hooks, rendering, selectors, services
 from ..actors import Actor
 from ..errors import DomainError, ValidationFailed
 from ..models import APIToken, LLMModel, Membership, Team
@@ -186,9 +186,8 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         prompt.deployments_list = prompt.deployments.select_related(
             "environment", "version", "canary_version", "updated_by"
         )
-        from approvals.administration import approvers_of
-
-        prompt.named = approvers_of(prompt)
+        named_approvers = hooks.provided("named_approvers")
+        prompt.named = named_approvers(prompt) if named_approvers else {"approvers": [], "approver_groups": []}
         return PromptDetailSerializer(prompt).data
 
     def retrieve(self, request, slug=None):

@@ -9,9 +9,8 @@ from django.db import IntegrityError, transaction
 
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
-from webhooks import events as webhook_events
 
-from .. import access
+from .. import access, hooks
 from ..errors import ValidationFailed
 from ..models import Deployment, Environment, PromptVersion
 from .validation import check_text
@@ -94,7 +93,7 @@ def move_pointer(*, actor, prompt, environment, version, canary_version=None, ca
         pointer.updated_by = actor.user
         pointer.save()
         events.deployment_changed(actor, pointer, before=before)
-        webhook_events.deployment_changed(actor=actor, pointer=pointer, before=before)
+        hooks.announce("deployment_changed", actor=actor, pointer=pointer, before=before)
     return pointer
 
 
@@ -111,5 +110,5 @@ def set_kill_switch(*, actor, prompt, environment, disabled, reason):
         pointer.disabled, pointer.disabled_reason, pointer.updated_by = disabled, reason, actor.user
         pointer.save()
         events.kill_switch_changed(actor, pointer, was_disabled=was_disabled)
-        webhook_events.kill_switch_changed(actor=actor, pointer=pointer, was_disabled=was_disabled)
+        hooks.announce("kill_switch_changed", actor=actor, pointer=pointer, was_disabled=was_disabled)
     return pointer

@@ -12,9 +12,8 @@ from django.db import IntegrityError
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
 from promptledger import prompt_files
-from webhooks import events as webhook_events
 
-from .. import access, rendering
+from .. import access, hooks, rendering
 from ..errors import Conflict, PermissionDenied, ValidationFailed
 from ..models import LLMModel, Membership, Prompt, PromptVersion, Team
 from ..tiers import check_tier
@@ -113,8 +112,9 @@ def update_prompt(*, actor, prompt, **changes):
         if events.prompt_state(row) != before:
             events.prompt_updated(actor, row, before=before)
         if "approvers" in changes or "approver_groups" in changes:
-            from approvals.administration import set_named_approvers
-
+            set_named_approvers = hooks.provided("set_named_approvers")
+            if set_named_approvers is None:  # no app that keeps approvers is installed
+                raise ValidationFailed("named approvers are not kept here", field_errors={"approvers": ["unknown"]})
             set_named_approvers(
                 actor=actor, prompt=row, approvers=changes.get("approvers"),
                 approver_groups=changes.get("approver_groups"),
@@ -211,5 +211,5 @@ def create_version(*, actor, prompt, messages, variables, model, message=""):
             content_hash=digest,
         )
         events.version_created(actor, version)
-        webhook_events.version_created(actor=actor, version=version)
+        hooks.announce("version_created", actor=actor, version=version)
     return version, True
