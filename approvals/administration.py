@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 
 from audit.transactions import change, lock_rows, retry_transient
-from registry import access
-from registry.errors import ValidationFailed
+from core import access
+from core.errors import ValidationFailed
+from core.tiers import TIERS
 from registry.services.validation import check_text
-from registry.tiers import TIERS
 
 from . import events
 from .models import ApproverGroup, NamedApprover, TierPolicy

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from django.contrib.auth import get_user_model
 
-from registry.errors import Conflict, PermissionDenied
+from core.errors import Conflict, PermissionDenied
 from registry.models import Deployment, PromptVersion
 
 from .models import Approval, DeployRequest

@@ -2,7 +2,7 @@
 (waiting for me, my requests, reviews to sign, recent decisions). Visibility follows the prompt's:
 who can read a prompt can read its requests."""
 
-from registry.errors import NotFound
+from core.errors import NotFound
 from registry.models import Membership
 from registry.permissions import visible_prompts
 

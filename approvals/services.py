@@ -14,12 +14,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.transactions import change, lock_rows, retry_transient
-from registry import access
-from registry.errors import Conflict, PermissionDenied, ValidationFailed
+from core import access
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.tiers import check_tier
 from registry.models import Deployment, PromptVersion
 from registry.services.deployments import move_pointer
 from registry.services.validation import check_text
-from registry.tiers import check_tier
 
 from . import events, notify
 from .models import Approval, DeployRequest
@@ -56,7 +56,7 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 def signature_for(actor):
     """The signature a call carries: its API token, or its browser session's last authentication
-    (``registry.session_auth``: this session's sign-in or password, not the person's newest
+    (``core.session_auth``: this session's sign-in or password, not the person's newest
     sign-in anywhere). A session that cannot say when is treated as long ago."""
     if actor.token is not None:
         return Signature("api_token", timezone.now())

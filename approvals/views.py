@@ -11,13 +11,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.selectors import visible_events
 from audit.views import rows_of
+from core import access, session_auth
+from core.errors import DomainError, PermissionDenied, ValidationFailed
+from core.pages import registry_page
 from evals.gates import evaluate_gate
-from registry import access, diffing, session_auth
+from registry import diffing
 from registry import selectors as registry_selectors
-from registry.errors import DomainError, PermissionDenied, ValidationFailed
 from registry.models import SiteRole
 from registry.services.deployments import get_environment
-from registry.views import registry_page
 
 from . import administration, selectors, services
 from .forms import BreakGlassForm, DecisionForm, PolicyForm, RequestForm, RollbackForm, TierChangeForm

@@ -19,7 +19,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from registry import access
+from core import access
 
 from . import events, signing
 from .chain import canonical, iso

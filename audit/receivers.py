@@ -5,12 +5,14 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from . import events, request_context
+from core import request_context
+
+from . import events
 from .transactions import change
 
 
 def _actor(request, user):
-    from registry.actors import Actor
+    from core.actors import Actor
 
     return Actor(user=user, **request_context.context(request.META if request is not None else {}))
 

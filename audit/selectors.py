@@ -2,9 +2,9 @@
 
 import datetime
 
-from registry import access
-from registry.errors import ValidationFailed
-from registry.models import SiteRole
+from core import access
+from core.errors import ValidationFailed
+from core.models import SiteRole
 
 from .models import AuditEvent
 

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 
 from django.db import OperationalError, connection, transaction
 
-from registry.errors import Busy
+from core.errors import Busy
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from registry import access
-from registry import selectors as registry_selectors
-from registry.errors import ValidationFailed
-from registry.models import Team
-from registry.views import registry_page
+from core import access
+from core.errors import ValidationFailed
+from core.models import Team
+from core.pages import registry_page
 
 from . import signing
 from .checks import verify_database
@@ -258,10 +257,3 @@ def verify_now(request, actor):
     query = _query(QueryDict(request.POST.get("query", "")))
     return redirect(reverse("audit:log") + (f"?{query}" if query else ""))
 
-
-@registry_page
-def prompt_history(request, actor, slug):
-    prompt = registry_selectors.get_visible_prompt(actor=actor, slug=slug)
-    page = event_page(filter_events(visible_events(actor), {"prompt": prompt.slug}), request.GET)
-    context = {"section": "prompts", "prompt": prompt, "page": page, "rows": rows_of(page.events), "query": ""}
-    return render(request, "audit/prompt_history.html", context)

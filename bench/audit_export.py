@@ -164,7 +164,7 @@ def seed(*, events):
     from audit.chain import GENESIS, checkpoint_hash, checkpoint_payload, event_hash, iso
     from audit.models import AuditCheckpoint, AuditEvent
     from audit.services import write_checkpoint
-    from registry.actors import Actor
+    from core.actors import Actor
     from registry.models import SiteRole
     from registry.services import grant_site_role, issue_token
 

@@ -84,9 +84,9 @@ def seed(sizes):
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from core.actors import Actor
     from evals import services as evals
     from evals.assertions import MAX_CASES
-    from registry.actors import Actor
     from registry.services.llm_models import create_llm_model
     from registry.services.prompts import create_prompt, create_version
     from registry.services.teams import add_member, create_team

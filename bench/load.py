@@ -82,9 +82,9 @@ def seed(*, prompts, cases):
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from core.actors import Actor
     from evals import services as evals
     from registry import services
-    from registry.actors import Actor
     from registry.models import Environment, LLMModel, Membership
 
     call_command("migrate", interactive=False, verbosity=0)

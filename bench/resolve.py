@@ -86,7 +86,7 @@ def seed(*, prompts, canary_every, canary_percent):
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    from registry.actors import Actor
+    from core.actors import Actor
     from registry.models import Deployment, Environment, LLMModel, Membership, Prompt, PromptVersion, Team
     from registry.selectors import canary_bucket
     from registry.services import issue_token

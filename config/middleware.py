@@ -6,7 +6,7 @@ are checked by the API's parser (``registry.api.parsers``) with the same rule.""
 
 from django.conf import settings
 
-from audit import request_context
+from core import request_context
 from registry.services.validation import UNSTORABLE_ADVICE, unstorable
 
 from .errors import answer
@@ -40,7 +40,7 @@ class StorableInputMiddleware:
 
 
 class RequestIdMiddleware:
-    """Gives each request an id of the server's own (``audit.request_context``), returned as
+    """Gives each request an id of the server's own (``core.request_context``), returned as
     ``X-Request-ID``; the audit events of the request carry it."""
 
     def __init__(self, get_response):

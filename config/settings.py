@@ -51,11 +51,13 @@ INSTALLED_APPS = [
     "csp",
     "simple_history",
     "axes",
+    "core",
     "registry",
     "audit",
     "evals",
     "approvals",
     "webhooks",
+    "demo",  # optional: the demo data and `manage.py bootstrap_demo`; no other app imports it
 ]
 
 MIDDLEWARE = [
@@ -83,7 +85,7 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_FAILURE_LIMIT = int(os.environ.get("PROMPTLEDGER_LOGIN_FAILURE_LIMIT", 5))
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("PROMPTLEDGER_LOGIN_COOLOFF_MINUTES", 15)))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_CLIENT_IP_CALLABLE = "audit.request_context.client_ip_of_request"
+AXES_CLIENT_IP_CALLABLE = "core.request_context.client_ip_of_request"
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit trail already
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
@@ -109,7 +111,7 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------------
 # Owner-only from the start: the SQLite database, the audit signing key and the broker live here
-# (registry.private_files keeps the database files 0600 and this directory 0700 on every connection).
+# (core.private_files keeps the database files 0600 and this directory 0700 on every connection).
 VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'promptledger.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
@@ -221,7 +223,7 @@ PROMPTLEDGER_OFFLINE_LATENCY_MS = float(os.environ.get("PROMPTLEDGER_OFFLINE_LAT
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "registry.api.auth.BearerTokenAuthentication",
+        "core.auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -233,7 +235,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["registry.api.parsers.JSONParser"],
     "DEFAULT_METADATA_CLASS": "registry.api.metadata.EndpointMetadata",
     "DEFAULT_THROTTLE_CLASSES": [
-        "registry.api.throttling.TokenRateThrottle", "registry.api.throttling.AddressRateThrottle",
+        "core.throttling.TokenRateThrottle", "core.throttling.AddressRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "token": os.environ.get("PROMPTLEDGER_API_RATE", "6000/min"),
@@ -310,7 +312,7 @@ PROMPTLEDGER_WEBHOOK_TIMEOUT = float(os.environ.get("PROMPTLEDGER_WEBHOOK_TIMEOU
 PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS", 10))
 PROMPTLEDGER_WEBHOOK_BACKOFF_BASE = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_BASE", 30))
 PROMPTLEDGER_WEBHOOK_BACKOFF_MAX = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_MAX", 3600))
-# Proxies whose X-Forwarded-For is believed (audit.request_context): comma-separated CIDRs, none by
+# Proxies whose X-Forwarded-For is believed (core.request_context): comma-separated CIDRs, none by
 # default, so a client cannot choose the IP the audit trail records for it.
 PROMPTLEDGER_TRUSTED_PROXIES = [
     str(ipaddress.ip_network(_cidr.strip(), strict=False))
@@ -370,7 +372,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=PROMPTLEDGER_DRIFT_HOUR, minute=0),
     },
 }
-# The cache every process shares: API rate limits count there (registry.api.throttling). Redis
+# The cache every process shares: API rate limits count there (core.throttling). Redis
 # (PROMPTLEDGER_CACHE_URL, else the broker's Redis) in production; this process's memory otherwise.
 PROMPTLEDGER_CACHE_URL = os.environ.get("PROMPTLEDGER_CACHE_URL") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""

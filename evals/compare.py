@@ -1,6 +1,6 @@
 """Two runs of the same suite side by side: regressions, improvements and the pass-rate delta."""
 
-from registry.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 
 def compare_runs(run, base):

@@ -19,9 +19,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.transactions import change, lock_rows, retry_transient
-from registry import access
-from registry.actors import Actor
-from registry.errors import Conflict, DomainError, NotFound
+from core import access
+from core.actors import Actor
+from core.errors import Conflict, DomainError, NotFound
 from registry.models import Deployment
 from registry.permissions import visible_prompts
 from webhooks import events as webhook_events

@@ -2,7 +2,7 @@
 change (as approvals.events and audit.events do for theirs): suites, cases, runs, gates, drift."""
 
 from audit.services import record
-from registry.actors import Actor
+from core.actors import Actor
 
 
 def _on_prompt(actor, prompt, action, target_type, target_id, data):

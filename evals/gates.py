@@ -7,8 +7,9 @@ Tier-0 and Tier-1 prompts with no gate suite fail with ``no_gate_configured``.
 """
 
 from audit.transactions import change, lock_rows, retry_transient
-from registry import access, hooks
-from registry.errors import ValidationFailed
+from core import access
+from core.errors import ValidationFailed
+from registry import hooks
 from registry.models import Deployment
 from webhooks import events as webhook_events
 

@@ -3,8 +3,8 @@
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
-from registry import access
-from registry.errors import NotFound
+from core import access
+from core.errors import NotFound
 from registry.permissions import visible_prompts
 
 from .models import EvalResult, EvalRun, Suite

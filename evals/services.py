@@ -8,8 +8,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from audit.transactions import change, lock_rows, retry_transient
-from registry import access
-from registry.errors import Conflict, PermissionDenied, ValidationFailed
+from core import access
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.services.prompts import normalize_model_config, registered_model
 from registry.services.validation import check_slug, check_storable, check_text
 

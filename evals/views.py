@@ -19,12 +19,12 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from registry import access
+from core import access
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.pages import registry_page
 from registry import selectors as registry_selectors
-from registry.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from registry.models import Team
 from registry.permissions import visible_prompts
-from registry.views import registry_page
 
 from . import drift, runner, selectors, services
 from .compare import compare_runs

@@ -4,8 +4,9 @@ with their site roles (admins). The API's team list and the pages ask the same f
 from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 
-from . import access
-from .errors import NotFound
+from core import access
+from core.errors import NotFound
+
 from .models import Membership, SiteRole, Team
 
 

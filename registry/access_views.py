@@ -8,12 +8,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import access, access_selectors, services
+from core import access
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.pages import registry_page
+
+from . import access_selectors, services
 from .access_forms import SCOPE_HELP, MemberForm, SiteRoleForm, TeamForm, TokenForm
-from .errors import Conflict, NotFound, ValidationFailed
 from .models import APIToken, Membership, SiteRole
 from .services import tokens
-from .views import registry_page
 
 PAGE_SIZE = 50
 

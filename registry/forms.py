@@ -9,8 +9,9 @@ from django import forms
 from django.conf import settings
 from django.forms import formset_factory
 
+from core.tiers import TIERS
+
 from .rendering import ROLES
-from .tiers import TIERS
 
 TIER_CHOICES = [("", "Any tier")] + [(str(t.value), t.label) for t in TIERS]
 

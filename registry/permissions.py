@@ -1,6 +1,6 @@
 """Which rows an actor may read, as queryset filters applied before any handler sees a row.
 
-Who may *do* what is the access table's (``registry/access.py``); this is the same ``read`` rule
+Who may *do* what is the access table's (``core/access.py``); this is the same ``read`` rule
 in the form of a query, so lists and lookups never load what the actor cannot see."""
 
 from .models import Prompt

@@ -10,10 +10,9 @@ from functools import wraps
 
 from django.conf import settings
 
+from core.errors import ValidationFailed
 from promptledger import templates
 from promptledger.templates import DECLARATION_KEYS, ROLES, TYPES, VARIABLE_NAME, TemplateError
-
-from .errors import ValidationFailed
 
 __all__ = [
     "DECLARATION_KEYS", "ROLES", "TYPES", "VARIABLE_NAME",

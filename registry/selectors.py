@@ -16,9 +16,9 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Q
 from django.utils import timezone
 
+from core.errors import NotFound, PromptDisabled, ValidationFailed
 from promptledger.canary import canary_bucket  # the client buckets units the same way
 
-from .errors import NotFound, PromptDisabled, ValidationFailed
 from .models import Deployment, Environment, Prompt, PromptVersion, SiteRole
 
 try:

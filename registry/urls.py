@@ -1,9 +1,6 @@
 """Browser routes of the registry, plus the section still to come (approvals; evals has its own, in
-``evals.urls``). A prompt's History tab is the audit app's page, routed here beside the prompt's
-other pages."""
+``evals.urls``). A prompt's History tab shows the audit log's rows for the prompt."""
 from django.urls import path
-
-from audit import views as audit_views
 
 from . import access_views, views
 
@@ -14,7 +11,7 @@ urlpatterns = [
     path("prompts/<slug:slug>/versions/new/", views.version_new, name="version-new"),
     path("prompts/<slug:slug>/versions/<int:number>/", views.version_detail, name="version-detail"),
     path("prompts/<slug:slug>/diff/", views.version_diff, name="version-diff"),
-    path("prompts/<slug:slug>/history/", audit_views.prompt_history, name="prompt-history"),
+    path("prompts/<slug:slug>/history/", views.prompt_history, name="prompt-history"),
     path("teams/", access_views.team_list, name="team-list"),
     path("teams/<slug:slug>/", access_views.team_detail, name="team-detail"),
     path("teams/<slug:slug>/members/", access_views.team_member_save, name="team-member-save"),

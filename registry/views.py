@@ -1,50 +1,23 @@
 """Browser pages of the registry: as thin as the API views, calling the same selectors and
-services. Domain errors become pages in one place, ``registry_page``."""
-
-from functools import wraps
+services. Domain errors become pages in one place, ``core.pages.registry_page``."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 
-from . import access, diffing, page_queries, panels, selectors, services
-from .api.auth import actor_from
-from .errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from audit.selectors import filter_events, visible_events
+from audit.views import event_page, rows_of
+from core import access
+from core.errors import ValidationFailed
+from core.pages import registry_page
+
+from . import diffing, page_queries, panels, selectors, services
 from .forms import PromptFilterForm, VersionEditor, as_json
 
 PAGE_SIZE = 25
 
-_ERROR_PAGES = {
-    NotFound: ("Not found", "The address may be mistyped, or the prompt belongs to a team you are not a member of."),
-    PermissionDenied: ("You do not have access to this", "Ask an owner of the team for the role you need."),
-}
-
-
-def error_page(request, exc):
-    """The page for a ``DomainError``: its status, what happened and what to do next."""
-    title, advice = next(
-        (page for kind, page in _ERROR_PAGES.items() if isinstance(exc, kind)),
-        ("That did not work", "Go back, check what you entered and try again."),
-    )
-    context = {"status": exc.status, "title": title, "detail": exc.detail, "advice": advice}
-    return render(request, "error.html", context, status=exc.status)
-
-
-def registry_page(view):
-    """Sign-in required; a ``DomainError`` raised anywhere in the view becomes its error page."""
-
-    @login_required
-    @wraps(view)
-    def page(request, *args, **kwargs):
-        try:
-            return view(request, actor_from(request), *args, **kwargs)
-        except DomainError as exc:
-            return error_page(request, exc)
-
-    return page
 
 
 def _query_without_page(request):
@@ -187,3 +160,11 @@ def version_new(request, actor, slug):
     }
     return render(request, "registry/version_new.html", context)
 
+
+@registry_page
+def prompt_history(request, actor, slug):
+    """The prompt's History tab: its audit events, newest first (the audit log's rows, filtered)."""
+    prompt = selectors.get_visible_prompt(actor=actor, slug=slug)
+    page = event_page(filter_events(visible_events(actor), {"prompt": prompt.slug}), request.GET)
+    context = {"section": "prompts", "prompt": prompt, "page": page, "rows": rows_of(page.events), "query": ""}
+    return render(request, "audit/prompt_history.html", context)

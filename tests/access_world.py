@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from approvals import administration
 from approvals import services as approvals
+from core.actors import Actor
 from evals import services as evals
 from evals.models import DriftNotice, EvalRun
 from registry import services as registry
-from registry.actors import Actor
 from registry.models import APIToken, Environment, Membership, SiteRole
 from tests.factories import LLMModelFactory, MembershipFactory, TeamFactory, UserFactory, version_body
 from webhooks import services as webhooks

@@ -11,7 +11,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import Environment, Membership, SiteRole
 from registry.services import create_version, issue_token
 from tests.factories import LLMModelFactory, MembershipFactory, PromptFactory, TeamFactory, UserFactory, version_body

@@ -13,11 +13,11 @@ from django.utils import timezone
 from approvals import administration
 from approvals import services as approvals
 from approvals.models import DeployRequest
+from core.actors import Actor
 from evals import runner
 from evals import services as evals
 from evals.models import DriftNotice
 from registry import services as registry
-from registry.actors import Actor
 from registry.models import Environment, LLMModel, Membership, SiteRole
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, version_body
 from webhooks import services as webhooks

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from registry import access
-from registry.actors import Actor
-from registry.errors import PermissionDenied
+from core import access
+from core.actors import Actor
+from core.errors import PermissionDenied
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("registry", "approvals", "evals", "webhooks", "audit")

@@ -28,8 +28,8 @@ from django.db import close_old_connections, transaction
 from schemathesis.config import SchemathesisConfig
 
 from approvals.models import DeployRequest
+from core.actors import Actor
 from evals.models import DriftNotice, EvalRun, Suite
-from registry.actors import Actor
 from registry.models import APIToken, Environment, LLMModel, Prompt, PromptVersion, Team
 from registry.services import issue_token
 from tests.conftest import ALL_SCOPES

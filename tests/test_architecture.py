@@ -38,7 +38,7 @@ def test_reading_a_tier_policy_never_writes_one():
 
 
 def test_the_tier_range_is_written_once():
-    """Tiers are registry.tiers.Tier: no module spells the range out again."""
+    """Tiers are core.tiers.Tier: no module spells the range out again."""
     spelled = []
     for path, _tree in _sources():
         if path.name == "tiers.py":

@@ -10,10 +10,10 @@ from django.db import connections
 from approvals import services as approvals
 from audit.checks import verify_database
 from audit.models import AuditEvent
+from core.actors import Actor
 from evals import runner
 from evals import services as evals
 from evals.models import EvalResult, EvalRun
-from registry.actors import Actor
 from registry.models import Deployment, Environment, PromptVersion
 from registry.services import create_version, set_deployment
 from tests.factories import version_body
@@ -130,7 +130,7 @@ def test_a_failure_that_persists_through_the_retries_is_busy_not_a_500():
     from django.db import OperationalError
 
     from audit.transactions import ATTEMPTS, retry_transient
-    from registry.errors import Busy
+    from core.errors import Busy
 
     class Deadlock(Exception):
         sqlstate = "40P01"

@@ -25,7 +25,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from rest_framework.test import APIClient
 
-from registry.actors import Actor
+from core.actors import Actor
 from registry.services import issue_token
 from registry.services.tokens import grantable_scopes
 from tests.query_counts_world import build

@@ -3,7 +3,7 @@ its transaction (as ``audit.events`` is): each builds the event's ``data`` and c
 ``webhooks.services.emit``, which writes the deliveries and signals workers once the transaction
 commits. Nothing is sent for a change that rolls back.
 
-Signatures (keyword arguments only; ``actor`` is a ``registry.actors.Actor``, ``team`` a
+Signatures (keyword arguments only; ``actor`` is a ``core.actors.Actor``, ``team`` a
 ``registry.models.Team``)::
 
     version_created(*, actor, version)                        # a new version, not an identical push

@@ -14,8 +14,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from audit import events as audit_events
 from audit.transactions import change, lock_rows, retry_transient
-from registry.actors import Actor
-from registry.errors import ValidationFailed
+from core.actors import Actor
+from core.errors import ValidationFailed
 
 from .models import Subscription, redacted_url
 from .services import check_url

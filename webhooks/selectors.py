@@ -7,8 +7,8 @@ its reason (403); one you cannot see at all is not found (404).
 
 from django.db.models import Count, Prefetch, Q
 
-from registry import access
-from registry.errors import NotFound, ValidationFailed
+from core import access
+from core.errors import NotFound, ValidationFailed
 from registry.models import Membership
 
 from .models import Delivery, DeliveryAttempt, Subscription

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from audit import events as audit_events
 from audit.transactions import change, lock_rows, retry_transient
-from registry import access
-from registry.errors import Conflict, PermissionDenied, ValidationFailed
+from core import access
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 
 from .destinations import DestinationRefused, check_destination
 from .models import ALL_EVENTS, EVENTS, PING, Delivery, Subscription

@@ -10,10 +10,10 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from registry import access
-from registry.errors import Conflict, PermissionDenied, ValidationFailed
+from core import access
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.pages import registry_page
 from registry.models import Team
-from registry.views import registry_page
 
 from . import selectors, services
 from .forms import SubscriptionEditForm, SubscriptionForm

@@ -6,15 +6,15 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
-from registry import access
+from core import access
+from core.auth import actor_from
+from core.errors import NotFound, ValidationFailed
+from core.tiers import TIERS
 from registry import selectors as registry_selectors
-from registry.api.auth import actor_from
 from registry.api.serializers import ErrorSerializer
 from registry.api.views import ERRORS, PromptScopedView
-from registry.errors import NotFound, ValidationFailed
 from registry.models import Team
 from registry.services.deployments import get_environment
-from registry.tiers import TIERS
 
 from .. import administration, selectors, services
 from ..models import ApproverGroup, DeployRequest

@@ -8,9 +8,9 @@ from rest_framework import generics
 from rest_framework.pagination import CursorPagination
 from rest_framework.views import APIView
 
-from registry.api.auth import actor_from
-from registry.api.serializers import ErrorSerializer
-from registry.errors import ValidationFailed
+from core.auth import actor_from
+from core.errors import ValidationFailed
+from core.serializers import ErrorSerializer
 
 from ..export import start_export
 from ..selectors import clean_filters, filter_events, visible_events

@@ -6,12 +6,12 @@ from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
+from core.auth import actor_from
+from core.errors import ValidationFailed
 from registry import selectors as registry_selectors
-from registry.api.auth import actor_from
 from registry.api.parsers import JSONParser, StorableParserMixin
 from registry.api.serializers import ErrorSerializer
 from registry.api.views import ERRORS, PromptScopedView
-from registry.errors import ValidationFailed
 from registry.models import Team
 from registry.services.deployments import get_environment
 

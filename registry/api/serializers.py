@@ -2,15 +2,11 @@
 
 from rest_framework import serializers
 
+from core.serializers import ErrorSerializer  # noqa: F401 - the API's error shape, shared
+
 from .. import rendering
 from ..models import APIToken, Deployment, LLMModel, Membership, Prompt, PromptVersion, Team
 from ..services.tokens import token_state
-
-
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid_slug`.")
-    detail = serializers.CharField()
-    field_errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
 class TeamSerializer(serializers.ModelSerializer):

@@ -5,8 +5,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
+from core.auth import actor_from
+
 from ..services import tokens
-from .auth import actor_from
 from .serializers import TokenCreatedSerializer, TokenCreateSerializer, TokenSerializer
 from .views import ERRORS
 

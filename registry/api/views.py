@@ -11,15 +11,16 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import access, access_selectors, diffing, hooks, rendering, selectors, services
-from ..actors import Actor
-from ..errors import DomainError, ValidationFailed
+from core import access, throttling
+from core.actors import Actor
+from core.auth import BEARER_CHALLENGE, actor_from, bearer_secret, note_token_used, refuse_token
+from core.errors import DomainError, ValidationFailed
+from core.tiers import parse_tier
+
+from .. import access_selectors, diffing, hooks, rendering, selectors, services
 from ..models import APIToken, LLMModel, Membership, Team
 from ..services.deployments import get_environment
 from ..services.tokens import hash_token
-from ..tiers import parse_tier
-from . import throttling
-from .auth import BEARER_CHALLENGE, actor_from, bearer_secret, note_token_used, refuse_token
 from .errors import json_error
 from .serializers import (
     DiffSerializer,

@@ -9,9 +9,10 @@ from django.db import IntegrityError, transaction
 
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
+from core import access
+from core.errors import ValidationFailed
 
-from .. import access, hooks
-from ..errors import ValidationFailed
+from .. import hooks
 from ..models import Deployment, Environment, PromptVersion
 from .validation import check_text
 

@@ -6,9 +6,9 @@ from django.db import IntegrityError
 
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
+from core import access
+from core.errors import Conflict, ValidationFailed
 
-from .. import access
-from ..errors import Conflict, ValidationFailed
 from ..models import LLMModel
 from .validation import check_choice, check_text, get_active_user
 

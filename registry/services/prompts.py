@@ -11,12 +11,13 @@ from django.db import IntegrityError
 
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
+from core import access
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.tiers import check_tier
 from promptledger import prompt_files
 
-from .. import access, hooks, rendering
-from ..errors import Conflict, PermissionDenied, ValidationFailed
+from .. import hooks, rendering
 from ..models import LLMModel, Membership, Prompt, PromptVersion, Team
-from ..tiers import check_tier
 from .validation import check_labels, check_slug, check_storable, check_text, get_active_user
 
 MODEL_KEYS = {"provider", "name", "params", "response_schema"}

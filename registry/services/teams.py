@@ -4,9 +4,9 @@ from django.db import IntegrityError
 
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
+from core import access
+from core.errors import Conflict, NotFound
 
-from .. import access
-from ..errors import Conflict, NotFound
 from ..models import Membership, SiteRole, Team
 from .validation import check_choice, check_slug, check_text, get_active_user
 

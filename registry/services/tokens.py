@@ -1,10 +1,9 @@
 """Scoped API tokens: who may hold which scope, who may issue and revoke (the ``token.issue`` and
-``token.revoke`` rows of ``registry.access``, plus the rules for tokens that mint tokens), and which
+``token.revoke`` rows of ``core.access``, plus the rules for tokens that mint tokens), and which
 tokens an actor sees. The secret is returned once and only its sha256 is stored. The API and the
 pages ask the predicates here (``may_issue_token``, ``may_revoke_token``), so each rule is written
 once."""
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 
@@ -13,19 +12,16 @@ from django.utils import timezone
 
 from audit import events
 from audit.transactions import change, retry_transient
+from core import access
+from core.auth import hash_token
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 
-from .. import access
-from ..errors import NotFound, PermissionDenied, ValidationFailed
 from ..models import APIToken, Membership, SiteRole
 from .validation import check_text
 
 TOKEN_PREFIX = "pl_"  # noqa: S105 - a public prefix, not a secret
 DEFAULT_DAYS = 90
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
-
-
-def hash_token(raw):
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 def max_days():

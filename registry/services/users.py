@@ -13,9 +13,9 @@ from django.db import IntegrityError
 
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
+from core import access
+from core.errors import Conflict, NotFound, ValidationFailed
 
-from .. import access
-from ..errors import Conflict, NotFound, ValidationFailed
 from .validation import check_text
 
 FLAGS = ("is_active", "is_staff", "is_superuser")

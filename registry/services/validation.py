@@ -4,7 +4,8 @@ import re
 
 from django.contrib.auth import get_user_model
 
-from ..errors import ValidationFailed
+from core.errors import ValidationFailed
+
 from ..models import SLUG_PATTERN
 
 _slug = re.compile(SLUG_PATTERN)

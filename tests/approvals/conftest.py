@@ -9,11 +9,11 @@ import pytest
 from django.db import connection
 
 from approvals import administration
+from core.actors import Actor
 from evals import runner
 from evals.gates import set_gate
 from evals.models import Suite
 from evals.services import add_cases, create_suite, start_run
-from registry.actors import Actor
 from registry.models import Environment, Membership
 from registry.services import create_version, set_deployment
 from tests.factories import MembershipFactory, UserFactory, version_body

@@ -91,7 +91,7 @@ def test_tier_0_asks_for_the_password_again_after_a_stale_sign_in(flow, dr, sett
 
 
 def _age_session(client, *, minutes):
-    from registry import session_auth
+    from core import session_auth
 
     session = client.session
     session_auth.stamp(session, timezone.now() - timedelta(minutes=minutes))

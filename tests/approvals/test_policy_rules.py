@@ -9,8 +9,8 @@ from approvals import administration, services
 from approvals.models import Approval, DeployRequest, TierPolicy
 from approvals.services import Signature
 from audit.models import AuditEvent
-from registry.actors import Actor
-from registry.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from registry.models import Deployment, LLMModel, Membership
 from registry.services import update_prompt
 

@@ -9,7 +9,7 @@ from django.db import connections
 from approvals import services
 from approvals.models import Approval, DeployRequest
 from audit.models import AuditEvent
-from registry.errors import DomainError
+from core.errors import DomainError
 from registry.models import Deployment, Membership
 from tests.factories import MembershipFactory, UserFactory
 

@@ -3,7 +3,7 @@ from django.db import connection
 
 from audit.services import record
 from audit.transactions import change
-from registry.actors import Actor
+from core.actors import Actor
 
 
 @pytest.fixture

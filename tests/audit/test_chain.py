@@ -12,7 +12,7 @@ from audit.checks import iter_chain_rows, verify_database
 from audit.models import AppendOnlyError, AuditEvent
 from audit.services import AuditOutsideTransaction, record, write_checkpoint
 from audit.transactions import change
-from registry.actors import Actor
+from core.actors import Actor
 
 
 def verify(**kwargs):

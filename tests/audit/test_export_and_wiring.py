@@ -10,7 +10,7 @@ from django.conf import settings
 
 from audit.models import AuditEvent
 from audit.verify import verify_file
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import Environment
 from registry.services import set_deployment
 from tests.factories import version_body

@@ -10,7 +10,7 @@ from audit.export import _encoder, event_lines
 from audit.models import AuditEvent
 from audit.services import record
 from audit.transactions import change
-from registry.actors import Actor
+from core.actors import Actor
 
 AWKWARD = 'quote " backslash \\ slash / newline \n tab \t cr \r bell \x07 nul-ish \x1f del \x7f é 漢字 🙂 \u2028'
 

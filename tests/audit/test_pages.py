@@ -12,7 +12,7 @@ from audit import signing
 from audit.models import AuditEvent, ChainVerification
 from audit.services import write_checkpoint
 from audit.verify import verify_file
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import Environment
 from registry.services import create_prompt, set_deployment, set_kill_switch
 from tests.factories import version_body

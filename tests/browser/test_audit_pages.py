@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from audit import signing
 from audit.services import write_checkpoint
 from audit.verify import verify_file
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import Environment
 from registry.services import create_version, set_deployment
 from tests.factories import PromptFactory, version_body

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
+from core.actors import Actor
 from evals import runner, services
 from evals.models import EvalRun
-from registry.actors import Actor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

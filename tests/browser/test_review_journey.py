@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import PromptVersion
 from registry.services import create_version
 from tests.factories import PromptFactory, version_body

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from core.actors import Actor
 from promptledger import client as pl
 from registry import selectors
-from registry.actors import Actor
 from registry.models import Environment
 from registry.services import issue_token, set_deployment, set_kill_switch
 

@@ -3,7 +3,7 @@ a refusal."""
 
 import pytest
 
-from registry.actors import Actor
+from core.actors import Actor
 from registry.services import issue_token
 from tests.approvals.conftest import flow, production  # noqa: F401 - shared fixtures
 

@@ -21,9 +21,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from core.actors import Actor
 from promptledger import client as pl
 from promptledger.canary import canary_bucket
-from registry.actors import Actor
 from registry.models import Environment
 from registry.services import create_version, issue_token, set_deployment, set_kill_switch
 from tests.conftest import need_service

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from core.actors import Actor
 from promptledger import client as pl
 from promptledger.prompt import Prompt
-from registry.actors import Actor
 from registry.models import Environment
 from registry.services import create_version, set_deployment
 from tests.factories import version_body

@@ -6,11 +6,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from core.actors import Actor
 from evals import gates
 from evals import services as eval_services
 from promptledger import client as pl
 from registry import selectors
-from registry.actors import Actor
 from registry.models import PromptVersion
 from registry.services import issue_token
 from tests.client.test_cli import cli

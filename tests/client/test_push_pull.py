@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.actors import Actor
 from promptledger import prompt_files
 from promptledger.cli import main
-from registry.actors import Actor
 from registry.models import Environment, Prompt, PromptVersion
 from registry.services import create_version, issue_token, set_deployment, set_kill_switch
 from tests.factories import PromptFactory

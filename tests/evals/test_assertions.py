@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from core.errors import ValidationFailed
 from evals import assertions as A
 from evals import attack_suites
-from registry.errors import ValidationFailed
 
 REFUSAL = "I'm sorry, but I can't help with that. I can only help with questions about your account and our services."
 

@@ -2,10 +2,10 @@
 
 from django.core.management import call_command
 
+from core.actors import Actor
 from evals import attack_suites, runner
 from evals.models import Suite
 from evals.services import start_run
-from registry.actors import Actor
 from registry.services import create_version
 
 

@@ -9,12 +9,12 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from core.actors import Actor
 from evals import drift, runner
 from evals.gates import set_gate
 from evals.models import DriftNotice, EvalRun
 from evals.services import add_cases, create_suite
 from promptledger.webhooks import verify_signature
-from registry.actors import Actor
 from registry.models import Environment
 from registry.services import create_version, set_deployment
 from tests.factories import PromptFactory, version_body

@@ -3,8 +3,8 @@
 import pytest
 
 from audit.models import AuditEvent
+from core.actors import Actor
 from evals import runner
-from registry.actors import Actor
 from registry.models import Environment
 from registry.services import create_version, set_deployment
 from tests.factories import version_body

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
+from core.actors import Actor
 from evals import runner, services
 from evals.models import Case, EvalRun, Suite
-from registry.actors import Actor
 from registry.services import create_version
 from tests.factories import PromptFactory, version_body
 

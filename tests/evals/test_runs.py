@@ -3,9 +3,9 @@
 import pytest
 
 from audit.models import AuditEvent
+from core.actors import Actor
 from evals import runner
 from evals.models import EvalItem, EvalResult, EvalRun, Suite
-from registry.actors import Actor
 from registry.models import LLMModel
 
 CASES = [
@@ -233,7 +233,7 @@ def test_a_run_whose_closing_step_failed_is_finished_by_the_reaper_once(api_for,
     def connection_lost(run_id):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(runner, "finalize", connection_lost)  # the worker's close fails...
+    monkeypatch.setattr(runner.driving, "finalize", connection_lost)  # the worker's close fails...
     with pytest.raises(OperationalError):
         runner.execute(run_id)
     monkeypatch.undo()

@@ -4,9 +4,9 @@ flight, and the run still gets exactly one result per case."""
 
 import pytest
 
+from core.actors import Actor
 from evals import services
 from evals.models import EvalItem, EvalResult, EvalRun
-from registry.actors import Actor
 from registry.models import LLMModel
 from tests.evals.conftest import FAKE_OPENAI_KEY
 from tests.worker import require_worker_services, start_worker, wait_for

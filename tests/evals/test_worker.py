@@ -2,9 +2,9 @@
 
 import pytest
 
+from core.actors import Actor
 from evals import runner
 from evals.models import EvalItem, EvalResult, EvalRun
-from registry.actors import Actor
 from registry.models import LLMModel
 from tests.evals.conftest import FAKE_OPENAI_KEY
 from tests.worker import require_worker_services, start_worker, wait_for

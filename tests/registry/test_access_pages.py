@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import APIToken, Membership, SiteRole, Team
 from registry.services import tokens
 from tests.factories import UserFactory

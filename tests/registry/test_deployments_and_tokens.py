@@ -3,8 +3,8 @@
 import pytest
 from django.core.management import call_command
 
-from registry.actors import Actor
-from registry.errors import PermissionDenied, ValidationFailed
+from core.actors import Actor
+from core.errors import PermissionDenied, ValidationFailed
 from registry.models import APIToken, Deployment, Environment
 from registry.services import revoke_token, set_deployment
 from registry.services.tokens import hash_token

@@ -2,8 +2,8 @@
 
 import pytest
 
+from core.errors import ValidationFailed
 from registry import rendering
-from registry.errors import ValidationFailed
 
 DECL = rendering.normalize_variables(
     {

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import APIToken, Environment
 from registry.selectors import canary_bucket
 from registry.services import create_version, issue_token, revoke_token, set_deployment, set_kill_switch

@@ -35,7 +35,7 @@ def test_on_redis_a_window_is_one_counter_that_expires(settings):
 
     import redis
 
-    from registry.api import throttling
+    from core import throttling
     from tests.conftest import need_service
 
     url = settings.CELERY_BROKER_URL if settings.CELERY_BROKER_URL.startswith("redis://") else "redis://127.0.0.1:6379/14"

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from registry.actors import Actor
-from registry.errors import NotFound, PermissionDenied, ValidationFailed
+from core.actors import Actor
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 from registry.models import APIToken, SiteRole
 from registry.services import tokens
 from tests.factories import UserFactory

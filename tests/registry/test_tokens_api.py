@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import APIToken
 from registry.services import tokens
 

@@ -6,9 +6,9 @@ import json
 import pytest
 from django.test import Client
 
+from core.actors import Actor
+from core.errors import ValidationFailed
 from evals.models import Case, Suite
-from registry.actors import Actor
-from registry.errors import ValidationFailed
 from registry.models import PromptVersion
 from registry.services import create_version
 from registry.services.validation import UNSTORABLE_ADVICE

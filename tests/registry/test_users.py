@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from audit.models import AuditEvent
-from registry.actors import Actor
-from registry.errors import PermissionDenied, ValidationFailed
+from core.actors import Actor
+from core.errors import PermissionDenied, ValidationFailed
 from registry.services import set_user_flags
 
 GOOD = "correct horse battery staple 42"

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import DatabaseError, connection, connections, transaction
 
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import ImmutableRowError, PromptVersion
 from registry.services import create_version
 from tests.factories import version_body

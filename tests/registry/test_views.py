@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from registry.actors import Actor
+from core.actors import Actor
 from registry.models import Environment, PromptVersion
 from registry.services import create_version, set_deployment, set_kill_switch
 from tests.factories import PromptFactory, version_body

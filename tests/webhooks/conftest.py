@@ -4,7 +4,7 @@ want the delivery task to run in their own thread."""
 
 import pytest
 
-from registry.actors import Actor
+from core.actors import Actor
 from tests.webhook_receiver import Receiver
 from webhooks import services
 

@@ -3,7 +3,7 @@ appears in the create and rotate answers only."""
 
 import pytest
 
-from registry.actors import Actor
+from core.actors import Actor
 from webhooks import delivery, services
 from webhooks.models import Delivery, Subscription
 

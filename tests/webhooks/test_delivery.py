@@ -10,8 +10,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from core.actors import Actor
 from promptledger.webhooks import verify_signature
-from registry.actors import Actor
 from registry.services import set_kill_switch
 from tests.webhooks.conftest import Receiver
 from tests.worker import wait_for

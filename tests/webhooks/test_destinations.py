@@ -72,7 +72,7 @@ def test_a_name_that_resolves_inside_is_refused_at_delivery(no_internal_receiver
 def test_a_delivery_to_a_receiver_no_longer_allowed_is_not_sent(cast, receiver, subscribe, settings):
     subscription, _ = subscribe(receiver.url)  # allowed while the operator allowed 127.0.0.1
     settings.PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = []
-    from registry.actors import Actor
+    from core.actors import Actor
     from webhooks import services
 
     made = services.send_test(actor=Actor(user=cast["owner"]), subscription=subscription)
@@ -87,7 +87,7 @@ def test_a_delivery_goes_to_the_checked_address_with_the_name_in_the_host_header
     settings.PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32", "::1/128"]
     url = receiver.url.replace("127.0.0.1", "localhost")
     subscription, _ = subscribe(url)
-    from registry.actors import Actor
+    from core.actors import Actor
     from webhooks import services
 
     made = services.send_test(actor=Actor(user=cast["owner"]), subscription=subscription)

@@ -6,10 +6,10 @@ import json
 import pytest
 from django.db import transaction
 
+from core.actors import Actor
 from evals import gates, runner
 from evals.models import DriftNotice
 from evals.services import add_cases, create_suite, start_run
-from registry.actors import Actor
 from registry.models import Environment
 from registry.services import create_version, set_deployment, set_kill_switch
 from tests.factories import version_body

@@ -2,7 +2,7 @@
 errors, the secret shown once, the delivery log with its buttons, and who may see what."""
 
 
-from registry.actors import Actor
+from core.actors import Actor
 from webhooks import delivery, services
 from webhooks.models import Delivery, Subscription
 

@@ -4,8 +4,8 @@ delivery still signs with it, a key can be rotated, and a row from before sealin
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
+from core.actors import Actor
 from promptledger.webhooks import verify_signature
-from registry.actors import Actor
 from webhooks import delivery, services
 from webhooks.models import Subscription
 

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from audit.models import AuditEvent
+from core.actors import Actor
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from promptledger.webhooks import sign, verify_signature
-from registry.actors import Actor
-from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from webhooks import services
 from webhooks.models import Subscription
 from webhooks.operator import sync_operator_subscription

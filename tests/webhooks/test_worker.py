@@ -3,8 +3,8 @@ delivered signed, and retried on the worker's own countdown when the receiver fa
 
 import pytest
 
+from core.actors import Actor
 from promptledger.webhooks import verify_signature
-from registry.actors import Actor
 from registry.models import Environment
 from registry.services import set_kill_switch
 from tests.webhooks.conftest import Receiver

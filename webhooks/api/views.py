@@ -5,9 +5,9 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
-from registry.api.auth import actor_from
+from core.auth import actor_from
+from core.errors import ValidationFailed
 from registry.api.views import ERRORS
-from registry.errors import ValidationFailed
 from registry.models import Team
 
 from .. import selectors, services

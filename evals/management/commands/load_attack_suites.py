@@ -5,9 +5,9 @@ the suite are appended."""
 
 from django.core.management.base import BaseCommand
 
+from core.actors import Actor
 from evals import attack_suites, services
 from evals.models import Suite
-from registry.actors import Actor
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
-"""Print the access table (registry/access.py) as Markdown: the source of docs/access.md."""
+"""Print the access table (core/access.py) as Markdown: the source of docs/access.md."""
 
 from django.core.management.base import BaseCommand
 
-from registry.access import as_markdown
+from core.access import as_markdown
 
 
 class Command(BaseCommand):

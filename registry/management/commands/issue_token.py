@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from registry.actors import Actor
-from registry.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from registry.models import APIToken
 from registry.services import issue_token, tokens
 

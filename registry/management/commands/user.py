@@ -15,8 +15,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.actors import Actor
-from registry.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from registry.models import SiteRole
 from registry.services import create_user, grant_site_role, revoke_site_role, set_password, set_user_flags
 

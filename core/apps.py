@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "People and access"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # Imported for the receivers they connect (ruff must not drop them as unused):
+        from . import (
+            private_files,  # noqa: F401 - keeps the embedded SQLite files owner-only
+            session_auth,  # noqa: F401 - binds re-authentication to the browser session
+        )

@@ -1,0 +1,242 @@
+"""Driving a run: rendering each case, calling the provider, scoring the answer, writing results.
+
+A drive keeps its concurrency in flight all the time (each of its lanes starts the next case as
+soon as its last one is done, never waiting for a window to drain). Every database call of a drive
+runs on one thread (the worker's, on its connection), sharing the interpreter with the provider
+calls, so that thread's work per case is kept small: items are claimed in the background half a
+window before the lanes run out (one claim per several cases), and finished cases are written in
+batches while the next cases run, still one transaction per batch holding each item's done-mark
+with its result, each conditional on its lease. Cancelling is a flag checked before each call. Past
+what one interpreter can drive, ``PROMPTLEDGER_EVAL_TASKS_PER_RUN`` shares a run between worker
+processes.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from core.errors import ValidationFailed
+from registry import rendering
+from registry.services.validation import storable_copy
+
+from .. import assertions, providers
+from ..models import EvalRun
+from .finishing import finalize
+from .leasing import _tasks_per_run, claim, write_results
+
+log = logging.getLogger(__name__)
+
+
+def db(fn):
+    return sync_to_async(fn, thread_sensitive=True)
+
+
+class _ResultWriter:
+    """Writes finished cases on the database thread while the next cases run: a batch (at most
+    ``batch_size``) is what finished within ``linger`` seconds of the first of them, or while the
+    last batch was being written — a few transactions a second rather than one per case, for a
+    progress bar that lags by a tenth of a second. ``add`` blocks nobody; ``wait_for_room`` holds
+    new cases back while more than ``limit`` results wait; ``close`` writes what is left at once."""
+
+    def __init__(self, token, *, batch_size=64, limit=128, linger=0.1):
+        self.token, self.batch_size, self.limit, self.linger = token, batch_size, limit, linger
+        self.pending = []
+        self.wake, self.room, self.full = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self.closing = False
+        self.task = asyncio.ensure_future(self._write())
+
+    def add(self, item, fields):
+        self.pending.append((item, fields))
+        self.wake.set()
+        if len(self.pending) >= self.batch_size:
+            self.full.set()
+
+    async def wait_for_room(self):
+        while len(self.pending) > self.limit and not self.task.done():
+            self.room.clear()
+            await self.room.wait()
+
+    async def _write(self):
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            if not self.closing and len(self.pending) < self.batch_size:
+                self.full.clear()
+                try:
+                    await asyncio.wait_for(self.full.wait(), self.linger)
+                except TimeoutError:
+                    pass
+            while self.pending:
+                batch, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
+                self.room.set()
+                try:
+                    await db(write_results)(self.token, batch)
+                except Exception:  # a lost connection: the items stay leased, and are claimed again when it expires
+                    log.exception("writing %d results failed", len(batch))
+            if self.closing:
+                return
+
+    async def close(self):
+        """Return once every result added so far is written."""
+        self.closing = True
+        self.wake.set()
+        self.full.set()
+        await self.task
+
+
+class _CancelFlag:
+    """Reads the run's cancel flag at most every quarter second."""
+
+    def __init__(self, run_id):
+        self.run_id, self.checked, self.value = run_id, 0.0, False
+
+    async def __call__(self):
+        if not self.value and time.monotonic() - self.checked > 0.25:
+            self.checked = time.monotonic()
+            self.value = await db(lambda: EvalRun.objects.filter(pk=self.run_id, cancel_requested=True).exists())()
+        return self.value
+
+
+async def _run_case(item, run, cancelled):
+    """Render, call the provider, score. Returns result fields, or None when cancelled."""
+    snapshot = item.snapshot
+    try:
+        messages = rendering.render(run.version.messages, run.version.variables, snapshot["vars"])
+    except ValidationFailed as exc:
+        return {"passed": False, "error": f"render: {exc.detail}", "attempts": 0, "verdicts": []}
+    if await cancelled():
+        return None
+    config = run.model_config
+    try:
+        completion = await providers.complete(
+            provider=config["provider"],
+            model=config["name"],
+            messages=messages,
+            params=config.get("params") or {},
+            response_schema=config.get("response_schema"),
+        )
+    except providers.ProviderError as exc:
+        return {"passed": False, "error": f"{exc.code}: {exc}", "attempts": exc.attempts or 0, "verdicts": []}
+    verdicts = await assertions.evaluate(
+        snapshot["assertions"],
+        output=completion.text,
+        expected=snapshot.get("expected"),
+        latency_ms=completion.latency_ms,
+        cost_usd=completion.cost_usd,
+    )
+    return {
+        "output": completion.text,
+        "passed": assertions.case_passed(verdicts),
+        "verdicts": [assertions.verdict_dict(v) for v in verdicts],
+        "latency_ms": completion.latency_ms,
+        "input_tokens": completion.input_tokens,
+        "output_tokens": completion.output_tokens,
+        "cost_usd": completion.cost_usd,
+        "attempts": completion.attempts,
+    }
+
+
+class _Feed:
+    """Items claimed ahead of the lanes that run them: when fewer than half of ``window`` wait, one
+    claim (in the background, while the lanes keep calling) tops them up to ``window``. ``next()``
+    is None once a claim found nothing left and nothing waits. An item waits at most about one
+    provider call, far inside its lease; and as few wait as that allows, because when several
+    workers share a run, the items one holds at the end are the others' idle time."""
+
+    def __init__(self, run_id, token, window):
+        self.run_id, self.token, self.window = run_id, token, window
+        self.ready, self.exhausted, self.refill = deque(), False, None
+
+    async def _claim(self):
+        items = await db(claim)(self.run_id, self.window - len(self.ready), self.token)
+        self.ready.extend(items)
+        self.exhausted = not items
+
+    def _top_up(self):
+        low = max(1, self.window // 2)
+        if not self.exhausted and len(self.ready) < low and (self.refill is None or self.refill.done()):
+            self.refill = asyncio.ensure_future(self._claim())
+
+    async def next(self):
+        while True:
+            self._top_up()
+            if self.ready:
+                item = self.ready.popleft()
+                self._top_up()
+                return item
+            if self.refill is None or self.refill.done():
+                if self.refill is not None:
+                    self.refill.result()  # a failed claim ends the drive; its items stay leased
+                if self.exhausted:
+                    return None
+                continue
+            await asyncio.shield(self.refill)
+
+    async def close(self):
+        if self.refill is not None and not self.refill.done():
+            await asyncio.wait([self.refill])
+
+
+async def _drive(run, token, concurrency):
+    """Keep ``concurrency`` cases in flight: each lane takes the next item as soon as its last case
+    is handed to the writer, so the provider never waits for a window to drain."""
+    cancelled = _CancelFlag(run.pk)
+    writer = _ResultWriter(token, limit=4 * concurrency)
+    feed = _Feed(run.pk, token, concurrency)
+
+    async def lane():
+        while not await cancelled():
+            await writer.wait_for_room()
+            item = await feed.next()
+            if item is None:
+                return
+            try:
+                fields = await _run_case(item, run, cancelled)
+            except Exception as exc:  # noqa: BLE001 - a scorer or adapter bug is this case's error, not the run's end
+                log.exception("case %s of run %s failed", item.case_id, run.pk)
+                fields = {"passed": False, "error": f"internal: {type(exc).__name__}: {exc}", "verdicts": []}
+            if fields is not None:
+                # A provider may answer with a NUL: stored as U+FFFD rather than failing the batch
+                # (which would leave its items leased, to be run again, and fail again).
+                writer.add(item, storable_copy(fields))
+
+    lanes = [asyncio.ensure_future(lane()) for _ in range(concurrency)]
+    try:
+        await asyncio.gather(*lanes)
+    finally:
+        for pending in lanes:  # only when a lane failed (a lost connection): the others stop too
+            pending.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+        await feed.close()
+        await writer.close()
+    await providers.aclose()
+
+
+def execute(run_id):
+    """Work on a run until nothing is left to claim, then finalize it if every item is settled.
+
+    With ``PROMPTLEDGER_EVAL_TASKS_PER_RUN`` = n > 1, the delivery that starts the run signals n - 1
+    more, so n worker processes share it; each keeps its share of ``PROMPTLEDGER_EVAL_CONCURRENCY``
+    in flight, so the run as a whole never has more than that."""
+    run = EvalRun.objects.select_related("version", "prompt").filter(pk=run_id).first()
+    if run is None or run.finished:
+        return run
+    started = EvalRun.objects.filter(pk=run_id, status=EvalRun.QUEUED).update(
+        status=EvalRun.RUNNING, started_at=timezone.now()
+    )
+    tasks = _tasks_per_run()
+    if started and tasks > 1 and not settings.CELERY_TASK_ALWAYS_EAGER:
+        from ..services import enqueue
+
+        enqueue(run_id, copies=tasks - 1)
+    token = uuid.uuid4().hex
+    # async_to_sync (not asyncio.run) so every database call of the drive runs back on this thread,
+    # on its connection and transaction. Celery's Django fix-up closes stale connections per task.
+    async_to_sync(_drive)(run, token, max(1, settings.PROMPTLEDGER_EVAL_CONCURRENCY // tasks))
+    return finalize(run_id)
