@@ -205,7 +205,9 @@ def _base_unchanged(request):
     pointer = Deployment.objects.filter(prompt_id=request.prompt_id, environment_id=request.environment_id).first()
     live_id = pointer.version_id if pointer else None
     if live_id == request.base_version_id:
-        return Requirement("base", "What is live has not changed since the request", True, "unchanged", "", 409)
+        return Requirement(
+            "base", "What is live has not changed since the request", True, "unchanged", "stale_request", 409
+        )
     live = PromptVersion.objects.filter(pk=live_id).values_list("number", flat=True).first()
     return Requirement(
         "base",

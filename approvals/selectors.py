@@ -49,13 +49,22 @@ def _candidate_requests(user, queryset):
 
 
 def waiting_for(user, *, limit=200):
-    """Open requests ``user`` may approve now and has not decided on, oldest first."""
+    """Open requests ``user`` may approve now and has not decided on, oldest first, up to ``limit``.
+    Candidates are read a batch at a time until ``limit`` are found, so older requests the person
+    cannot decide never hide newer ones they can."""
     if user is None:
         return []
-    requests = _candidate_requests(user, DeployRequest.objects.filter(status__in=DeployRequest.OPEN))
-    requests = list(requests.order_by("created_at", "id")[: limit * 2])
-    facts = DecisionFacts(requests)
-    return [r for r in requests if refusal_to_decide(r, user, facts=facts) is None][:limit]
+    candidates = _candidate_requests(user, DeployRequest.objects.filter(status__in=DeployRequest.OPEN))
+    candidates = candidates.order_by("created_at", "id")
+    found, start, batch = [], 0, limit * 2
+    while len(found) < limit:
+        requests = list(candidates[start:start + batch])
+        facts = DecisionFacts(requests)
+        found += [r for r in requests if refusal_to_decide(r, user, facts=facts) is None]
+        if len(requests) < batch:
+            break
+        start += batch
+    return found[:limit]
 
 
 def reviews_waiting_for(user):
