@@ -23,11 +23,7 @@ import json
 import sys
 
 from . import __version__, deploy_requests, evaluation, prompts_as_code
-from .client import DEFAULT_TIMEOUT, APIError, Client, PromptledgerError
-
-
-def client_from(args):
-    return Client(url=args.url, timeout=args.timeout)
+from .client import DEFAULT_TIMEOUT, APIError, PromptledgerError, client_from
 
 
 def write_json(value, stream=None):

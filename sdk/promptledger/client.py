@@ -268,3 +268,8 @@ class AsyncClient:
     async def close(self):
         """As ``Client.close``, without blocking the event loop."""
         await asyncio.to_thread(self.sync.close)
+
+
+def client_from(args):
+    """The client a command line's parsed ``--url`` and ``--timeout`` describe."""
+    return Client(url=args.url, timeout=args.timeout)

@@ -5,10 +5,10 @@ reason and exits 1, as any refusal does."""
 
 import sys
 
+from .client import client_from
+
 
 def _client(args):
-    from .cli import client_from
-
     return client_from(args)
 
 
