@@ -9,6 +9,8 @@ from django.db.models import F, Func, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from core import metrics
+
 from . import signing
 from .chain import EVENT_FIELDS, iso
 from .models import AuditCheckpoint, AuditEvent, ChainVerification
@@ -76,6 +78,7 @@ def verify_database(*, public_key=None, max_checkpoint_age=None, now=None, save=
         verifier.stale(now=now or timezone.now(), max_age_seconds=max_checkpoint_age)
     verifier.sink(read_sink(), {cp["checkpoint_hash"] for cp in checkpoints})
     report = verifier.report
+    metrics.audit_chain_verified(report.ok)
     if save:
         first_problem = report.problems[0] if report.problems else None
         ChainVerification.objects.create(

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import metrics
+
 from . import signing
 from .chain import GENESIS, checkpoint_hash, checkpoint_payload, event_hash, iso
 from .models import AuditCheckpoint, AuditEvent
@@ -100,6 +102,8 @@ def append_events(events):
         event.sequence, event.prev_hash = sequence, prev_hash
         event.hash = prev_hash = event_hash(prev_hash, event.as_chain_dict())
     AuditEvent.objects.bulk_create(events)
+    # Counted here, the last step before the commit (no on_commit callback of its own).
+    metrics.audit_events_appended([event.action for event in events])
     every = settings.PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY
     if every and sequence // every > (first - 1) // every:
         _checkpoint((sequence, prev_hash))
@@ -133,8 +137,13 @@ def _checkpoint(head):
         checkpoint_hash=digest,
     )
     line = json.dumps({**body, "signature": checkpoint.signature, "checkpoint_hash": digest})
-    transaction.on_commit(lambda: _append_to_sink(line))
+    transaction.on_commit(lambda: _committed(line))
     return checkpoint
+
+
+def _committed(line):
+    _append_to_sink(line)
+    metrics.audit_checkpoint_written()
 
 
 def _append_to_sink(line):

@@ -17,7 +17,16 @@ What it does, in one run:
 4. prints ``scenario | req/s | p50 ms | p99 ms | ratio to ceiling`` (medians over the rounds; the
    ratio is the median of each round's back-to-back ratio, as the machine is noisy and a ratio
    holds where an absolute figure does not) and PASS/FAIL against the floor: 1,500 req/s and
-   p99 < 20 ms for a warm resolve. The aim is 0.9x the ceiling; it is reported, not enforced.
+   p99 < 20 ms for a warm resolve. The aim is 0.9x the ceiling; it is reported, not enforced;
+5. measures what the Prometheus metrics cost. A second app server, identical but started with
+   ``PROMPTLEDGER_METRICS=false``, is loaded in the same rounds: both servers' rates and their
+   workers' CPU time a request (from /proc) are printed, and the metrics server's own count of
+   resolves is reconciled with what wrk received from it. Then, in this process, resolve runs
+   through the whole app with and without the metrics middleware in alternating blocks, and the
+   CPU time a request with metrics may be at most 1/0.97 of the time without (the median of 25
+   rounds: the issue's "no more than 3 % slower"). Two servers' rates under wrk wander by several
+   per cent from run to run on a shared machine; the alternating blocks see the same machine at
+   the same moments. ``--no-metrics-comparison`` leaves all of this out.
 
 Gunicorn settings (both servers): the ``gthread`` worker, because it keeps HTTP/1.1 connections
 alive (the ``sync`` worker closes every connection, so a client pool would pay a TCP handshake per
@@ -40,6 +49,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -65,6 +75,8 @@ from harness import (
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/promptledger_bench"
 FLOOR_RPS, FLOOR_P99_MS, AIM_RATIO = 1500.0, 20.0, 0.9
+METRICS_FLOOR = 0.97  # resolve with metrics / without, requests a second
+METRICS_TOKEN = secrets.token_urlsafe(24)  # this run's /metrics token
 ENVIRONMENT = "production"
 FILLER = (
     "Answer in plain language, cite the policy section you rely on, never invent figures, and "
@@ -320,6 +332,8 @@ def parse_args(argv):
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 prompts, one round of 2 s runs")
+    parser.add_argument("--no-metrics-comparison", dest="metrics_comparison", action="store_false",
+                        help="do not load a second app server with PROMPTLEDGER_METRICS=false")
     args = parser.parse_args(argv)
     if args.quick:
         args.prompts, args.duration, args.warmup, args.rounds = min(args.prompts, 1000), 2, 2, 1
@@ -354,7 +368,7 @@ def run(args, procs, gunicorn, ceiling, scratch):
     name = database_name(args.database_url)
     print(f"resetting {name} and seeding {args.prompts:,} prompts ...", flush=True)
     reset_database(args.database_url)
-    env = server_env(args.database_url, scratch / "var")
+    env = server_env(args.database_url, scratch / "var", PROMPTLEDGER_METRICS_TOKEN=METRICS_TOKEN)
     setup_django_here(env)
     started = time.monotonic()
     token, targets, special = seed(prompts=args.prompts, canary_every=200, canary_percent=10)
@@ -366,6 +380,14 @@ def run(args, procs, gunicorn, ceiling, scratch):
     app_log = open(scratch / "app.log", "wb")  # noqa: SIM115 - closed with the scratch folder
     app = procs.start([gunicorn, "--chdir", str(REPO), *app_args, "config.wsgi:application"],
                       env=env, cwd=REPO, stdout=app_log, stderr=subprocess.STDOUT)
+    bare = None
+    if args.metrics_comparison:  # the same app, the same settings, metrics off
+        bare_port = free_port()
+        bare_args = gunicorn_args(bare_port, workers=args.workers, threads=args.threads)
+        bare = procs.start([gunicorn, "--chdir", str(REPO), *bare_args, "config.wsgi:application"],
+                           env={**env, "PROMPTLEDGER_METRICS": "false"}, cwd=REPO, stdout=app_log,
+                           stderr=subprocess.STDOUT)
+        bare_base = f"http://127.0.0.1:{bare_port}"
     ceiling_env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     ceiling_proc = procs.start(
         [gunicorn, "--chdir", str(ceiling.parent), *ceiling_args, f"{ceiling.stem}:application"],
@@ -376,6 +398,9 @@ def run(args, procs, gunicorn, ceiling, scratch):
     wait_until_up(app, app_base + targets[0][0], auth, "the app")
     wait_until_up(ceiling_proc, ceiling_base + targets[0][0], auth, "the ceiling")
     check_contract(app_base, token, targets, special)
+    if bare is not None:
+        wait_until_up(bare, bare_base + targets[0][0], auth, "the app without metrics")
+        check_contract(bare_base, token, targets, special)
 
     hot = targets[:: max(1, len(targets) // args.slugs)][: args.slugs]
     plain = write_lua(scratch, "resolve.lua", token, hot, conditional=False)
@@ -389,30 +414,49 @@ def run(args, procs, gunicorn, ceiling, scratch):
     )
     # The warm-up walks every loaded prompt in turn, so each worker has its persistent connection,
     # its prepared statement and the bodies in its cache: the runs measure a warm resolve.
-    run_wrk(procs, args, app_base, walk, args.warmup)
+    counted_before = resolves_counted(app_base)
+    received = run_wrk(procs, args, app_base, walk, args.warmup)["requests"]
     run_wrk(procs, args, ceiling_base, plain, args.warmup)
+    if bare is not None:
+        run_wrk(procs, args, bare_base, walk, args.warmup)
 
     scenarios = [
-        ("ceiling", ceiling_base, plain), ("resolve 200", app_base, plain), ("resolve 304", app_base, conditional),
+        ("ceiling", ceiling_base, plain, ceiling_proc), ("resolve 200", app_base, plain, app),
+        ("resolve 304", app_base, conditional, app),
     ]
-    runs = {name: [] for name, _, _ in scenarios}
+    if bare is not None:
+        scenarios += [
+            ("resolve 200, metrics off", bare_base, plain, bare),
+            ("resolve 304, metrics off", bare_base, conditional, bare),
+        ]
+    runs = {name: [] for name, _, _, _ in scenarios}
     for round_ in range(args.rounds):
         # The order turns each round, so no scenario always runs first (or right after another).
-        for name, base, script in scenarios[round_ % 3:] + scenarios[: round_ % 3]:
-            runs[name].append(run_wrk(procs, args, base, script, args.duration))
+        turn = round_ % len(scenarios)
+        for name, base, script, server in scenarios[turn:] + scenarios[:turn]:
+            cpu = server_cpu_seconds(server)
+            result = run_wrk(procs, args, base, script, args.duration)
+            result["cpu_per_request"] = (server_cpu_seconds(server) - cpu) / result["requests"]
+            runs[name].append(result)
+    received += sum(r["requests"] for r in runs["resolve 200"] + runs["resolve 304"])
+    counted = resolves_counted(app_base) - counted_before
 
     # wrk cannot tell a 200 from a 304, but the bytes read can: a 304 carries no body.
-    for full, bare in zip(runs["resolve 200"], runs["resolve 304"], strict=True):
-        if bare["bytes"] / bare["requests"] > 0.5 * full["bytes"] / full["requests"]:
+    for full, empty in zip(runs["resolve 200"], runs["resolve 304"], strict=True):
+        if empty["bytes"] / empty["requests"] > 0.5 * full["bytes"] / full["requests"]:
             raise CouldNotRun("the If-None-Match pass read full bodies: the app did not answer 304")
 
     # Each round's ratio compares runs a few seconds apart; the median of rounds resists the noise.
     rows = []
-    for name, label in (
+    labels = [
         ("ceiling", "ceiling (Django, no database)"),
         ("resolve 200", "resolve, 200"),
         ("resolve 304", "resolve, 304 (If-None-Match)"),
-    ):
+    ]
+    if bare is not None:
+        labels += [("resolve 200, metrics off", "resolve, 200, metrics off"),
+                   ("resolve 304, metrics off", "resolve, 304, metrics off")]
+    for name, label in labels:
         ratios = [r["rps"] / c["rps"] for r, c in zip(runs[name], runs["ceiling"], strict=True)]
         rows.append((label, {
             "rps": statistics.median(r["rps"] for r in runs[name]),
@@ -436,8 +480,109 @@ def run(args, procs, gunicorn, ceiling, scratch):
             f"{r['ratio']:.2f}x the ceiling (aim {AIM_RATIO}x: {aim}; rounds "
             + ", ".join(f"{x:.2f}" for x in r["ratios"]) + ")"
         )
+    if bare is not None:
+        print("\nmeasuring resolve in this process, with and without the metrics middleware ...", flush=True)
+        passed &= report_metrics_cost(runs, counted, received, metrics_ab(token, hot))
     print("PASS" if passed else "FAIL")
     return 0 if passed else 1
+
+
+def resolves_counted(base):
+    """Resolves the app's /metrics has counted so far (every outcome)."""
+    status, _, body = fetch(base + "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+    if status != 200:
+        raise CouldNotRun(f"GET /metrics answered {status}: {body[:300]!r}")
+    lines = re.findall(rb"^promptledger_resolve_requests_total\{[^}]*\} (\S+)$", body, re.MULTILINE)
+    return sum(float(value) for value in lines)
+
+
+def server_cpu_seconds(server):
+    """CPU seconds (user + system) used so far by a gunicorn master's workers, from /proc."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        if int(fields[1]) == server.pid:  # its parent is the master
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def report_metrics_cost(runs, counted, received, ab):
+    """Resolve with metrics against the same app without: the verdict is the in-process A/B's (see
+    ``metrics_ab``); the two servers' rates and CPU time per request under wrk are printed beside it,
+    as on a shared machine a run's rate moves with everything else running. And the count reconciled."""
+    print()
+    for kind in ("200", "304"):
+        on, off = runs[f"resolve {kind}"], runs[f"resolve {kind}, metrics off"]
+        rate_on, rate_off = (statistics.median(r["rps"] for r in side) for side in (on, off))
+        cpu_on, cpu_off = (statistics.median(r["cpu_per_request"] for r in side) * 1e6 for side in (on, off))
+        rates = statistics.median(a["rps"] / b["rps"] for a, b in zip(on, off, strict=True))
+        cpu = statistics.median(a["cpu_per_request"] / b["cpu_per_request"] for a, b in zip(on, off, strict=True))
+        print(
+            f"     under wrk, resolve {kind}: {rate_on:.0f} req/s with metrics, {rate_off:.0f} without ({rates:.3f}x); "
+            f"CPU a request {cpu_on:.0f} us with, {cpu_off:.0f} us without ({cpu:.3f}x)"
+        )
+    ratio = statistics.median(ab["ratios"])
+    passed = ratio <= 1 / METRICS_FLOOR
+    print(
+        f"{'PASS' if passed else 'FAIL'} metrics cost, in process: a resolve takes {ab['on'] * 1e6:.1f} us of CPU with "
+        f"metrics, {ab['off'] * 1e6:.1f} us without: {ratio:.3f}x (at most {1 / METRICS_FLOOR:.3f}x; "
+        f"{len(ab['ratios'])} alternating rounds, middle half {ab['spread'][0]:.3f}..{ab['spread'][1]:.3f})"
+    )
+    ok = counted >= received
+    print(f"{'PASS' if ok else 'FAIL'} /metrics counted {counted:.0f} resolves; wrk received {received} answers "
+          "from that server (the contract check's and any cut off at a run's end may add a few)")
+    return passed and ok
+
+
+def metrics_ab(token, targets, *, rounds=25, block=400):
+    """Resolve's CPU time a request in this process, through the whole middleware stack and view,
+    with the app's middleware (metrics on) and without the metrics middleware, in alternating
+    blocks of ``block`` requests: the two see the same machine at the same moments, so the ratio
+    holds where two servers' rates under wrk wander by several per cent from run to run."""
+    import io
+    import sys
+
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    bare = [name for name in settings.MIDDLEWARE if not name.endswith(".RequestMetricsMiddleware")]
+    if len(bare) != len(settings.MIDDLEWARE) - 1:
+        raise CouldNotRun("the metrics middleware is not installed here (PROMPTLEDGER_METRICS=false?)")
+    with_metrics = WSGIHandler()
+    with override_settings(MIDDLEWARE=bare):
+        without = WSGIHandler()
+    paths = [path.split("?", 1) for path, _ in targets[:2000]]
+
+    def run_block(handler, count):
+        started = time.process_time()
+        for i in range(count):
+            path, query = paths[i % len(paths)]
+            environ = {
+                "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
+                "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+                "wsgi.errors": sys.stderr, "HTTP_AUTHORIZATION": f"Bearer {token}",
+            }
+            response = handler(environ, lambda status, headers, exc_info=None: None)
+            if response.status_code != 200:
+                raise CouldNotRun(f"GET {path} answered {response.status_code} in process")
+            b"".join(response)
+            response.close()
+        return (time.process_time() - started) / count
+
+    for handler in (with_metrics, without):
+        run_block(handler, len(paths))  # warm: connections, prepared statements, the body cache
+    on, off = [], []
+    for _ in range(rounds):
+        on.append(run_block(with_metrics, block))
+        off.append(run_block(without, block))
+    ratios = sorted(a / b for a, b in zip(on, off, strict=True))
+    quarter = len(ratios) // 4
+    return {"on": statistics.median(on), "off": statistics.median(off), "ratios": ratios,
+            "spread": (ratios[quarter], ratios[-quarter - 1])}
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 and a check of its input (``StorableInputMiddleware``): query parameters and form fields (the
 browser's posts, and any API call sent as a form) must be text PostgreSQL can store. A NUL in
 ``?q=`` or a comment field is a 400 naming the parameter, never a ``DataError`` 500. JSON bodies
-are checked by the API's parser (``registry.api.parsers``) with the same rule."""
+are checked by the API's parser (``registry.api.parsers``) with the same rule. When metrics are on,
+``RequestMetricsMiddleware`` counts and times every request by its route's name."""
+
+import time
 
 from django.conf import settings
 
-from core import request_context
+from core import metrics, request_context
 from registry.services.validation import UNSTORABLE_ADVICE, unstorable
 
 from .errors import answer
@@ -75,3 +78,23 @@ class RequestSizeMiddleware:
                 detail=f"the request body is {length:,} bytes; the limit is {limit:,} bytes ({megabytes})",
             )
         return self.get_response(request)
+
+
+class RequestMetricsMiddleware:
+    """Counts each request and times it (``promptledger_http_*``), labelled by the URL pattern's
+    name (``resolver_match.view_name``), never the path: ``unresolved`` when no pattern matched
+    (static files, a 404 of the URL conf, a redirect to HTTPS). Installed first, only when
+    ``PROMPTLEDGER_METRICS`` is on."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        metrics.request_answered(
+            match.view_name if match is not None else "unresolved", request.method, response.status_code,
+            time.perf_counter() - started,
+        )
+        return response

@@ -384,12 +384,32 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 PROMPTLEDGER_BAD_TOKEN_LIMIT = int(os.environ.get("PROMPTLEDGER_BAD_TOKEN_LIMIT", 20))
 
-# A claimed eval item comes back to the queue when its lease expires (its worker died): well under
-# the broker's visibility timeout, and longer than one case can take with its retries.
-PROMPTLEDGER_EVAL_LEASE_SECONDS = int(os.environ.get("PROMPTLEDGER_EVAL_LEASE_SECONDS", 600))
+# A claimed eval item's lease: its worker renews it every third of this while the run is in
+# progress (a heartbeat), so only a lost worker's leases run out; beat's reaper (every 15 s) then
+# gives its cases to another worker, within lease + 15 s of the loss. Well under the broker's
+# visibility timeout. A case claimed PROMPTLEDGER_EVAL_MAX_CLAIMS times, losing its worker each
+# time, gets an error result instead of another claim.
+PROMPTLEDGER_EVAL_LEASE_SECONDS = int(os.environ.get("PROMPTLEDGER_EVAL_LEASE_SECONDS", 30))
+PROMPTLEDGER_EVAL_MAX_CLAIMS = int(os.environ.get("PROMPTLEDGER_EVAL_MAX_CLAIMS", 3))
 PROMPTLEDGER_EVAL_CONCURRENCY = int(os.environ.get("PROMPTLEDGER_EVAL_CONCURRENCY", 32))
 # Celery tasks (so worker processes) sharing one run, each with its share of the concurrency above.
 PROMPTLEDGER_EVAL_TASKS_PER_RUN = int(os.environ.get("PROMPTLEDGER_EVAL_TASKS_PER_RUN", 1))
+
+# --- Metrics ------------------------------------------------------------------------------------
+# Prometheus metrics at /metrics (config.metrics), every name prefixed promptledger_. Web and worker
+# processes count into files in PROMETHEUS_MULTIPROC_DIR (default $PROMPTLEDGER_VAR_DIR/metrics),
+# which /metrics adds up; each process cleans it at start when no process of this host is still
+# writing there (core.metrics). PROMPTLEDGER_METRICS=false turns the counting and the route off.
+# /metrics asks for `Authorization: Bearer $PROMPTLEDGER_METRICS_TOKEN` when that is set; without
+# one it is open in development (the embedded mode) and closed (403) in production.
+PROMPTLEDGER_METRICS = env_bool("PROMPTLEDGER_METRICS", True)
+PROMPTLEDGER_METRICS_TOKEN = os.environ.get("PROMPTLEDGER_METRICS_TOKEN", "")
+PROMPTLEDGER_METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(VAR_DIR / "metrics")
+if PROMPTLEDGER_METRICS:
+    # First, so a request's time includes every other middleware (and the HTTPS redirect is counted).
+    MIDDLEWARE.insert(0, "config.middleware.RequestMetricsMiddleware")
+# Prometheus scrapes the web process directly, inside the network, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {

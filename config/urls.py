@@ -1,4 +1,4 @@
-"""Top-level routes: the REST API under /api/v1/, its schema and docs, the browser, health."""
+"""Top-level routes: the REST API under /api/v1/, its schema and docs, the browser, health, metrics."""
 
 from csp.decorators import csp_update
 from django.contrib import admin
@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from . import errors, health
+from . import errors, health, metrics
 
 urlpatterns = [
     path("api/v1/", include("registry.api.urls")),
@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/redoc/", csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]})(
         SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")), name="api-redoc"),
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

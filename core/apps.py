@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     def ready(self):
         # Imported for the receivers they connect (ruff must not drop them as unused):
         from . import (
+            metrics,  # noqa: F401 - the metrics directory, cleaned at start where safe; the deploy check
             private_files,  # noqa: F401 - keeps the embedded SQLite files owner-only
             session_auth,  # noqa: F401 - binds re-authentication to the browser session
         )

@@ -80,6 +80,11 @@ class EvalRun(models.Model):
     total = models.PositiveIntegerField(default=0)
     pass_rate = models.FloatField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
+    # A worker lost mid-run (it stopped renewing its leases): how many times its cases were taken
+    # back for another worker (by the reaper, or a claim that took over expired leases), and when
+    # it last happened. The run page shows "worker lost, resumed".
+    recoveries = models.PositiveIntegerField(default=0)
+    resumed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -94,8 +99,10 @@ class EvalRun(models.Model):
 
 
 class EvalItem(models.Model):
-    """One case of one run as a unit of work: claimed with a lease that expires, so a killed
-    worker's cases come back; marked done in the transaction that writes the result."""
+    """One case of one run as a unit of work: claimed with a lease that its worker renews while it
+    lives and that expires when it dies, so a killed worker's cases come back (at most
+    ``PROMPTLEDGER_EVAL_MAX_CLAIMS`` claims, then an error result); marked done in the transaction
+    that writes the result."""
 
     PENDING, CLAIMED, DONE, CANCELLED = "pending", "claimed", "done", "cancelled"
     STATUS_CHOICES = [(s, s) for s in (PENDING, CLAIMED, DONE, CANCELLED)]

@@ -14,6 +14,8 @@ def execute_run(run_id):
 
 @shared_task(name="evals.tasks.reap_expired_leases", ignore_result=True)
 def reap_expired_leases():
+    """Every 15 s (beat): take back the leases of lost workers and give their runs a worker again,
+    finish runs left unclosed (``runner.reap``)."""
     return runner.reap()
 
 

@@ -216,7 +216,7 @@ def test_every_api_operation_has_a_row():
 # refused POST answers 403 (or 404 where the object is hidden) on the error page; an allowed one
 # redirects (302) after doing its work, or answers 200 with the result.
 PAGES = {
-    "healthz": None, "accounts/login/": None, "accounts/logout/": None,
+    "healthz": None, "metrics": None, "accounts/login/": None, "accounts/logout/": None,
     "audit/": None, "audit/export/": None,
     "audit/verify/": (Rule(302, lookup="none", site=frozenset({"compliance"})), {}),
     "evals/": None, "evals/runs/<int:run_id>/": None, "evals/runs/<int:run_id>/progress/": None,

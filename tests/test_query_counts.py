@@ -81,7 +81,7 @@ HTMX = {"/settings/webhooks/{subscription_id}/deliveries/"}  # pages asked for a
 # Every other page the URL conf routes: one object, a form, an action or a download, whose queries
 # do not depend on how many rows some list has (downloads stream in chunks).
 NOT_LISTS = {
-    "/healthz", "/accounts/login/", "/accounts/logout/", "/audit/export/", "/audit/verify/",
+    "/healthz", "/metrics", "/accounts/login/", "/accounts/logout/", "/audit/export/", "/audit/verify/",
     "/evals/runs/{run_id}/progress/", "/evals/runs/{run_id}/cancel/", "/evals/runs/{run_id}/compare/",
     "/evals/prompts/{slug}/versions/{number}/run/", "/evals/suites/new/", "/evals/suites/{slug}/cases/upload/",
     "/evals/notices/{notice_id}/acknowledge/",

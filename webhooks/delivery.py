@@ -28,6 +28,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import metrics
+from core.tasks import send_task
 from promptledger.webhooks import sign
 
 from .destinations import DestinationRefused, resolve_destination
@@ -68,11 +70,8 @@ def _host(url):
 
 def queue(delivery_ids, countdown=None):
     """Signal workers; the broker carries only ids, the rows hold the work."""
-    from .tasks import deliver
-
-    target = deliver.app.conf.task_default_queue
     for delivery_id in delivery_ids:
-        deliver.apply_async(args=[delivery_id], queue=target, countdown=countdown)
+        send_task("webhooks.tasks.deliver", args=[delivery_id], countdown=countdown)
 
 
 def _claim(delivery_id, now):
@@ -150,9 +149,10 @@ def attempt(delivery_id):
         code, error = _post(delivery, subscription)
     else:
         code, error = None, "not sent: the webhook is paused"
-    duration_ms = int((time.monotonic() - started) * 1000)
-    row.duration_ms, row.status_code, row.error = duration_ms, code, error
+    seconds = time.monotonic() - started
+    row.duration_ms, row.status_code, row.error = int(seconds * 1000), code, error
     row.outcome = _settle(delivery, row, give_up=not subscription.active)
+    metrics.webhook_attempted(event=delivery.event, outcome=row.outcome, seconds=seconds)
     log.info(
         "webhook %s delivery %s attempt %s to %s: %s%s",
         delivery.event,

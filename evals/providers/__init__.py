@@ -12,10 +12,11 @@ The ``offline`` provider needs no key and no network and answers deterministical
 
 import dataclasses
 
+from core import metrics
 from evals import pricing
 
 from . import anthropic_adapter, limits, offline, openai_adapter, retry
-from .base import Completion, ProviderError, credentials, provider_setting
+from .base import PROVIDERS, Completion, ProviderError, credentials, provider_setting
 
 __all__ = ["Completion", "ProviderError", "aclose", "complete", "reset_limits"]
 
@@ -35,7 +36,22 @@ async def complete(
     rate-limited as the module says. ``params`` are whitelisted per provider (temperature,
     max_tokens, top_p, stop, ...); an unknown one is a ``bad_request`` before anything is sent.
     ``timeout`` bounds each attempt (default ``PROMPTLEDGER_PROVIDER_TIMEOUT``), not the whole call:
-    at worst a call takes (max_retries + 1) * timeout plus the waits between attempts."""
+    at worst a call takes (max_retries + 1) * timeout plus the waits between attempts.
+    Every call is counted (``core.metrics``: calls, errors, retries, latency, tokens, cost)."""
+    label = provider if provider in PROVIDERS else "unknown"
+    try:
+        completion = await _complete(provider, model, messages, params, response_schema, timeout)
+    except ProviderError as error:
+        metrics.provider_call_finished(provider=label, model=model, attempts=error.attempts, error_code=error.code)
+        raise
+    metrics.provider_call_finished(
+        provider=label, model=model, attempts=completion.attempts, latency_seconds=completion.latency_ms / 1000,
+        input_tokens=completion.input_tokens, output_tokens=completion.output_tokens, cost_usd=completion.cost_usd,
+    )
+    return completion
+
+
+async def _complete(provider, model, messages, params, response_schema, timeout):
     if provider == "offline":
         return await offline.complete(model=model, messages=messages, response_schema=response_schema)
     adapter = ADAPTERS.get(provider)

@@ -6,7 +6,9 @@ runs on one thread (the worker's, on its connection), sharing the interpreter wi
 calls, so that thread's work per case is kept small: items are claimed in the background half a
 window before the lanes run out (one claim per several cases), and finished cases are written in
 batches while the next cases run, still one transaction per batch holding each item's done-mark
-with its result, each conditional on its lease. Cancelling is a flag checked before each call. Past
+with its result, each conditional on its lease. While the drive runs, a heartbeat renews its leases
+every third of a lease, so they run out only when the worker is lost (or its event loop stalls for
+most of a lease, which ``reap`` treats alike). Cancelling is a flag checked before each call. Past
 what one interpreter can drive, ``PROMPTLEDGER_EVAL_TASKS_PER_RUN`` shares a run between worker
 processes.
 """
@@ -28,7 +30,7 @@ from registry.services.validation import storable_copy
 from .. import assertions, providers
 from ..models import EvalRun
 from .finishing import finalize
-from .leasing import _tasks_per_run, claim, write_results
+from .leasing import _tasks_per_run, claim, renew, write_results
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,36 @@ class _ResultWriter:
         self.closing = True
         self.wake.set()
         self.full.set()
+        await self.task
+
+
+class _Heartbeat:
+    """Renews the drive's leases (one UPDATE, scoped to its token) every third of a lease until
+    stopped. It runs on the drive's event loop, not a thread of its own: a lease lives as long as
+    the drive makes progress, so a case that blocks its worker's loop loses its lease like a case
+    that kills the worker, and comes back (at most ``PROMPTLEDGER_EVAL_MAX_CLAIMS`` claims)."""
+
+    def __init__(self, run_id, token):
+        self.run_id, self.token = run_id, token
+        self.every = max(0.1, settings.PROMPTLEDGER_EVAL_LEASE_SECONDS / 3)
+        self.stopping = asyncio.Event()
+        self.task = asyncio.ensure_future(self._beat())
+
+    async def _beat(self):
+        while True:
+            try:
+                await asyncio.wait_for(self.stopping.wait(), self.every)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await db(renew)(self.run_id, self.token)
+            except Exception:  # noqa: BLE001 - a lost connection: the next beat tries again
+                log.exception("renewing the leases of run %s failed", self.run_id)
+
+    async def stop(self):
+        """Return once the heartbeat has stopped (a renewal under way completes first)."""
+        self.stopping.set()
         await self.task
 
 
@@ -184,9 +216,20 @@ class _Feed:
 
 
 async def _drive(run, token, concurrency):
+    """The lanes, with the heartbeat renewing their leases until they have stopped, however they
+    stop (done, cancelled, or a lost connection)."""
+    cancelled = _CancelFlag(run.pk)
+    heartbeat = _Heartbeat(run.pk, token)
+    try:
+        await _drive_lanes(run, token, concurrency, cancelled)
+    finally:
+        await heartbeat.stop()
+    await providers.aclose()
+
+
+async def _drive_lanes(run, token, concurrency, cancelled):
     """Keep ``concurrency`` cases in flight: each lane takes the next item as soon as its last case
     is handed to the writer, so the provider never waits for a window to drain."""
-    cancelled = _CancelFlag(run.pk)
     writer = _ResultWriter(token, limit=4 * concurrency)
     feed = _Feed(run.pk, token, concurrency)
 
@@ -215,7 +258,6 @@ async def _drive(run, token, concurrency):
         await asyncio.gather(*lanes, return_exceptions=True)
         await feed.close()
         await writer.close()
-    await providers.aclose()
 
 
 def execute(run_id):

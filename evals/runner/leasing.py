@@ -2,10 +2,12 @@
 
 ``claim`` leases up to N open items (pending, or whose lease expired) in one statement, ``FOR UPDATE
 SKIP LOCKED`` on PostgreSQL (SQLite's write lock serializes claims), so no two live holders share an
-item. ``write_result`` and ``write_results`` mark an item done in the transaction that writes its
-result, only while its lease is still held and under a unique (run, case) constraint, so a case is
-written once however often it is claimed. ``reap`` re-signals the runs whose leases expired and
-finishes the runs whose items are all done.
+item. A live worker ``renew``s its leases (a heartbeat, every third of a lease), so a lease runs out
+only when its worker was lost. ``write_result`` and ``write_results`` mark an item done in the
+transaction that writes its result, only while its lease is still held and under a unique (run,
+case) constraint, so a case is written once however often it is claimed. ``reap`` takes back expired
+leases (a case already claimed ``PROMPTLEDGER_EVAL_MAX_CLAIMS`` times gets an error result instead),
+gives a worker again to every run left without one, and finishes the runs whose items are all done.
 """
 
 import logging
@@ -29,47 +31,81 @@ def _lease():
     return timedelta(seconds=settings.PROMPTLEDGER_EVAL_LEASE_SECONDS)
 
 
+def _max_claims():
+    return max(1, settings.PROMPTLEDGER_EVAL_MAX_CLAIMS)
+
+
 # The queue idiom in one statement (one round trip, no transaction around it): lock up to N open
-# items nobody else has locked, lease them, and return them. No ORDER BY: sorting every open item
-# of a big run at each claim would cost PostgreSQL more than the claim; walking the (run, status)
-# index instead stops after N, and meets expired leases first, then pending items in the order
-# they were written (position order).
+# items nobody else has locked, lease them, and return them with the status each had (an expired
+# lease taken over means a lost worker). No ORDER BY: sorting every open item of a big run at each
+# claim would cost PostgreSQL more than the claim; walking the (run, status) index instead stops
+# after N, and meets expired leases first, then pending items in the order they were written
+# (position order). An expired lease is taken over only below the claim limit: past it, the reaper
+# closes the case with an error. MATERIALIZED: the locked rows are chosen once.
 _CLAIM_SQL = """
-UPDATE {table} SET status = %s, lease_until = %s, lease_token = %s, claims = claims + 1
-WHERE id IN (
-    SELECT id FROM {table}
-    WHERE run_id = %s AND status IN (%s, %s) AND (status = %s OR lease_until < %s)
+WITH picked AS MATERIALIZED (
+    SELECT id, status FROM {table}
+    WHERE run_id = %s AND status IN (%s, %s) AND (status = %s OR (lease_until < %s AND claims < %s))
     LIMIT %s
     FOR UPDATE SKIP LOCKED
 )
-RETURNING *
+UPDATE {table} AS item SET status = %s, lease_until = %s, lease_token = %s, claims = item.claims + 1
+FROM picked WHERE item.id = picked.id
+RETURNING item.*, picked.status AS was
 """
+
+
+def _open(now):
+    """Items a claim may take: pending, or leased to a worker that stopped renewing (below the
+    claim limit)."""
+    return Q(status=EvalItem.PENDING) | Q(status=EvalItem.CLAIMED, lease_until__lt=now, claims__lt=_max_claims())
 
 
 def claim(run_id, limit, token):
     """Up to ``limit`` items of the run nobody holds (pending, or whose lease expired), leased to
-    ``token``, returned in position order."""
+    ``token``, returned in position order. Taking over an expired lease is recorded on the run as a
+    recovery (its worker was lost)."""
     if limit <= 0:
         return []
     now = timezone.now()
     if connection.vendor == "postgresql":
         sql = _CLAIM_SQL.format(table=connection.ops.quote_name(EvalItem._meta.db_table))
-        params = [EvalItem.CLAIMED, now + _lease(), token, run_id, EvalItem.CLAIMED, EvalItem.PENDING,
-                  EvalItem.PENDING, now, limit]
-        return sorted(EvalItem.objects.raw(sql, params), key=attrgetter("position"))
-    with transaction.atomic():  # SQLite: its write lock serializes claims
-        open_items = (
-            EvalItem.objects.filter(run_id=run_id)
-            .filter(Q(status=EvalItem.PENDING) | Q(status=EvalItem.CLAIMED, lease_until__lt=now))
-            .order_by("position")
-        )
-        ids = list(open_items.values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        EvalItem.objects.filter(id__in=ids).update(
-            status=EvalItem.CLAIMED, lease_until=now + _lease(), lease_token=token, claims=F("claims") + 1
-        )
-    return list(EvalItem.objects.filter(id__in=ids, lease_token=token).order_by("position"))
+        params = [run_id, EvalItem.CLAIMED, EvalItem.PENDING, EvalItem.PENDING, now, _max_claims(), limit,
+                  EvalItem.CLAIMED, now + _lease(), token]
+        items = sorted(EvalItem.objects.raw(sql, params), key=attrgetter("position"))
+        taken_over = any(item.was == EvalItem.CLAIMED for item in items)
+    else:
+        with transaction.atomic():  # SQLite: its write lock serializes claims
+            rows = list(
+                EvalItem.objects.filter(run_id=run_id).filter(_open(now)).order_by("position")
+                .values_list("id", "status")[:limit]
+            )
+            if not rows:
+                return []
+            ids = [pk for pk, _ in rows]
+            EvalItem.objects.filter(id__in=ids).update(
+                status=EvalItem.CLAIMED, lease_until=now + _lease(), lease_token=token, claims=F("claims") + 1
+            )
+        items = list(EvalItem.objects.filter(id__in=ids, lease_token=token).order_by("position"))
+        taken_over = any(status == EvalItem.CLAIMED for _, status in rows)
+    if taken_over:
+        _record_recovery(run_id, now)
+    return items
+
+
+def renew(run_id, token):
+    """The heartbeat of a live worker: every lease ``token`` holds on the run runs a full lease from
+    now. One UPDATE; a lease already taken back (by the reaper or another claim) is not renewed.
+    Returns how many were renewed."""
+    return EvalItem.objects.filter(run_id=run_id, status=EvalItem.CLAIMED, lease_token=token).update(
+        lease_until=timezone.now() + _lease()
+    )
+
+
+def _record_recovery(run_id, now):
+    # A statement of its own, holding no item row: finalize locks the run's row and then its items,
+    # so the run's row taken while holding items could close a cycle with it.
+    EvalRun.objects.filter(pk=run_id).update(recoveries=F("recoveries") + 1, resumed_at=now)
 
 
 def write_result(item, token, fields):
@@ -122,16 +158,54 @@ def _tasks_per_run():
     return max(1, settings.PROMPTLEDGER_EVAL_TASKS_PER_RUN)
 
 
+def _give_up(item, now):
+    """Close a case whose worker was lost on each of its claims with an error result, once (only
+    while the expired lease that was read is still there); False if anything changed meanwhile."""
+    try:
+        with transaction.atomic():
+            closed = EvalItem.objects.filter(
+                pk=item.pk, status=EvalItem.CLAIMED, lease_token=item.lease_token, lease_until__lt=now
+            ).update(status=EvalItem.DONE, lease_until=None)
+            if not closed:
+                return False
+            EvalResult.objects.create(
+                run_id=item.run_id, case_id=item.case_id, position=item.position, passed=False, verdicts=[],
+                error=f"worker_lost: worker lost {item.claims} times on this case",
+            )
+            return True
+    except IntegrityError:  # a result already exists: exactly one result per case
+        return False
+
+
+def _take_back(run_id, now):
+    """The run's expired leases: a case claimed ``PROMPTLEDGER_EVAL_MAX_CLAIMS`` times (a case that
+    kills its worker, or a crash loop) is closed with an error result; the others are pending
+    again. Each statement is conditional on the lease still being expired, so a late heartbeat
+    or a write of the old holder that got there first wins."""
+    expired = EvalItem.objects.filter(run_id=run_id, status=EvalItem.CLAIMED, lease_until__lt=now)
+    worn = list(expired.filter(claims__gte=_max_claims()).order_by("position"))
+    given_up = sum(_give_up(item, now) for item in worn)
+    if given_up:
+        log.warning("run %s: %d case(s) lost their worker %d times and were closed with an error",
+                    run_id, given_up, _max_claims())
+    return expired.update(status=EvalItem.PENDING, lease_until=None) + given_up
+
+
 def reap():
     """The janitor of runs, looking for states rather than causes (every 15 s from beat):
 
-    - a run with items whose lease expired (their worker died) is signalled again;
+    - a running run's items whose lease expired (their worker was lost: a live worker renews its
+      leases) are taken back: pending again, or closed with an error result past the claim limit;
+    - a running run with pending items and no live lease gets a worker: a task is queued for it
+      when leases were just taken back, or when nothing has happened for a lease since it started
+      or was last given one (the task that was to run it went down with its worker); either is
+      recorded on the run (``recoveries``, ``resumed_at``: the page shows "worker lost, resumed");
     - a run that is not finished although none of its items is open (every case has its result,
       but the step that closes it failed: a lost connection, a worker killed between the last
       result and the close) is finished here; ``finalize`` is idempotent, so racing the worker
       that was about to finish it is harmless.
 
-    Returns the ids of the runs it signalled or finished."""
+    Returns the ids of the runs it gave a worker or finished."""
     from ..services import enqueue
 
     now = timezone.now()
@@ -142,8 +216,26 @@ def reap():
             ).values_list("run_id", flat=True)
         )
     )
-    for run_id in expired:
+    taken_back = [run_id for run_id in expired if _take_back(run_id, now)]
+    items = EvalItem.objects.filter(run=OuterRef("pk"))
+    pending = EvalRun.objects.filter(status=EvalRun.RUNNING, cancel_requested=False).filter(
+        Exists(items.filter(status=EvalItem.PENDING))
+    )
+    # Orphaned: pending items and no live lease (a run whose worker is alive holds one while it has
+    # pending items: its lanes hold what they run), and neither started nor given a worker within
+    # the last lease (a run just started has not claimed yet; one just signalled waits for its task).
+    quiet = Q(resumed_at__lt=now - _lease()) | Q(resumed_at__isnull=True, started_at__lt=now - _lease())
+    orphaned = pending.filter(~Exists(items.filter(status=EvalItem.CLAIMED, lease_until__gte=now))).filter(quiet)
+    signalled = sorted(
+        set(pending.filter(pk__in=taken_back).values_list("pk", flat=True)) | set(orphaned.values_list("pk", flat=True))
+    )
+    for run_id in sorted(set(taken_back) | set(signalled)):
+        _record_recovery(run_id, now)
+    for run_id in signalled:
         enqueue(run_id, copies=_tasks_per_run())
+    if signalled:
+        log.warning("the reaper gave %d run(s) that had lost their worker a worker again: %s",
+                    len(signalled), signalled)
     settled = (
         EvalRun.objects.filter(status__in=[EvalRun.QUEUED, EvalRun.RUNNING])
         .filter(~Exists(EvalItem.objects.filter(run=OuterRef("pk"), status__in=[EvalItem.PENDING, EvalItem.CLAIMED])))
@@ -159,4 +251,4 @@ def reap():
             log.exception("the reaper could not finish run %s", run_id)
     if finished:
         log.warning("the reaper finished %d run(s) whose cases were all done: %s", len(finished), finished)
-    return sorted(set(expired) | set(finished))
+    return sorted(set(signalled) | set(finished))
