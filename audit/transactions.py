@@ -40,9 +40,10 @@ from django.db import OperationalError, connection, transaction
 
 from core.errors import Busy
 
+from .appending import append_events
+
 log = logging.getLogger(__name__)
 
-CHAIN_LOCK_KEY = 0x50_4C_41_55_44_49_54  # "PLAUDIT"
 TRANSIENT_SQLSTATES = {"40P01": "deadlock detected", "40001": "serialization failure"}
 ATTEMPTS = 5
 _EVENTS = "promptledger_audit_events"  # on a change()'s atomic block: its list of events
@@ -83,8 +84,6 @@ def change():
         setattr(block, _EVENTS, events)
         yield
         if events:
-            from .services import append_events
-
             append_events(events)
 
 
