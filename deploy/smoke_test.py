@@ -8,8 +8,8 @@ the checkout with ``PYTHONPATH`` pointing at it, as in the image, each started b
 page and its static files, signing in, a team, a model, a prompt and a version, an eval run the
 worker finishes, its gate, a deploy request deployed and resolved, signed webhooks the worker
 delivers to a local receiver, a signed checkpoint from beat, an audit export verified offline by
-the standard library alone (and a tampered copy refused), and /metrics when that route exists
-(skipped while it does not).
+the standard library alone (and a tampered copy refused), and /metrics (401 without its token,
+then the journey's counts).
 
 Standard library only: run it with the interpreter the image uses (``python3.11
 deploy/smoke_test.py``). It needs PostgreSQL (``--postgres``, a server URL; the database
@@ -556,10 +556,10 @@ def audit_export(client, token, public_key, workdir):
 
 
 def metrics(client, env):
-    """/metrics is checked when the route exists (a 404 means this build has none yet)."""
+    """/metrics answers with the bearer token and counts what the journey did; without it, 401."""
+    status, _, _ = client.request("GET", "/metrics")
+    check(status == 401, f"/metrics without its token: {status}, expected 401")
     status, headers, data = client.request("GET", "/metrics", token=env["PROMPTLEDGER_METRICS_TOKEN"])
-    if status == 404:
-        return "not routed in this build: skipped"
     check(status == 200, f"/metrics: {status}: {data[:500]!r}")
     check(b"promptledger_" in data, "/metrics has no promptledger_ metric")
     return f"{len(data.splitlines())} lines"
@@ -612,7 +612,7 @@ def main(argv=None):
         print(f"[smoke]   {summary}")
         verified = steps.run("manage.py verify_audit (database and sink)", stack.manage, "verify_audit")
         print(f"[smoke]   {verified.strip().splitlines()[-1] if verified.strip() else ''}")
-        print(f"[smoke]   /metrics: {steps.run('/metrics (only if routed)', metrics, client, env)}")
+        print(f"[smoke]   /metrics: {steps.run('/metrics, with and without its token', metrics, client, env)}")
         steps.run("all processes still running", stack.check_alive)
         ok = True
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure is reported, then cleaned up

@@ -25,10 +25,13 @@ URL = os.environ.get("PROMPTLEDGER_SDK_TEST_URL", "")
 TOKEN = os.environ.get("PROMPTLEDGER_SDK_TEST_TOKEN", "")
 
 if not (URL and TOKEN):
+    if os.environ.get("REQUIRE_SERVICES") == "1":  # CI: a missing server is a failure, not a skip
+        pytest.fail("REQUIRE_SERVICES=1 and these tests need a live server: set PROMPTLEDGER_SDK_TEST_URL "
+                    "and PROMPTLEDGER_SDK_TEST_TOKEN (sdk/ci_check.sh does)", pytrace=False)
     pytest.skip("needs a live server with the demo data: set PROMPTLEDGER_SDK_TEST_URL and "
                 "PROMPTLEDGER_SDK_TEST_TOKEN (sdk/ci_check.sh does)", allow_module_level=True)
 
-# From the demo data (registry/management/commands/_demo_data.py).
+# From the demo data (demo/data: world.yaml and the prompt files).
 CANARY_SLUG, CANARY_PERCENT = "support-reply", 10  # production: v3, with v4 on a 10% canary
 KILLED_SLUG = "patient-inbox-summary"  # kill-switched in production
 PUSHED_SLUG = "plain-language-rewrite"  # Tier 3, so a new version needs no approval
