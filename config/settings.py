@@ -5,38 +5,32 @@ provider); ``DJANGO_ENV=production`` switches on the hardening that ``check --de
 """
 
 import datetime
-import ipaddress
-import os
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
 
+from config.environment import Environment
+
+# Every variable is read through `env`: typed, and a bad value is reported (with every other bad one)
+# by env.check() at the end of this module, naming the variable and what it allows. Importing this
+# module reads the environment and nothing else: the folders under PROMPTLEDGER_VAR_DIR are made
+# when a process starts (core.runtime_dirs), not here.
+env = Environment()
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("PROMPTLEDGER_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(env.str("PROMPTLEDGER_VAR_DIR", str(BASE_DIR / "var")))
 
+PRODUCTION = env.choice("DJANGO_ENV", "development", ("development", "production")) == "production"
 
-def env_bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name, default=""):
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-PRODUCTION = os.environ.get("DJANGO_ENV", "development").lower() == "production"
-
-DEBUG = env_bool("DEBUG", default=not PRODUCTION)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+DEBUG = env.bool("DEBUG", not PRODUCTION)
+SECRET_KEY = env.str("SECRET_KEY", "")
 if not SECRET_KEY:
-    if PRODUCTION:
-        raise RuntimeError("SECRET_KEY must be set when DJANGO_ENV=production")
+    env.require(not PRODUCTION, "SECRET_KEY", "must be set when DJANGO_ENV=production",
+                "a long random string (python -c 'import secrets; print(secrets.token_urlsafe(50))')")
     SECRET_KEY = "insecure-development-key-change-me-" + "x" * 32  # noqa: S105 - dev only
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -82,8 +76,8 @@ MIDDLEWARE = [
 # out for AXES_COOLOFF_TIME (every attempt meanwhile fails without checking the password, and adds
 # nothing to the audit trail). `manage.py axes_reset_username NAME` (or axes_reset) unlocks early.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_FAILURE_LIMIT = int(os.environ.get("PROMPTLEDGER_LOGIN_FAILURE_LIMIT", 5))
-AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("PROMPTLEDGER_LOGIN_COOLOFF_MINUTES", 15)))
+AXES_FAILURE_LIMIT = env.int("PROMPTLEDGER_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("PROMPTLEDGER_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "core.request_context.client_ip_of_request"
 AXES_RESET_ON_SUCCESS = True
@@ -111,10 +105,15 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------------
 # Owner-only from the start: the SQLite database, the audit signing key and the broker live here
-# (core.private_files keeps the database files 0600 and this directory 0700 on every connection).
-VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'promptledger.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+# (core.runtime_dirs makes it 0700 when a process starts; core.private_files keeps the database files
+# 0600 and the directory 0700 on every connection).
+DATABASE_URL = env.str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'promptledger.sqlite3'}")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+except ValueError as _exc:
+    env.require(False, "DATABASE_URL", f"cannot be read ({_exc})",
+                "postgres://USER:PASSWORD@HOST:5432/NAME, or sqlite:///PATH")
+    DATABASES = {"default": dj_database_url.parse(f"sqlite:///{VAR_DIR / 'promptledger.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers go on while the worker writes; IMMEDIATE takes the write lock at BEGIN so
     # two writers queue on busy_timeout instead of failing with "database is locked".
@@ -147,8 +146,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT = Path(env.str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -162,31 +160,29 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # --- Promptledger -------------------------------------------------------------------------------
-PROMPTLEDGER_ENVIRONMENTS = env_list("PROMPTLEDGER_ENVIRONMENTS", "development,staging,production")
-PROMPTLEDGER_DATA_CATEGORIES = env_list(
+PROMPTLEDGER_ENVIRONMENTS = env.list("PROMPTLEDGER_ENVIRONMENTS", "development,staging,production")
+PROMPTLEDGER_DATA_CATEGORIES = env.list(
     "PROMPTLEDGER_DATA_CATEGORIES", "pii,phi,financial,pci,credentials,minors,biometric,location,legal"
 )
-PROMPTLEDGER_MAX_TEMPLATE_BYTES = int(os.environ.get("PROMPTLEDGER_MAX_TEMPLATE_BYTES", 100 * 1024))
+PROMPTLEDGER_MAX_TEMPLATE_BYTES = env.int("PROMPTLEDGER_MAX_TEMPLATE_BYTES", 100 * 1024, minimum=1024)
 # Approving a request whose tier policy asks for it (Tier-0 by default) in the browser needs the
 # password again when the sign-in is older than this many seconds (an electronic signature).
-PROMPTLEDGER_REAUTH_MAX_AGE = int(os.environ.get("PROMPTLEDGER_REAUTH_MAX_AGE", 300))
+PROMPTLEDGER_REAUTH_MAX_AGE = env.int("PROMPTLEDGER_REAUTH_MAX_AGE", 300, minimum=0)
 # An API token lives at most this many days (90 when its issuer names no expiry).
-PROMPTLEDGER_TOKEN_MAX_DAYS = int(os.environ.get("PROMPTLEDGER_TOKEN_MAX_DAYS", 365))
+PROMPTLEDGER_TOKEN_MAX_DAYS = env.int("PROMPTLEDGER_TOKEN_MAX_DAYS", 365, minimum=1)
 
 # The audit trail: checkpoints are signed with an Ed25519 key kept outside the database, written
 # every N events and at least every CHECKPOINT_SECONDS (a heartbeat), and appended to a sink file.
-PROMPTLEDGER_AUDIT_SIGNING_KEY = os.environ.get("PROMPTLEDGER_AUDIT_SIGNING_KEY", "")
-PROMPTLEDGER_AUDIT_SIGNING_KEY_FILE = os.environ.get(
-    "PROMPTLEDGER_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing.key")
-)
-PROMPTLEDGER_AUDIT_SINK = os.environ.get("PROMPTLEDGER_AUDIT_SINK", str(VAR_DIR / "audit-checkpoints.jsonl"))
-PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY = int(os.environ.get("PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY", 1000))
-PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS = int(os.environ.get("PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS", 3600))
+PROMPTLEDGER_AUDIT_SIGNING_KEY = env.str("PROMPTLEDGER_AUDIT_SIGNING_KEY", "")
+PROMPTLEDGER_AUDIT_SIGNING_KEY_FILE = env.str("PROMPTLEDGER_AUDIT_SIGNING_KEY_FILE", str(VAR_DIR / "audit-signing.key"))
+PROMPTLEDGER_AUDIT_SINK = env.str("PROMPTLEDGER_AUDIT_SINK", str(VAR_DIR / "audit-checkpoints.jsonl"))
+PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY = env.int("PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1)
+PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS = env.int("PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS", 3600, minimum=1)
 
 # --- Evals --------------------------------------------------------------------------------------
 # The judge model of llm_judge assertions that name none (the offline one answers deterministically).
-PROMPTLEDGER_JUDGE_PROVIDER = os.environ.get("PROMPTLEDGER_JUDGE_PROVIDER", "offline")
-PROMPTLEDGER_JUDGE_MODEL = os.environ.get("PROMPTLEDGER_JUDGE_MODEL", "offline-judge-1")
+PROMPTLEDGER_JUDGE_PROVIDER = env.str("PROMPTLEDGER_JUDGE_PROVIDER", "offline")
+PROMPTLEDGER_JUDGE_MODEL = env.str("PROMPTLEDGER_JUDGE_MODEL", "offline-judge-1")
 
 # --- Providers ----------------------------------------------------------------------------------
 # OPENAI_API_KEY, OPENAI_BASE_URL (any OpenAI-compatible server, e.g. http://localhost:11434/v1),
@@ -200,25 +196,25 @@ ANTHROPIC_BASE_URL = None
 # Per provider and per event loop: requests in flight, requests a minute (0 = unlimited), seconds
 # an attempt may take, retries after the first attempt, and the full-jitter backoff's base and cap
 # (a Retry-After longer than the cap fails the call instead of retrying early).
-PROMPTLEDGER_PROVIDER_CONCURRENCY = int(os.environ.get("PROMPTLEDGER_PROVIDER_CONCURRENCY", 32))
-PROMPTLEDGER_PROVIDER_RPM = float(os.environ.get("PROMPTLEDGER_PROVIDER_RPM", 600))
-PROMPTLEDGER_PROVIDER_TIMEOUT = float(os.environ.get("PROMPTLEDGER_PROVIDER_TIMEOUT", 60))
-PROMPTLEDGER_PROVIDER_MAX_RETRIES = int(os.environ.get("PROMPTLEDGER_PROVIDER_MAX_RETRIES", 4))
-PROMPTLEDGER_PROVIDER_BACKOFF_BASE = float(os.environ.get("PROMPTLEDGER_PROVIDER_BACKOFF_BASE", 0.5))
-PROMPTLEDGER_PROVIDER_BACKOFF_MAX = float(os.environ.get("PROMPTLEDGER_PROVIDER_BACKOFF_MAX", 20))
+PROMPTLEDGER_PROVIDER_CONCURRENCY = env.int("PROMPTLEDGER_PROVIDER_CONCURRENCY", 32, minimum=1)
+PROMPTLEDGER_PROVIDER_RPM = env.float("PROMPTLEDGER_PROVIDER_RPM", 600, minimum=0)
+PROMPTLEDGER_PROVIDER_TIMEOUT = env.float("PROMPTLEDGER_PROVIDER_TIMEOUT", 60, minimum=0.1)
+PROMPTLEDGER_PROVIDER_MAX_RETRIES = env.int("PROMPTLEDGER_PROVIDER_MAX_RETRIES", 4, minimum=0)
+PROMPTLEDGER_PROVIDER_BACKOFF_BASE = env.float("PROMPTLEDGER_PROVIDER_BACKOFF_BASE", 0.5, minimum=0)
+PROMPTLEDGER_PROVIDER_BACKOFF_MAX = env.float("PROMPTLEDGER_PROVIDER_BACKOFF_MAX", 20, minimum=0)
 # Per-provider overrides, e.g. PROMPTLEDGER_PROVIDER_RPM_ANTHROPIC=50 → {"anthropic": {"RPM": 50.0}}.
 PROMPTLEDGER_PROVIDER_OVERRIDES = {
     _provider: {
-        _name: float(os.environ[f"PROMPTLEDGER_PROVIDER_{_name}_{_provider.upper()}"])
+        _name: _value
         for _name in ("CONCURRENCY", "RPM", "TIMEOUT", "MAX_RETRIES", "BACKOFF_BASE", "BACKOFF_MAX")
-        if os.environ.get(f"PROMPTLEDGER_PROVIDER_{_name}_{_provider.upper()}")
+        if (_value := env.float(f"PROMPTLEDGER_PROVIDER_{_name}_{_provider.upper()}", None, minimum=0)) is not None
     }
     for _provider in ("openai", "anthropic")
 }
 # Anthropic requires max_tokens; this is sent when a version's params name none.
-PROMPTLEDGER_PROVIDER_MAX_TOKENS = int(os.environ.get("PROMPTLEDGER_PROVIDER_MAX_TOKENS", 1024))
+PROMPTLEDGER_PROVIDER_MAX_TOKENS = env.int("PROMPTLEDGER_PROVIDER_MAX_TOKENS", 1024, minimum=1)
 # The offline provider's (deterministic) answer time, for demos that want to watch progress.
-PROMPTLEDGER_OFFLINE_LATENCY_MS = float(os.environ.get("PROMPTLEDGER_OFFLINE_LATENCY_MS", 0))
+PROMPTLEDGER_OFFLINE_LATENCY_MS = env.float("PROMPTLEDGER_OFFLINE_LATENCY_MS", 0, minimum=0)
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -238,8 +234,8 @@ REST_FRAMEWORK = {
         "core.throttling.TokenRateThrottle", "core.throttling.AddressRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "token": os.environ.get("PROMPTLEDGER_API_RATE", "6000/min"),
-        "anon": os.environ.get("PROMPTLEDGER_ANON_RATE", "600/min"),
+        "token": env.str("PROMPTLEDGER_API_RATE", "6000/min"),
+        "anon": env.str("PROMPTLEDGER_ANON_RATE", "600/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "URL_FORMAT_OVERRIDE": None,
@@ -300,47 +296,37 @@ SPECTACULAR_SETTINGS = {
 # writes a notice on the prompt and emits the webhook event drift.alert (see Webhooks below). The
 # ALERT_WEBHOOK URL and SECRET, when both are set, become a site-wide subscription to drift.alert,
 # kept in step after each `migrate` and by `manage.py sync_alert_webhook` (webhooks.operator).
-PROMPTLEDGER_DRIFT_HOUR = int(os.environ.get("PROMPTLEDGER_DRIFT_HOUR", 2))
-PROMPTLEDGER_DRIFT_MAX_DROP = float(os.environ.get("PROMPTLEDGER_DRIFT_MAX_DROP", 0.05))
-PROMPTLEDGER_ALERT_WEBHOOK_URL = os.environ.get("PROMPTLEDGER_ALERT_WEBHOOK_URL", "")
-PROMPTLEDGER_ALERT_WEBHOOK_SECRET = os.environ.get("PROMPTLEDGER_ALERT_WEBHOOK_SECRET", "")
+PROMPTLEDGER_DRIFT_HOUR = env.int("PROMPTLEDGER_DRIFT_HOUR", 2, minimum=0, maximum=23)
+PROMPTLEDGER_DRIFT_MAX_DROP = env.float("PROMPTLEDGER_DRIFT_MAX_DROP", 0.05, minimum=0, maximum=1)
+PROMPTLEDGER_ALERT_WEBHOOK_URL = env.str("PROMPTLEDGER_ALERT_WEBHOOK_URL", "")
+PROMPTLEDGER_ALERT_WEBHOOK_SECRET = env.str("PROMPTLEDGER_ALERT_WEBHOOK_SECRET", "")
 
 # --- Webhooks -----------------------------------------------------------------------------------
 # Each POST waits at most TIMEOUT seconds; a failed attempt n is retried after a random wait between
 # half and all of min(BACKOFF_MAX, BACKOFF_BASE * 2**(n-1)) seconds, up to MAX_ATTEMPTS attempts.
-PROMPTLEDGER_WEBHOOK_TIMEOUT = float(os.environ.get("PROMPTLEDGER_WEBHOOK_TIMEOUT", 5))
-PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS", 10))
-PROMPTLEDGER_WEBHOOK_BACKOFF_BASE = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_BASE", 30))
-PROMPTLEDGER_WEBHOOK_BACKOFF_MAX = float(os.environ.get("PROMPTLEDGER_WEBHOOK_BACKOFF_MAX", 3600))
+PROMPTLEDGER_WEBHOOK_TIMEOUT = env.float("PROMPTLEDGER_WEBHOOK_TIMEOUT", 5, minimum=0.1)
+PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS = env.int("PROMPTLEDGER_WEBHOOK_MAX_ATTEMPTS", 10, minimum=1)
+PROMPTLEDGER_WEBHOOK_BACKOFF_BASE = env.float("PROMPTLEDGER_WEBHOOK_BACKOFF_BASE", 30, minimum=0)
+PROMPTLEDGER_WEBHOOK_BACKOFF_MAX = env.float("PROMPTLEDGER_WEBHOOK_BACKOFF_MAX", 3600, minimum=0)
 # Proxies whose X-Forwarded-For is believed (core.request_context): comma-separated CIDRs, none by
 # default, so a client cannot choose the IP the audit trail records for it.
-PROMPTLEDGER_TRUSTED_PROXIES = [
-    str(ipaddress.ip_network(_cidr.strip(), strict=False))
-    for _cidr in os.environ.get("PROMPTLEDGER_TRUSTED_PROXIES", "").split(",")
-    if _cidr.strip()
-]
+PROMPTLEDGER_TRUSTED_PROXIES = env.networks("PROMPTLEDGER_TRUSTED_PROXIES")
 # The one limit on a request body, API and browser alike (config.middleware.RequestSizeMiddleware:
 # 413 payload_too_large before any of it is read). Django's own limits follow it.
-PROMPTLEDGER_MAX_REQUEST_BYTES = int(os.environ.get("PROMPTLEDGER_MAX_REQUEST_BYTES", 5 * 1024 * 1024))
+PROMPTLEDGER_MAX_REQUEST_BYTES = env.int("PROMPTLEDGER_MAX_REQUEST_BYTES", 5 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = PROMPTLEDGER_MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = PROMPTLEDGER_MAX_REQUEST_BYTES
 # Receivers on loopback, private, link-local or reserved addresses are refused (webhooks.destinations)
 # unless inside one of these comma-separated CIDRs, e.g. "10.20.0.0/16,192.168.5.7/32".
 # Fernet key(s) sealing webhook secrets at rest (webhooks.secret_box); the first seals, all unseal.
-PROMPTLEDGER_SECRETS_KEY = os.environ.get("PROMPTLEDGER_SECRETS_KEY", "")
-PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = [
-    str(ipaddress.ip_network(_cidr.strip(), strict=False))
-    for _cidr in os.environ.get("PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS", "").split(",")
-    if _cidr.strip()
-]
+PROMPTLEDGER_SECRETS_KEY = env.str("PROMPTLEDGER_SECRETS_KEY", "")
+PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = env.networks("PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS")
 
 # --- Celery -------------------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Its folders are made when a process starts (core.runtime_dirs), not on import.
     _broker_dir = VAR_DIR / "broker"
-    (_broker_dir / "out").mkdir(parents=True, exist_ok=True)
-    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
-    (_broker_dir / "control").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
@@ -357,8 +343,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint-heartbeat": {
         "task": "audit.tasks.write_checkpoint",
@@ -374,7 +360,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 # The cache every process shares: API rate limits count there (core.throttling). Redis
 # (PROMPTLEDGER_CACHE_URL, else the broker's Redis) in production; this process's memory otherwise.
-PROMPTLEDGER_CACHE_URL = os.environ.get("PROMPTLEDGER_CACHE_URL") or (
+PROMPTLEDGER_CACHE_URL = env.str("PROMPTLEDGER_CACHE_URL", "") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
 )
 if PROMPTLEDGER_CACHE_URL:
@@ -382,18 +368,18 @@ if PROMPTLEDGER_CACHE_URL:
                           "LOCATION": PROMPTLEDGER_CACHE_URL, "KEY_PREFIX": "promptledger"}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-PROMPTLEDGER_BAD_TOKEN_LIMIT = int(os.environ.get("PROMPTLEDGER_BAD_TOKEN_LIMIT", 20))
+PROMPTLEDGER_BAD_TOKEN_LIMIT = env.int("PROMPTLEDGER_BAD_TOKEN_LIMIT", 20, minimum=1)
 
 # A claimed eval item's lease: its worker renews it every third of this while the run is in
 # progress (a heartbeat), so only a lost worker's leases run out; beat's reaper (every 15 s) then
 # gives its cases to another worker, within lease + 15 s of the loss. Well under the broker's
 # visibility timeout. A case claimed PROMPTLEDGER_EVAL_MAX_CLAIMS times, losing its worker each
 # time, gets an error result instead of another claim.
-PROMPTLEDGER_EVAL_LEASE_SECONDS = int(os.environ.get("PROMPTLEDGER_EVAL_LEASE_SECONDS", 30))
-PROMPTLEDGER_EVAL_MAX_CLAIMS = int(os.environ.get("PROMPTLEDGER_EVAL_MAX_CLAIMS", 3))
-PROMPTLEDGER_EVAL_CONCURRENCY = int(os.environ.get("PROMPTLEDGER_EVAL_CONCURRENCY", 32))
+PROMPTLEDGER_EVAL_LEASE_SECONDS = env.int("PROMPTLEDGER_EVAL_LEASE_SECONDS", 30, minimum=1)
+PROMPTLEDGER_EVAL_MAX_CLAIMS = env.int("PROMPTLEDGER_EVAL_MAX_CLAIMS", 3, minimum=1)
+PROMPTLEDGER_EVAL_CONCURRENCY = env.int("PROMPTLEDGER_EVAL_CONCURRENCY", 32, minimum=1)
 # Celery tasks (so worker processes) sharing one run, each with its share of the concurrency above.
-PROMPTLEDGER_EVAL_TASKS_PER_RUN = int(os.environ.get("PROMPTLEDGER_EVAL_TASKS_PER_RUN", 1))
+PROMPTLEDGER_EVAL_TASKS_PER_RUN = env.int("PROMPTLEDGER_EVAL_TASKS_PER_RUN", 1, minimum=1)
 
 # --- Metrics ------------------------------------------------------------------------------------
 # Prometheus metrics at /metrics (config.metrics), every name prefixed promptledger_. Web and worker
@@ -402,9 +388,9 @@ PROMPTLEDGER_EVAL_TASKS_PER_RUN = int(os.environ.get("PROMPTLEDGER_EVAL_TASKS_PE
 # writing there (core.metrics). PROMPTLEDGER_METRICS=false turns the counting and the route off.
 # /metrics asks for `Authorization: Bearer $PROMPTLEDGER_METRICS_TOKEN` when that is set; without
 # one it is open in development (the embedded mode) and closed (403) in production.
-PROMPTLEDGER_METRICS = env_bool("PROMPTLEDGER_METRICS", True)
-PROMPTLEDGER_METRICS_TOKEN = os.environ.get("PROMPTLEDGER_METRICS_TOKEN", "")
-PROMPTLEDGER_METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(VAR_DIR / "metrics")
+PROMPTLEDGER_METRICS = env.bool("PROMPTLEDGER_METRICS", True)
+PROMPTLEDGER_METRICS_TOKEN = env.str("PROMPTLEDGER_METRICS_TOKEN", "")
+PROMPTLEDGER_METRICS_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", "") or str(VAR_DIR / "metrics")
 if PROMPTLEDGER_METRICS:
     # First, so a request's time includes every other middleware (and the HTTPS redirect is counted).
     MIDDLEWARE.insert(0, "config.middleware.RequestMetricsMiddleware")
@@ -417,7 +403,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
     # httpx logs every provider request at INFO: thousands of lines per eval run, and real CPU.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
@@ -425,8 +411,8 @@ LOGGING = {
 # --- Production hardening -----------------------------------------------------------------------
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31536000))
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
@@ -435,4 +421,7 @@ if PRODUCTION:
     SECURE_REFERRER_POLICY = "same-origin"
     X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+
+# Last: one error naming every variable above that held a value it cannot use.
+env.check()

@@ -7,6 +7,9 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from . import runtime_dirs
+
+        runtime_dirs.prepare()  # before any connection opens the embedded database in VAR_DIR
         # Imported for the receivers they connect (ruff must not drop them as unused):
         from . import (
             metrics,  # noqa: F401 - the metrics directory, cleaned at start where safe; the deploy check

@@ -2,8 +2,8 @@
 the file and its ``-wal`` and ``-shm`` are set to mode 0600 and ``PROMPTLEDGER_VAR_DIR`` (which also
 holds the audit signing key and the broker's messages) to 0700. A database made before this rule,
 copied in, or created under a loose umask is tightened the next time any process opens it; the
-directory is 0700 from the start (``config.settings`` makes it so), so the file is never readable
-by others in the moment between SQLite creating it and this receiver running.
+directory is 0700 from the start (``core.runtime_dirs`` makes it so when a process starts), so the
+file is never readable by others in the moment between SQLite creating it and this receiver running.
 
 Files and directories owned by another user are left alone (a chmod would fail); PostgreSQL
 connections are not concerned."""
