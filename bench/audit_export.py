@@ -11,14 +11,18 @@ What it does, in one run:
 2. starts the app (``config.wsgi:application``) under gunicorn: ONE ``gthread`` worker with one
    thread, as the export is a single long request (gthread's main thread keeps reporting to the
    arbiter while the other streams, so the worker is not timed out mid-export);
-3. from separate processes: the ceiling, PostgreSQL's own export of the same rows and columns
-   (``COPY (SELECT ... ORDER BY sequence) TO STDOUT``, read with psycopg and discarded), then
-   ``GET /api/v1/audit-events/export?format=jsonl`` read with ``http.client`` in chunks, counting
-   lines (written to a scratch file only with ``--verify``). A first, untimed COPY warms the cache;
+3. from separate processes, for each format in turn: its ceiling, PostgreSQL's own export of the
+   same rows and columns in the same shape, read with psycopg and discarded (for JSONL a
+   JSON-producing ``COPY (SELECT row_to_json(e) FROM (SELECT ... ORDER BY sequence) e) TO STDOUT``,
+   for CSV ``COPY (SELECT ... ORDER BY sequence) TO STDOUT WITH (FORMAT csv)``), then
+   ``GET /api/v1/audit-events/export?format=jsonl`` (or ``csv``) read with ``http.client`` in
+   chunks, counting lines (the JSONL written to a scratch file only with ``--verify``). A first,
+   untimed COPY warms the cache;
 4. reads the gunicorn worker's peak RSS (``VmHWM`` in ``/proc/PID/status``) after the exports, and
    prints ``scenario | rows | seconds | rows/s | peak RSS MB | ratio to ceiling`` (medians over
    ``--rounds``; the ratio is the median of each round's back-to-back ratio, as the machine is
-   noisy) and PASS/FAIL against the targets: 50,000 rows/s and a worker peak RSS under 300 MB.
+   noisy) and PASS/FAIL against the targets: JSONL at 0.9x its ceiling or more, CSV at 0.5x its
+   ceiling or more, each at 50,000 rows/s or more, and a worker peak RSS under 300 MB.
 
 ``--verify`` also runs ``python -S -m audit.verify FILE`` on the downloaded file and prints its
 verdict, time and peak RSS. The signing key is ``PROMPTLEDGER_AUDIT_SIGNING_KEY`` when set, else a
@@ -66,9 +70,10 @@ from harness import (
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/promptledger_bench_audit"
 TARGET_ROWS_PER_S, TARGET_RSS_MB = 50_000.0, 300.0
+TARGET_RATIO = {"jsonl": 0.9, "csv": 0.5}  # each format against the COPY that writes its shape
 USERNAME = "bench-compliance"
 CHECKPOINT_EVERY = 100_000
-EXPORT_PATH = "/api/v1/audit-events/export?format=jsonl"
+EXPORT_PATH = "/api/v1/audit-events/export?format={}"
 BENCH_KEY = base64.b64encode(hashlib.sha256(b"promptledger audit export benchmark key").digest()).decode()
 # The columns a JSONL line carries, in the export's order (audit.checks.CHAIN_COLUMNS).
 COLUMNS = (
@@ -241,24 +246,30 @@ def vacuum(url):
 # --- the measured clients (each run as its own process) -------------------------------------------
 
 
-def measure_copy(database_url):
-    """The ceiling: PostgreSQL streams the same rows and columns, ordered the same way."""
+def measure_copy(database_url, shape):
+    """A ceiling: PostgreSQL streams the same rows and columns, ordered the same way, as JSON
+    objects (``jsonl``) or CSV rows (``csv``)."""
     import psycopg
 
-    query = f"COPY (SELECT {', '.join(COLUMNS)} FROM audit_auditevent ORDER BY sequence) TO STDOUT"
+    select = f"SELECT {', '.join(COLUMNS)} FROM audit_auditevent ORDER BY sequence"
+    if shape == "jsonl":
+        query = f"COPY (SELECT row_to_json(e) FROM ({select}) e) TO STDOUT"
+    else:
+        query = f"COPY ({select}) TO STDOUT WITH (FORMAT csv)"
     rows = size = 0
     with psycopg.connect(database_url, autocommit=True) as conn, conn.cursor() as cursor:
         started = time.perf_counter()
         with cursor.copy(query) as copy:
             for chunk in copy:  # libpq hands over one row at a time; count newlines all the same
-                rows += bytes(chunk).count(b"\n")  # a newline inside a value is escaped as \n
+                rows += bytes(chunk).count(b"\n")  # the seeded values hold no newline
                 size += len(chunk)
         seconds = time.perf_counter() - started
     return {"rows": rows, "seconds": seconds, "bytes": size}
 
 
 def measure_http(url, out_path=None):
-    """GET the export, read in chunks, count lines; the manifest (the last line) gives the event count."""
+    """GET the export, read in chunks, count lines; the JSONL manifest (the last line) gives the
+    event count, a CSV's lines less its header do."""
     token = os.environ["BENCH_AUDIT_TOKEN"]
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
@@ -282,6 +293,9 @@ def measure_http(url, out_path=None):
         conn.close()
         if out is not None:
             out.close()
+    if "format=csv" in url:
+        return {"rows": lines - 1, "lines": lines, "seconds": seconds, "bytes": size,
+                "content_type": response.getheader("Content-Type")}
     tail = (previous + last).rstrip(b"\n").rsplit(b"\n", 1)[-1]
     manifest = json.loads(tail)
     if manifest.get("record") != "manifest":
@@ -359,6 +373,7 @@ def parse_args(argv):
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (ceiling, export); 1 with --quick")
     parser.add_argument("--verify", action="store_true", help="also run python -S -m audit.verify on the download")
     parser.add_argument("--client", choices=["copy", "http"], help=argparse.SUPPRESS)
+    parser.add_argument("--shape", choices=["jsonl", "csv"], default="jsonl", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -383,7 +398,7 @@ def table(rows):
 def main(argv=None):
     args = parse_args(argv)
     if args.client == "copy":
-        print(json.dumps(measure_copy(args.url)))
+        print(json.dumps(measure_copy(args.url, args.shape)))
         return 0
     if args.client == "http":
         print(json.dumps(measure_http(args.url, args.out)))
@@ -423,22 +438,26 @@ def run(args, procs, gunicorn, scratch):
     worker = workers[0]
     before = memory_mb(worker)
     print(f"gunicorn gthread, 1 worker x 1 thread; worker RSS {before['VmRSS']:.0f} MB before exporting; "
-          f"{args.rounds} round(s) of (COPY ceiling, HTTP export) after one untimed COPY", flush=True)
+          f"{args.rounds} round(s) of (COPY ceiling, HTTP export) per format after one untimed COPY", flush=True)
 
-    copy_argv = ["--client", "copy", "--url", args.database_url]
     out = scratch / "export.jsonl"
-    http_argv = ["--client", "http", "--url", base + EXPORT_PATH]
     http_env = {**os.environ, "BENCH_AUDIT_TOKEN": token}
-    if args.verify:
-        http_argv += ["--out", str(out)]
-    run_client(procs, copy_argv)  # warms the cache: both measured readers find the table in memory
-    ceilings, exports = [], []
-    for _ in range(args.rounds):
-        ceilings.append(run_client(procs, copy_argv))
-        exports.append(run_client(procs, http_argv, env=http_env))
-    for result in exports:
-        if result["content_type"] != "application/x-ndjson" or result["rows"] < args.events:
-            raise CouldNotRun(f"the export held {result['rows']:,} events as {result['content_type']}: {result}")
+    run_client(procs, ["--client", "copy", "--shape", "csv", "--url", args.database_url])  # warms the cache
+    measured = {}
+    for shape in ("jsonl", "csv"):
+        copy_argv = ["--client", "copy", "--shape", shape, "--url", args.database_url]
+        http_argv = ["--client", "http", "--url", base + EXPORT_PATH.format(shape)]
+        if args.verify and shape == "jsonl":
+            http_argv += ["--out", str(out)]
+        ceilings, exports = [], []
+        for _ in range(args.rounds):
+            ceilings.append(run_client(procs, copy_argv))
+            exports.append(run_client(procs, http_argv, env=http_env))
+        expected_type = "application/x-ndjson" if shape == "jsonl" else "text/csv"
+        for result in exports:
+            if not (result["content_type"] or "").startswith(expected_type) or result["rows"] < args.events:
+                raise CouldNotRun(f"the {shape} export held {result['rows']:,} events as {result['content_type']}")
+        measured[shape] = (ceilings, exports)
     peak = memory_mb(worker)
     if app.poll() is not None or children(app.pid) != [worker]:
         raise CouldNotRun("the gunicorn worker was replaced during the export (killed or timed out?)")
@@ -451,32 +470,44 @@ def run(args, procs, gunicorn, scratch):
             **extra,
         }
 
-    ratios = [(e["rows"] / e["seconds"]) / (c["rows"] / c["seconds"]) for e, c in zip(exports, ceilings, strict=True)]
-    rows = [
-        ("ceiling: PostgreSQL COPY", summary(ceilings, ratio=1.0)),
-        ("export: JSONL over HTTP", summary(exports, rss=peak["VmHWM"], ratio=statistics.median(ratios))),
-    ]
+    rows, ratios = [], {}
+    for shape, label, ceiling_label in (
+        ("jsonl", "export: JSONL over HTTP", "ceiling: COPY row_to_json"),
+        ("csv", "export: CSV over HTTP", "ceiling: COPY csv"),
+    ):
+        ceilings, exports = measured[shape]
+        ratios[shape] = [
+            (e["rows"] / e["seconds"]) / (c["rows"] / c["seconds"]) for e, c in zip(exports, ceilings, strict=True)
+        ]
+        rows.append((ceiling_label, summary(ceilings, ratio=1.0)))
+        rows.append((label, summary(exports, rss=peak["VmHWM"], ratio=statistics.median(ratios[shape]))))
     checked = None
     if args.verify:
         checked = verify(procs, out)
+        jsonl_rows = measured["jsonl"][1][-1]["rows"]
         rows.append(("verify: python -S -m audit.verify", {
-            "rows": exports[-1]["rows"], "seconds": checked["seconds"], "rps": exports[-1]["rows"] / checked["seconds"],
+            "rows": jsonl_rows, "seconds": checked["seconds"], "rps": jsonl_rows / checked["seconds"],
             "rss": checked["peak_rss_mb"],
         }))
     print()
     print(table(rows))
-    megabytes = statistics.median(e["bytes"] for e in exports) / 1024**2
-    print(f"(medians of {args.rounds} round(s); the export is {megabytes:,.0f} MB; peak RSS is the worker's VmHWM, "
-          f"{before['VmRSS']:.0f} MB before the first export; each round's ratio compares runs back to back)")
+    megabytes = {shape: statistics.median(e["bytes"] for e in measured[shape][1]) / 1024**2 for shape in measured}
+    print(f"(medians of {args.rounds} round(s); the JSONL export is {megabytes['jsonl']:,.0f} MB, the CSV "
+          f"{megabytes['csv']:,.0f} MB; peak RSS is the worker's VmHWM after both, {before['VmRSS']:.0f} MB "
+          "before the first export; each round's ratio compares runs back to back)")
     if checked is not None:
         print(f"audit.verify: {checked['summary']}")
     print()
-    export = rows[1][1]
-    fast, lean = export["rps"] >= TARGET_ROWS_PER_S, export["rss"] < TARGET_RSS_MB
-    print(f"{'PASS' if fast else 'FAIL'} throughput: {export['rps']:,.0f} rows/s (target {TARGET_ROWS_PER_S:,.0f}); "
-          f"{export['ratio']:.2f}x the ceiling (rounds " + ", ".join(f"{x:.2f}" for x in ratios) + ")")
-    print(f"{'PASS' if lean else 'FAIL'} memory: worker peak RSS {export['rss']:.0f} MB (target < {TARGET_RSS_MB:.0f})")
-    passed = fast and lean and (checked is None or checked["ok"])
+    passed = True
+    for shape, export in (("jsonl", rows[1][1]), ("csv", rows[3][1])):
+        fast = export["rps"] >= TARGET_ROWS_PER_S and export["ratio"] >= TARGET_RATIO[shape]
+        passed = passed and fast
+        print(f"{'PASS' if fast else 'FAIL'} {shape}: {export['rps']:,.0f} rows/s (floor {TARGET_ROWS_PER_S:,.0f}), "
+              f"{export['ratio']:.2f}x its ceiling (target {TARGET_RATIO[shape]:.2f}x; rounds "
+              + ", ".join(f"{x:.2f}" for x in ratios[shape]) + ")")
+    lean = peak["VmHWM"] < TARGET_RSS_MB
+    print(f"{'PASS' if lean else 'FAIL'} memory: worker peak RSS {peak['VmHWM']:.0f} MB (target < {TARGET_RSS_MB:.0f})")
+    passed = passed and lean and (checked is None or checked["ok"])
     if checked is not None and not checked["ok"]:
         print("FAIL verify: the downloaded export does not verify")
     print("PASS" if passed else "FAIL")
