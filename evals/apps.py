@@ -9,7 +9,11 @@ class EvalsConfig(AppConfig):
     def ready(self):
         from registry import panels
 
-        from . import views
+        from . import drift, views
+        from .runner import finishing
+
+        if drift.check_drift not in finishing.scheduled_run_finished:
+            finishing.scheduled_run_finished.append(drift.check_drift)
 
         panels.add_to_prompt_page("pass_rates", lambda actor, prompt: views.pass_rate_chart(prompt))
         panels.add_to_prompt_page("drift", views.drift_panel)

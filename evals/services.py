@@ -2,8 +2,6 @@
 permission, writes, and records its audit event in one transaction; a run's work is queued only
 after that transaction commits."""
 
-import uuid
-
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
@@ -13,7 +11,7 @@ from core.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.services.prompts import normalize_model_config, registered_model
 from registry.services.validation import check_slug, check_storable, check_text
 
-from . import assertions, events
+from . import assertions, events, queueing, runner
 from .models import Case, EvalItem, EvalRun, Suite
 
 TRIGGERS = [t for t, _ in EvalRun.TRIGGER_CHOICES]
@@ -122,7 +120,7 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
         )
         _write_items(run, suite, cases)
         events.run_started(actor, run, cases=len(cases))
-        transaction.on_commit(lambda: enqueue(run.pk))
+        transaction.on_commit(lambda: queueing.enqueue(run.pk))
     return run
 
 
@@ -176,15 +174,6 @@ def _check_judges(cases):
             ) from exc
 
 
-def enqueue(run_id, copies=1):
-    """Signal workers: the broker carries only the run id; the items in the database are the work."""
-    from .tasks import execute_run
-
-    queue = execute_run.app.conf.task_default_queue
-    for _ in range(copies):
-        execute_run.apply_async(args=[run_id], queue=queue, task_id=f"run-{run_id}-{uuid.uuid4().hex[:8]}")
-
-
 def require_may_cancel(actor, run):
     """A run may be cancelled by its creator or the team's approvers and owners."""
     own = actor.user is not None and actor.user.pk == run.created_by_id
@@ -213,6 +202,4 @@ def cancel_run(*, actor, run):
         locked.cancel_requested = True
         locked.save(update_fields=["cancel_requested"])
         events.run_cancel_requested(actor, run)
-    from .runner import finalize
-
-    return finalize(run.pk) or locked
+    return runner.finalize(run.pk) or locked

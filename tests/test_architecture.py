@@ -60,3 +60,57 @@ def test_the_apps_import_only_the_layers_below_them():
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "0 broken" in done.stdout
+
+
+def _cycles(edges):
+    """The strongly connected groups of more than one node (Tarjan), each sorted."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in edges[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_app_has_an_import_cycle_among_its_modules():
+    """Inside each app, its modules (a package counted as one: ``evals.runner``) import one another
+    without a cycle, imports inside functions included: a cycle hidden in a function is still one."""
+    import grimp
+
+    packages = (*APPS, "core", "demo")
+    graph = grimp.build_graph(*packages)
+    cycles = {}
+    for app in packages:
+        def part(module, app=app):
+            return ".".join(module.split(".")[:2])
+
+        edges = {}
+        for module in graph.modules:
+            if module.split(".")[0] != app or module == app:
+                continue
+            edges.setdefault(part(module), set())
+            for imported in graph.find_modules_directly_imported_by(module):
+                if imported.split(".")[0] == app and imported != app and part(imported) != part(module):
+                    edges[part(module)].add(part(imported))
+                    edges.setdefault(part(imported), set())
+        if found := _cycles(edges):
+            cycles[app] = found
+    assert cycles == {}

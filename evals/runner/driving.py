@@ -27,7 +27,7 @@ from core.errors import ValidationFailed
 from registry import rendering
 from registry.services.validation import storable_copy
 
-from .. import assertions, providers
+from .. import assertions, providers, queueing
 from ..models import EvalRun
 from .finishing import finalize
 from .leasing import _tasks_per_run, claim, renew, write_results
@@ -274,9 +274,7 @@ def execute(run_id):
     )
     tasks = _tasks_per_run()
     if started and tasks > 1 and not settings.CELERY_TASK_ALWAYS_EAGER:
-        from ..services import enqueue
-
-        enqueue(run_id, copies=tasks - 1)
+        queueing.enqueue(run_id, copies=tasks - 1)
     token = uuid.uuid4().hex
     # async_to_sync (not asyncio.run) so every database call of the drive runs back on this thread,
     # on its connection and transaction. Celery's Django fix-up closes stale connections per task.

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from audit.transactions import lock_rows
 
+from .. import queueing
 from ..models import EvalItem, EvalResult, EvalRun
 from .finishing import finalize
 
@@ -206,8 +207,6 @@ def reap():
       that was about to finish it is harmless.
 
     Returns the ids of the runs it gave a worker or finished."""
-    from ..services import enqueue
-
     now = timezone.now()
     expired = sorted(
         set(
@@ -232,7 +231,7 @@ def reap():
     for run_id in sorted(set(taken_back) | set(signalled)):
         _record_recovery(run_id, now)
     for run_id in signalled:
-        enqueue(run_id, copies=_tasks_per_run())
+        queueing.enqueue(run_id, copies=_tasks_per_run())
     if signalled:
         log.warning("the reaper gave %d run(s) that had lost their worker a worker again: %s",
                     len(signalled), signalled)

@@ -10,7 +10,7 @@ from django.db import connection
 from playwright.sync_api import expect
 
 from core.actors import Actor
-from evals import runner, services
+from evals import queueing, runner, services
 from evals.models import EvalRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -26,7 +26,7 @@ CASES = [
 def suite(cast, version, monkeypatch):
     """Suite letters-core (three cases, the last one fails on the offline echo). The broker is left
     out: the test plays the worker, so it decides when the run makes progress."""
-    monkeypatch.setattr(services, "enqueue", lambda run_id, copies=1: None)
+    monkeypatch.setattr(queueing, "enqueue", lambda run_id, copies=1: None)
     author = Actor(user=cast["author"])
     made = services.create_suite(actor=author, slug="letters-core", name="Letters", team=cast["team"])
     services.add_cases(actor=author, suite=made, cases=CASES)

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from core.actors import Actor
-from evals import gates
+from evals import gates, queueing
 from evals import services as eval_services
 from promptledger import client as pl
 from registry import selectors
@@ -203,7 +203,7 @@ def test_an_unknown_suite_exits_2_with_the_servers_code(server):
 
 
 def test_a_run_that_does_not_finish_in_time_exits_2(server, monkeypatch):
-    monkeypatch.setattr(eval_services, "enqueue", lambda *args, **kwargs: None)  # no worker picks it up
+    monkeypatch.setattr(queueing, "enqueue", lambda *args, **kwargs: None)  # no worker picks it up
     done = eval_cli(server, "--version", "1", "--timeout", "0.5")
     assert done.returncode == 2
     assert "still queued (0/2 cases) after 0.5 s" in done.stderr

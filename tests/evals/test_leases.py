@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from core.actors import Actor
-from evals import runner, services
+from evals import queueing, runner, services
 from evals.models import EvalItem, EvalResult, EvalRun
 from registry.models import LLMModel
 
@@ -31,7 +31,7 @@ def run(cast, prompt, version):
 def signals(monkeypatch):
     """What the reaper queued, instead of messages on a broker."""
     sent = []
-    monkeypatch.setattr(services, "enqueue", lambda run_id, copies=1: sent.append((run_id, copies)))
+    monkeypatch.setattr(queueing, "enqueue", lambda run_id, copies=1: sent.append((run_id, copies)))
     return sent
 
 
