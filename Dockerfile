@@ -23,8 +23,8 @@ COPY . .
 # `promptledger` package and console script, built from sdk/ into the same wheel (no index needed).
 RUN pip install . \
     && rm -rf build ./*.egg-info \
-    && mkdir -p /app/var /var/lib/promptledger-audit \
-    && chown promptledger:promptledger /app/var /var/lib/promptledger-audit
+    && mkdir -p /app/var/metrics /var/lib/promptledger-audit \
+    && chown promptledger:promptledger /app/var /app/var/metrics /var/lib/promptledger-audit
 
 USER promptledger
 EXPOSE 8000

@@ -73,12 +73,13 @@ def write_checkpoint():
 def _checkpoint(head):
     sequence, head_hash = head
     previous = AuditCheckpoint.objects.order_by("-id").values_list("checkpoint_hash", flat=True).first()
+    key = signing.current()  # one key for the id and the signature, even mid-rotation
     body = {
         "sequence": sequence,
         "head_hash": head_hash,
         "created_at": iso(timezone.now()),
         "prev_checkpoint_hash": previous or GENESIS,
-        "key_id": signing.key_id(),
+        "key_id": key.key_id,
     }
     digest = checkpoint_hash(body)
     checkpoint = AuditCheckpoint.objects.create(
@@ -87,7 +88,7 @@ def _checkpoint(head):
         created_at=body["created_at"],
         prev_checkpoint_hash=body["prev_checkpoint_hash"],
         key_id=body["key_id"],
-        signature=signing.sign(checkpoint_payload(body)),
+        signature=key.sign(checkpoint_payload(body)),
         checkpoint_hash=digest,
     )
     line = json.dumps({**body, "signature": checkpoint.signature, "checkpoint_hash": digest})

@@ -1,5 +1,6 @@
-"""Verification of the chain in the database: every event, every signed checkpoint, the
-checkpoint cadence, and the sink outside the database."""
+"""Verification of the chain in the database: every event, every signed checkpoint (each with the
+key its key id names: the current key or a retired one, ``audit.keyring``), the checkpoint
+cadence, and the sink outside the database."""
 
 import json
 
@@ -11,11 +12,11 @@ from django.utils import timezone
 
 from core import metrics
 
-from . import signing
+from . import keyring
 from .chain import EVENT_FIELDS, iso
 from .models import AuditCheckpoint, AuditEvent, ChainVerification
 from .services import read_sink
-from .verify import Verifier
+from .verify import Problem, Verifier, key_id_of
 
 CHAIN_COLUMNS = (*EVENT_FIELDS, "prev_hash", "hash")
 
@@ -63,12 +64,28 @@ def iter_chain_rows(queryset=None, chunk_size=5000):
         yield dict(zip(CHAIN_COLUMNS, row, strict=True))
 
 
+def _trusted(public_key):
+    """``({key id: raw key}, hint for an unknown key, problems)``: the keys given (one raw key or a
+    list), exactly; else the key ring (the current key and the retired ones)."""
+    if public_key:
+        given = [public_key] if isinstance(public_key, bytes) else list(public_key)
+        hint = (
+            "not among the keys given with --public-key: pass its public key too "
+            "(manage.py audit_public_key lists every key with its id)"
+        )
+        return {key_id_of(raw): raw for raw in given}, hint, []
+    ring = keyring.load()
+    hint = f"neither the current key nor a retired one: add its public key to {keyring.unknown_key_hint()}"
+    return ring.trusted(), hint, [Problem(None, "keys", problem) for problem in ring.problems]
+
+
 def verify_database(*, public_key=None, max_checkpoint_age=None, now=None, save=True):
-    """Verify the whole chain; returns the verifier's report (and stores its outcome)."""
+    """Verify the whole chain; returns the verifier's report (and stores its outcome).
+
+    ``public_key``: a raw public key or a list of them to trust instead of the key ring."""
     checkpoints = [cp.as_chain_dict() for cp in AuditCheckpoint.objects.order_by("id")]
-    verifier = Verifier(
-        public_key=public_key or signing.public_key_bytes(), watch={cp["sequence"] for cp in checkpoints}
-    )
+    keys, hint, key_problems = _trusted(public_key)
+    verifier = Verifier(keys=keys, watch={cp["sequence"] for cp in checkpoints}, unknown_key_hint=hint)
     for event in iter_chain_rows():
         verifier.event(event)
     verifier.checkpoints(checkpoints)
@@ -78,6 +95,7 @@ def verify_database(*, public_key=None, max_checkpoint_age=None, now=None, save=
         verifier.stale(now=now or timezone.now(), max_age_seconds=max_checkpoint_age)
     verifier.sink(read_sink(), {cp["checkpoint_hash"] for cp in checkpoints})
     report = verifier.report
+    report.problems.extend(key_problems)  # after the chain's own, which the first problem should name
     metrics.audit_chain_verified(report.ok)
     if save:
         first_problem = report.problems[0] if report.problems else None

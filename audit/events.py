@@ -249,6 +249,24 @@ def audit_exported(actor, *, format, filters):
     )
 
 
+def audit_key_rotated(actor, *, old_key_id, new_key_id, old_public_key, new_public_key, key_source):
+    """The audit signing key changed: checkpoints from here on are signed by ``new_key_id``, and
+    ``old_key_id`` is retired (its public key listed outside the database, so older ones verify)."""
+    return record(
+        actor=actor,
+        action="audit.key_rotated",
+        target_type="audit_signing_key",
+        target_id=new_key_id,
+        data={
+            "old_key_id": old_key_id,
+            "new_key_id": new_key_id,
+            "old_public_key": old_public_key,
+            "new_public_key": new_public_key,
+            "key_source": key_source,
+        },
+    )
+
+
 # --- webhooks --------------------------------------------------------------------------------------
 # A webhook's URL may carry a token in its path or query, so events record its scheme and host and a
 # fingerprint (which changes when the URL does); the signing secret is never recorded.

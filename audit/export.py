@@ -1,8 +1,9 @@
 """Streaming exports of the audit trail, from a server-side cursor so memory stays flat.
 
 JSONL: one flat event per line (``"record": "event"``), then the checkpoints the export spans, then
-a manifest signed with the audit key that covers the sha256 of every line before it — so a changed
-byte, a removed line or a cut file fails ``python -m audit.verify``. CSV: the same event columns
+a manifest signed with the current audit key that covers the sha256 of every line before it — so a
+changed byte, a removed line or a cut file fails ``python -m audit.verify`` — and lists every public
+key (by key id) its checkpoints were signed with, retired ones included. CSV: the same event columns
 (``data`` as JSON) for spreadsheets; verify with the JSONL export.
 """
 
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from core import access
 
-from . import events, signing
+from . import events, keyring, signing
 from .chain import canonical, iso
 from .checks import CHAIN_COLUMNS, PG_ISO, iter_chain_rows, iter_chain_values, load_json
 from .models import AuditCheckpoint, AuditEvent
@@ -165,12 +166,16 @@ def _jsonl(queryset, *, actor, filters, contiguous):
         first = block_first if first is None else first
         last = block_last
         yield block
+    needed = set()
     if first is not None:
         for checkpoint in AuditCheckpoint.objects.filter(sequence__gte=first, sequence__lte=last).order_by("id"):
             line = (dumps({"record": "checkpoint", **checkpoint.as_chain_dict()}) + "\n").encode("utf-8")
             digest.update(line)
             buffer.append(line)
+            needed.add(checkpoint.key_id)
     head = AuditEvent.objects.order_by("-sequence").values_list("hash", flat=True).first()
+    signing_key = signing.current()
+    ring = keyring.load()  # after the signer: a rotation between the two leaves it listed as retired
     manifest = {
         "filters": filters,
         "contiguous": contiguous,
@@ -181,10 +186,18 @@ def _jsonl(queryset, *, actor, filters, contiguous):
         "content_sha256": digest.hexdigest(),
         "generated_at": iso(timezone.now()),
         "generated_by": actor.username,
-        "public_key": signing.public_key_b64(),
-        "key_id": signing.key_id(),
+        # The signer, and every key its checkpoints need (key id: public key), so an export spanning
+        # a key rotation says which keys to pin; a key the ring does not know is left out, and its
+        # checkpoints then fail verification naming its id.
+        "public_key": signing_key.public_b64,
+        "key_id": signing_key.key_id,
+        "keys": {
+            key_id: ring.public_b64(key_id)
+            for key_id in sorted(needed | {signing_key.key_id})
+            if ring.public_b64(key_id) is not None
+        },
     }
-    manifest["signature"] = signing.sign(canonical(manifest))
+    manifest["signature"] = signing_key.sign(canonical(manifest))
     buffer.append((dumps({"record": "manifest", **manifest}) + "\n").encode("utf-8"))
     yield b"".join(buffer)
 

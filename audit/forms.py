@@ -28,6 +28,7 @@ ACTION_LABELS = {
     "deployment.changed": "Deployment changed",
     "kill_switch.changed": "Kill switch changed",
     "audit.exported": "Audit trail exported",
+    "audit.key_rotated": "Audit signing key rotated",
     "suite.created": "Suite created",
     "cases.added": "Cases added",
     "eval_run.started": "Eval run started",

@@ -1,8 +1,13 @@
 """Verify an audit trail: the hash chain, the signed checkpoints, and (for files) the manifest.
 
-Standard library only. ``python -m audit.verify EXPORT.jsonl [--public-key KEY]`` checks an
+Standard library only. ``python -m audit.verify EXPORT.jsonl [--public-key KEY ...]`` checks an
 export without the app; ``manage.py verify_audit`` feeds the same ``Verifier`` from the database.
 Exit 0 when intact; 1 naming the first bad event and what is wrong with it.
+
+Each checkpoint names the key that signed it by id (the first 16 hex digits of the sha256 of the
+raw public key), and is checked with that key only: after a key rotation an export holds
+checkpoints of more than one key, and the auditor passes ``--public-key`` once for each
+(docs/audit-keys.md).
 """
 
 import argparse
@@ -16,11 +21,21 @@ from dataclasses import dataclass, field
 from . import ed25519
 from .chain import GENESIS, canonical, checkpoint_hash, checkpoint_payload, event_hash
 
+PINNED_HINT = (
+    "not among the keys given with --public-key: pass its public key with --public-key too "
+    "(manage.py audit_public_key lists every key with its id)"
+)
+
+
+def key_id_of(public_key):
+    """The id of a raw 32-byte public key (``audit.signing.key_id_of`` computes the same)."""
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
 
 @dataclass
 class Problem:
     sequence: int | None
-    kind: str  # changed, missing, inserted, reordered, checkpoint, manifest, stale, sink
+    kind: str  # changed, missing, inserted, reordered, checkpoint, manifest, stale, sink, keys
     message: str
 
     def __str__(self):
@@ -63,11 +78,20 @@ class Verifier:
     """Feed events in sequence order with ``event()``, then checkpoints, then ``finish()``.
 
     ``contiguous`` is False for filtered exports: each event's own hash is still checked, and the
-    signed manifest covers the set.
+    signed manifest covers the set. ``keys`` (``{key id: raw public key}``) are the keys trusted to
+    sign checkpoints, each checkpoint checked with the key its ``key_id`` names; ``public_key`` is
+    one such key; with neither, signatures are not checked. ``unknown_key_hint`` ends the problem
+    of a checkpoint signed by a key not trusted: why it is not, and where to add it.
     """
 
-    def __init__(self, *, public_key=None, contiguous=True, start_prev_hash=GENESIS, watch=None):
-        self.public_key = public_key
+    def __init__(
+        self, *, public_key=None, keys=None, contiguous=True, start_prev_hash=GENESIS, watch=None,
+        unknown_key_hint=PINNED_HINT,
+    ):
+        if public_key is not None:
+            keys = {**(keys or {}), key_id_of(public_key): public_key}
+        self.keys = keys
+        self.unknown_key_hint = unknown_key_hint
         # Hashes kept for the checkpoint comparison: only at ``watch`` sequences when given, so a
         # million-event verification holds a handful of hashes, not all of them.
         self.watch = watch
@@ -124,13 +148,25 @@ class Verifier:
         for cp in checkpoints:
             self.report.checkpoints += 1
             sequence = cp["sequence"]
-            if self.public_key is not None:
+            if self.keys is not None:
+                key = self.keys.get(cp.get("key_id"))
+                if key is None:
+                    self._problem(
+                        sequence,
+                        "checkpoint",
+                        f"the checkpoint is signed by key id {cp.get('key_id')}, which is {self.unknown_key_hint}",
+                    )
+                    previous = cp  # still the link the next one should name: one problem, not two
+                    continue
                 try:
                     signature = base64.b64decode(cp["signature"])
                 except ValueError:
                     signature = b""
-                if not ed25519.verify(self.public_key, checkpoint_payload(cp), signature):
-                    self._problem(sequence, "checkpoint", "the checkpoint's signature does not verify")
+                if not ed25519.verify(key, checkpoint_payload(cp), signature):
+                    self._problem(
+                        sequence, "checkpoint", f"the checkpoint's signature does not verify with key id {cp['key_id']}"
+                    )
+                    previous = cp
                     continue
             if checkpoint_hash(cp) != cp["checkpoint_hash"]:
                 self._problem(sequence, "checkpoint", "the checkpoint's hash does not match its content")
@@ -176,10 +212,42 @@ class Verifier:
 def _load_public_key(value):
     if value is None:
         return None
-    raw = base64.b64decode(value.strip())
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except ValueError:
+        raw = b""
     if len(raw) != 32:
         raise SystemExit("the public key must be 32 bytes, base64-encoded (manage.py audit_public_key)")
     return raw
+
+
+def _pinned(public_key):
+    """``{key id: raw key}`` of the keys given (one base64 text, or a list of them), or None."""
+    if not public_key:
+        return None
+    texts = [public_key] if isinstance(public_key, str) else list(public_key)
+    return {key_id_of(raw): raw for raw in map(_load_public_key, texts)}
+
+
+def _manifest_keys(manifest, problems):
+    """``{key id: raw key}`` the manifest lists (``keys``, or the single ``key_id``/``public_key`` of
+    an export made before rotation existed); an entry whose key does not hash to its id is a problem."""
+    listed = dict(manifest.get("keys") or {})
+    if manifest.get("key_id") and manifest.get("public_key"):
+        listed.setdefault(manifest["key_id"], manifest["public_key"])
+    keys = {}
+    for key_id, text in listed.items():
+        try:
+            raw = base64.b64decode(str(text), validate=True)
+        except ValueError:
+            raw = b""
+        if len(raw) != 32 or key_id_of(raw) != key_id:
+            problems.append(
+                Problem(None, "manifest", f"the manifest lists key id {key_id} with a key that is not its own")
+            )
+            continue
+        keys[key_id] = raw
+    return keys
 
 
 def _records(path):
@@ -194,6 +262,10 @@ def _records(path):
 
 def verify_file(path, *, public_key=None):
     """Verify a JSONL export: events, the checkpoints it carries, and its signed manifest.
+
+    ``public_key`` is the key (base64) or list of keys the auditor trusts: exactly those, each
+    checkpoint and the manifest checked with the one its key id names. Without any, the keys the
+    manifest lists are used, which proves the file consistent but not who signed it.
 
     Two streaming passes, so memory stays flat however long the file: the first reads the
     checkpoints and the manifest, the second checks every event against them."""
@@ -211,13 +283,17 @@ def verify_file(path, *, public_key=None):
         report = Report()
         report.problems.append(Problem(None, "changed", str(exc)))
         return report
+    pinned = _pinned(public_key)
+    key_problems = []
+    listed = _manifest_keys(manifest, key_problems) if manifest is not None else {}
+    keys = pinned if pinned is not None else (listed or None)
     contiguous = True if manifest is None else bool(manifest.get("contiguous", True))
-    key = public_key or (manifest or {}).get("public_key")
     verifier = Verifier(
-        public_key=_load_public_key(key) if key else None,
+        keys=keys,
         contiguous=contiguous,
         start_prev_hash=first_event["prev_hash"] if first_event else GENESIS,
         watch={cp["sequence"] for cp in checkpoints},
+        unknown_key_hint=PINNED_HINT if pinned is not None else "not listed in the export's manifest",
     )
     digest = hashlib.sha256()
     for _, raw, line in _records(path):
@@ -231,6 +307,7 @@ def verify_file(path, *, public_key=None):
     if manifest is None:
         report.problems.append(Problem(None, "manifest", "the file has no manifest line (was it cut short?)"))
         return report
+    report.problems.extend(key_problems)
     expected = {
         "count": report.count,
         "first_sequence": report.first,
@@ -248,17 +325,33 @@ def verify_file(path, *, public_key=None):
                 )
             )
             break
-    if key:
-        body = {k: v for k, v in manifest.items() if k not in ("signature", "record")}
-        try:
-            signature = base64.b64decode(manifest.get("signature", ""))
-        except ValueError:
-            signature = b""
-        if not ed25519.verify(_load_public_key(key), canonical(body), signature):
-            report.problems.append(Problem(None, "manifest", "the manifest's signature does not verify"))
-    if public_key and manifest.get("public_key") and manifest["public_key"] != public_key.strip():
-        report.problems.append(Problem(None, "manifest", "the export was signed with another key"))
+    if keys is not None:
+        _check_manifest_signature(manifest, keys, pinned is not None, report)
     return report
+
+
+def _check_manifest_signature(manifest, keys, pinned, report):
+    signer = manifest.get("key_id")
+    key = keys.get(signer)
+    if key is None:
+        report.problems.append(
+            Problem(
+                None,
+                "manifest",
+                f"the manifest is signed by key id {signer}, which is "
+                + (PINNED_HINT if pinned else "not listed in the manifest"),
+            )
+        )
+        return
+    body = {k: v for k, v in manifest.items() if k not in ("signature", "record")}
+    try:
+        signature = base64.b64decode(manifest.get("signature", ""))
+    except ValueError:
+        signature = b""
+    if not ed25519.verify(key, canonical(body), signature):
+        report.problems.append(Problem(None, "manifest", "the manifest's signature does not verify"))
+    if pinned and manifest.get("public_key") and manifest["public_key"] != base64.b64encode(key).decode():
+        report.problems.append(Problem(None, "manifest", "the export was signed with another key"))
 
 
 def main(argv=None):
@@ -266,8 +359,9 @@ def main(argv=None):
     parser.add_argument("file", help="a JSONL export of the audit trail")
     parser.add_argument(
         "--public-key",
-        help="base64 Ed25519 public key to trust (default: the one in the file; "
-        "pass your own copy to rule out a re-signed file)",
+        action="append",
+        help="base64 Ed25519 public key to trust; give it once per key when the export spans a key rotation "
+        "(default: the keys the file lists; pass your own copies to rule out a re-signed file)",
     )
     args = parser.parse_args(argv)
     try:

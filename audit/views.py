@@ -17,7 +17,7 @@ from core.errors import ValidationFailed
 from core.models import Team
 from core.pages import registry_page
 
-from . import signing
+from . import keyring
 from .checks import verify_database
 from .export import start_export
 from .forms import AuditFilterForm, action_label
@@ -138,6 +138,7 @@ SUMMARIES = {
     + (f": {d['message']}" if d.get("message") else ""),
     "deployment.changed": _deployment,
     "kill_switch.changed": _kill_switch,
+    "audit.key_rotated": lambda d: f"key {d.get('old_key_id')} retired, {d.get('new_key_id')} signs from now on",
     "audit.exported": lambda d: (d.get("format") or "").upper()
     + "".join(f", {k}={v}" for k, v in (d.get("filters") or {}).items()),
 }
@@ -199,6 +200,21 @@ def chain_state():
     }
 
 
+def signing_keys(*, show_problems):
+    """The keys an auditor copies: the current one and the retired ones, and the verify command
+    trusting all of them. What is wrong with the retired list (it names server paths) only for
+    those who may verify the chain."""
+    ring = keyring.load()
+    command = " ".join(f"--public-key {key.public_b64}" for key in (ring.current, *ring.retired))
+    return {
+        "public_key": ring.current.public_b64,
+        "signing_key": ring.current,
+        "retired_keys": ring.retired,
+        "verify_keys": command,
+        "key_problems": ring.problems if show_problems else [],
+    }
+
+
 # --- pages -------------------------------------------------------------------------------------------
 def _teams_for(actor):
     teams = Team.objects.order_by("name")
@@ -226,7 +242,7 @@ def event_log(request, actor):
         "reads_all": reads_all_events(actor),
         "may_verify": access.may(actor, "audit.verify"),
         "chain": chain_state(),
-        "public_key": signing.public_key_b64(),
+        **signing_keys(show_problems=access.may(actor, "audit.verify")),
     }
     return render(request, "audit/event_log.html", context)
 

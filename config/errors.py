@@ -1,7 +1,10 @@
-"""Error pages: JSON for /api/ paths, a page that says what to do next everywhere else."""
+"""Error pages: JSON for /api/ paths, a page that says what to do next everywhere else. Both give
+the request's id (``request_id`` in the JSON, "Reference" on the page) for the user to quote to an
+administrator, who finds the request's log lines and audit events by it."""
 
 from django.shortcuts import render
 
+from core import request_context
 from registry.api.errors import json_error
 
 
@@ -9,9 +12,9 @@ def answer(request, status, code, title, advice, *, detail=None, field_errors=No
     """The error in the caller's language: JSON (``detail`` or the title) under /api/, else the page."""
     if request.path.startswith("/api/"):
         return json_error(code, detail or title, status, field_errors)
-    return render(request, "error.html", {"status": status, "title": title, "advice": advice}, status=status)
-
-
+    request_id = request_context.request_id(request.META)
+    context = {"status": status, "title": title, "advice": advice, "request_id": request_id}
+    return render(request, "error.html", context, status=status)
 
 
 def bad_request(request, exception=None):

@@ -3,13 +3,22 @@ and a check of its input (``StorableInputMiddleware``): query parameters and for
 browser's posts, and any API call sent as a form) must be text PostgreSQL can store. A NUL in
 ``?q=`` or a comment field is a 400 naming the parameter, never a ``DataError`` 500. JSON bodies
 are checked by the API's parser (``registry.api.parsers``) with the same rule. When metrics are on,
-``RequestMetricsMiddleware`` counts and times every request by its route's name."""
+``RequestMetricsMiddleware`` counts and times every request by its route's name.
 
+``RequestIdMiddleware`` also binds the id to the log context (``core.logs``) for the request's span
+and, once the response is made, writes the request's one access line (logger
+``promptledger.request``): request id, method, route, status, duration, actor and client IP."""
+
+import functools
+import logging
 import time
 
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject, empty
+from django.utils.log import log_response
 
-from core import metrics, request_context
+from core import logs, metrics, request_context
+from core.models import APIToken
 from registry.services.validation import UNSTORABLE_ADVICE, unstorable
 
 from .errors import answer
@@ -42,17 +51,77 @@ class StorableInputMiddleware:
         return self.get_response(request)
 
 
+access_log = logging.getLogger("promptledger.request")
+
+
+def route_of(request):
+    """What a request is counted and logged under: its URL pattern's name
+    (``resolver_match.view_name``), never the path with its ids and query; ``unresolved`` when no
+    pattern matched (static files, a 404 of the URL conf, a redirect to HTTPS)."""
+    match = request.resolver_match
+    return match.view_name if match is not None else "unresolved"
+
+
+def _actor(request):
+    """``(username or "anonymous", user id, token id)`` of whoever the request authenticated as:
+    the token's id, never the token. A user the request never looked up (a static file, a token-only
+    resolve) is not looked up now: that would cost a session query; the username is then ``None``."""
+    auth = getattr(request, "auth", None)  # DRF sets it on the Django request; resolve sets it too
+    token_id = auth.pk if isinstance(auth, APIToken) else None
+    user = getattr(request, "user", None)
+    if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):
+        return None, None, token_id
+    if not user.is_authenticated:
+        return "anonymous", None, token_id
+    return user.get_username(), user.pk, token_id
+
+
+@functools.lru_cache(maxsize=256)
+def _client_ip(peer, forwarded_for, trusted_proxies):
+    """``request_context.client_ip``, remembered: parsing addresses costs more than the rest of the
+    line (the trusted proxies are part of the key, so a change of the setting is seen at once)."""
+    return request_context.client_ip({"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded_for})
+
+
+def _log_access(request, status, seconds):
+    username, user_id, token_id = _actor(request)
+    meta, route, milliseconds = request.META, route_of(request), round(seconds * 1000, 1)
+    ip = _client_ip(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""),
+                    tuple(settings.PROMPTLEDGER_TRUSTED_PROXIES))
+    by = (username or "-") + (f" (token {token_id})" if token_id is not None else "")
+    # makeRecord + handle is logger.info without the look for the caller's frame, which a line
+    # written on every request does not need.
+    access_log.handle(access_log.makeRecord(
+        access_log.name, logging.INFO, __file__, 0, "%s %s %s in %.1f ms by %s from %s",
+        (request.method, route, status, milliseconds, by, ip), None,
+        extra={"method": request.method, "route": route, "status": status, "duration_ms": milliseconds,
+               "actor": username, "user_id": user_id, "token_id": token_id, "client_ip": ip},
+    ))
+
+
 class RequestIdMiddleware:
     """Gives each request an id of the server's own (``core.request_context``), returned as
-    ``X-Request-ID``; the audit events of the request carry it."""
+    ``X-Request-ID``; the audit events, the error responses and every log line of the request carry
+    it, and its access line is written here."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        started = time.perf_counter()
         request_id = request_context.request_id(request.META)
-        response = self.get_response(request)
-        response["X-Request-ID"] = request_id
+        token = logs.bind(request_id=request_id)
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id
+            if response.status_code >= 400:
+                # Django's own "Not Found: /path" line, written here (as its handler would once the
+                # middleware is done, and then does not) so that it carries the request id as well.
+                log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(request, response.status_code, time.perf_counter() - started)
+        finally:
+            logs.restore(token)
         return response
 
 
@@ -81,10 +150,8 @@ class RequestSizeMiddleware:
 
 
 class RequestMetricsMiddleware:
-    """Counts each request and times it (``promptledger_http_*``), labelled by the URL pattern's
-    name (``resolver_match.view_name``), never the path: ``unresolved`` when no pattern matched
-    (static files, a 404 of the URL conf, a redirect to HTTPS). Installed first, only when
-    ``PROMPTLEDGER_METRICS`` is on."""
+    """Counts each request and times it (``promptledger_http_*``), labelled by its route
+    (``route_of``). Installed first, only when ``PROMPTLEDGER_METRICS`` is on."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -92,9 +159,5 @@ class RequestMetricsMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
-        match = request.resolver_match
-        metrics.request_answered(
-            match.view_name if match is not None else "unresolved", request.method, response.status_code,
-            time.perf_counter() - started,
-        )
+        metrics.request_answered(route_of(request), request.method, response.status_code, time.perf_counter() - started)
         return response

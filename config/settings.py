@@ -51,12 +51,13 @@ INSTALLED_APPS = [
     "evals",
     "approvals",
     "webhooks",
+    "config",  # the deployment's own checks (config.checks: signing key, sink, database, broker)
     "demo",  # optional: the demo data and `manage.py bootstrap_demo`; no other app imports it
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",  # first: every request has an id and an access line, redirects too
     "django.middleware.security.SecurityMiddleware",
-    "config.middleware.RequestIdMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -178,6 +179,16 @@ PROMPTLEDGER_AUDIT_SIGNING_KEY_FILE = env.str("PROMPTLEDGER_AUDIT_SIGNING_KEY_FI
 PROMPTLEDGER_AUDIT_SINK = env.str("PROMPTLEDGER_AUDIT_SINK", str(VAR_DIR / "audit-checkpoints.jsonl"))
 PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY = env.int("PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1)
 PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS = env.int("PROMPTLEDGER_AUDIT_CHECKPOINT_SECONDS", 3600, minimum=1)
+
+# --- Audit signing key rotation ---
+# Retired audit signing keys: the PUBLIC keys (base64) of keys that signed before a rotation, so older
+# checkpoints and exports still verify (docs/audit-keys.md). Kept outside the database on purpose:
+# whoever can write the database must not be able to add a key. A comma list here, and/or
+# the file below, one key a line (# comments); `manage.py audit_rotate_key` appends to the file.
+PROMPTLEDGER_AUDIT_RETIRED_KEYS = env.list("PROMPTLEDGER_AUDIT_RETIRED_KEYS", "")
+PROMPTLEDGER_AUDIT_RETIRED_KEYS_FILE = env.str(
+    "PROMPTLEDGER_AUDIT_RETIRED_KEYS_FILE", str(VAR_DIR / "audit-retired-keys")
+)
 
 # --- Evals --------------------------------------------------------------------------------------
 # The judge model of llm_judge assertions that name none (the offline one answers deterministically).
@@ -398,14 +409,29 @@ if PROMPTLEDGER_METRICS:
 SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 
 # --- Logging ------------------------------------------------------------------------------------
+# Every process (web, worker, beat) logs to stderr in one format (core.logs), each line with the id
+# of the request it was written in, or carried by the task. PROMPTLEDGER_LOG_FORMAT: json (one
+# object a line, for a log collector; the default with DJANGO_ENV=production) or plain (text for a
+# terminal; the default in the embedded mode). LOG_LEVEL: the least level written (a worker's or
+# beat's --loglevel, which deploy/run.sh sets from it, decides for that process). One access line a
+# request (logger promptledger.request) and one a task (promptledger.task), at INFO.
+PROMPTLEDGER_LOG_FORMAT = env.choice("PROMPTLEDGER_LOG_FORMAT", "json" if PRODUCTION else "plain", ("json", "plain"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"json": {"()": "core.logs.JsonFormatter"}, "plain": {"()": "core.logs.PlainFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": PROMPTLEDGER_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
-    # httpx logs every provider request at INFO: thousands of lines per eval run, and real CPU.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own handlers (a debug-only console copy of each error, runserver's access line)
+        # would say again, in another format, what the root handler and promptledger.request say.
+        "django": {"handlers": [], "level": "INFO"}, "django.server": {"handlers": [], "level": "WARNING"},
+        # httpx logs every provider request at INFO: thousands of lines per eval run, and real CPU.
+        "django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"},
+        # Celery's "Task ... received/succeeded" lines: the promptledger.task line says it once (and
+        # without the task's return value). Failures are still logged, with their traceback.
+        "celery.app.trace": {"level": "WARNING"}, "celery.worker.strategy": {"level": "WARNING"},
+    },
 }
 
 # --- Production hardening -----------------------------------------------------------------------

@@ -107,6 +107,10 @@ ACTIONS = {
     # -- audit ------------------------------------------------------------------------------------
     "audit.read": Rule("audit:read", everyone=True, summary="read and export audit events (filtered to the visible)"),
     "audit.verify": Rule("audit:read", site_roles=frozenset({COMPLIANCE}), summary="verify the audit chain"),
+    "audit.rotate_key": Rule(
+        "prompts:write",
+        summary="rotate the audit signing key (the operator's `manage.py audit_rotate_key`, as the system)",
+    ),
 }
 
 # Services that open an audited change without an entry of their own, and why.

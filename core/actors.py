@@ -6,6 +6,7 @@ commands all meet the same checks.
 
 from dataclasses import dataclass, field
 
+from . import logs
 from .models import APIToken, SiteRole
 
 
@@ -23,7 +24,10 @@ class Actor:
 
     @classmethod
     def for_system(cls, reason="system"):
-        return cls(user=None, system=True, request_id=reason)
+        """The system acting, for ``reason``. Inside a request, or a task that carries the id of the
+        request that queued it (core.logs), its events carry that id, so an eval run's completion
+        leads back to the request that started it; elsewhere (a management command) the reason."""
+        return cls(user=None, system=True, request_id=logs.request_id() or reason)
 
     @property
     def kind(self):

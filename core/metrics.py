@@ -5,14 +5,17 @@ Web (gunicorn) and Celery worker processes all count into one directory, prometh
 multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, ``$PROMPTLEDGER_VAR_DIR/metrics`` by default), one
 file per process and kind; ``/metrics`` (``config.metrics``) adds them up at scrape time, with the
 state read from the database beside them. Files are named by host and pid, so processes of
-several hosts (containers) sharing one volume never write into each other's file.
+several hosts (containers) sharing one volume (docker-compose.yml's ``metrics``) never write into
+each other's file.
 
-Cleaning the directory at process start, where it is safe: under a lock, when no file in it
-belongs to a process of this host that is still alive, every file is removed (a deploy restarted
-everything: each counter starts again from 0, which Prometheus reads as an ordinary reset). While
-any process of the host is alive nothing is removed: dropping only some processes' counts would
-make a sum go down by part, which ``rate()`` mistakes for a reset and turns into a spike. Files of
-other hosts are never removed here.
+Whether a file's writer is alive is told by a lock, not a pid: each process holds an flock on its
+``<host>-<pid>.alive`` marker for its life, which every container sharing the volume sees (pids
+are per container, and two containers may even reuse one host name). At process start, under the
+directory's lock: when every writer is dead, every file is removed (a deploy restarted everything:
+each counter starts again from 0, which Prometheus reads as an ordinary reset); otherwise the new
+process takes over one dead writer's files and counts on from their values. Nothing is removed
+while any writer lives: dropping only some processes' counts would make a sum go down by part,
+which ``rate()`` mistakes for a reset and turns into a spike.
 
 Labels are bounded: a route is the URL pattern's name, never the path; a provider and model come
 from the register; an event or an audit action is one the code names. No user, prompt or URL.
@@ -26,6 +29,7 @@ import functools
 import logging
 import os
 import re
+import secrets
 import socket
 import threading
 import time
@@ -42,15 +46,12 @@ _HOST = re.sub(r"[^A-Za-z0-9.]+", "-", socket.gethostname()) or "host"
 
 
 _identity = ""
+_marker = None  # this process's marker file, locked (flock) for as long as the process lives
 
 
 def _remember_identity():
     global _identity
     _identity = f"{_HOST}-{os.getpid()}"
-
-
-_remember_identity()
-os.register_at_fork(after_in_child=_remember_identity)  # gunicorn's and Celery's forked workers
 
 
 def _process_identifier():
@@ -68,33 +69,109 @@ def _alive(pid):
     return True
 
 
-def _owner(path):
-    """``(host, pid)`` of a metrics file (``counter_<host>-<pid>.db``), or None if not one of ours."""
-    host, _, pid = path.stem.rsplit("_", 1)[-1].rpartition("-")
-    return (host or _HOST, int(pid)) if pid.isdigit() else None
+def _writer(path):
+    """Whose file it is: the identity in ``<kind>_<identity>.db`` (host names here have no ``_``)."""
+    return path.stem.rsplit("_", 1)[-1]
 
 
-def clean_directory(directory):
-    """Remove every metrics file in ``directory`` when no process of this host that wrote one is
-    alive; returns how many were removed. Safe to call from any process at start."""
+def _writer_alive(directory, writer):
+    """Whether the process writing ``writer``'s files lives, wherever it runs: it holds an exclusive
+    flock on ``<writer>.alive`` for its whole life, and the kernel drops the lock when it dies, even
+    by SIGKILL. A lock is seen across containers sharing the volume (their pids are not), so this
+    holds where a pid test cannot. Files without a marker (written before markers existed) fall back
+    to the pid test on this host, and count as alive on another."""
+    try:
+        fd = os.open(directory / f"{writer}.alive", os.O_RDONLY)
+    except FileNotFoundError:
+        host, _, pid = writer.rpartition("-")
+        return not (pid.isdigit() and host == _HOST) or _alive(int(pid))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock if it was taken here
+    return False
+
+
+def tidy_directory(directory, writer):
+    """Make room for ``writer`` (this process, its marker already locked) in ``directory``; call it
+    under the directory's lock. When every other writer is dead, every file is removed (all
+    restarted: each counter starts again from 0, which Prometheus reads as an ordinary reset).
+    Otherwise a fresh writer takes over one dead writer's files by renaming them to its own name and
+    counts on from their values, so no sum ever goes down (``rate()`` would mistake that for a reset)
+    and the directory holds about as many files as processes ever ran at once, not one set per
+    process that ever lived. Returns ``(removed, adopted)``: how many files."""
+    files = {}
+    for path in directory.glob("*.db"):
+        files.setdefault(_writer(path), []).append(path)
+    mine = files.pop(writer, [])  # a dead process's, under the same name (its pid reused): counted on
+    for marker in directory.glob("*.alive"):  # processes that ended without counting anything
+        if marker.stem != writer and marker.stem not in files and not _writer_alive(directory, marker.stem):
+            marker.unlink(missing_ok=True)
+    dead = [other for other in files if not _writer_alive(directory, other)]
+    if len(dead) == len(files):
+        removed = 0
+        for path in [*mine, *(path for paths in files.values() for path in paths)]:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        for other in dead:
+            (directory / f"{other}.alive").unlink(missing_ok=True)
+        return removed, 0
+    if mine or not dead:
+        return 0, 0
+    adopted, taken = 0, dead[0]
+    for path in files[taken]:
+        target = path.with_name(path.name[: -len(f"{taken}.db")] + f"{writer}.db")
+        if not target.exists():
+            path.rename(target)
+            adopted += 1
+    (directory / f"{taken}.alive").unlink(missing_ok=True)
+    return 0, adopted
+
+
+def claim_directory(directory):
+    """At process start (and in each forked child): lock this process's marker, take a name no live
+    process uses (host and pid, with a random suffix should another container have the same host
+    name and pid), and tidy the directory. Returns what ``tidy_directory`` did."""
+    global _identity, _marker
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(directory / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        files = list(directory.glob("*.db"))
-        owners = [_owner(path) for path in files]
-        if any(owner is None or owner[0] != _HOST or _alive(owner[1]) for owner in owners):
-            return 0
-        for path in files:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        return len(files)
+        writer = f"{_HOST}-{os.getpid()}"
+        while True:
+            fd = os.open(directory / f"{writer}.alive", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                os.close(fd)
+                writer = f"{_HOST}-{os.getpid()}-{secrets.token_hex(3)}"
+        if _marker is not None:
+            os.close(_marker)  # the parent's, inherited by a fork: the parent keeps its own lock
+        _marker, _identity = fd, writer
+        return tidy_directory(directory, writer)
+
+
+def _after_fork_in_child():
+    _remember_identity()
+    if ENABLED:
+        try:
+            claim_directory(DIRECTORY)
+        except Exception:  # noqa: BLE001 - a child that cannot claim still counts, under host and pid
+            log.exception("metrics: the directory %s could not be claimed", DIRECTORY)
+
+
+_remember_identity()
+os.register_at_fork(after_in_child=_after_fork_in_child)  # gunicorn's and Celery's forked workers
 
 
 # The value store is chosen before any metric below exists: files in DIRECTORY (named by host and
 # pid) when metrics are on, plain memory that nothing reads when they are off.
 if ENABLED:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(DIRECTORY)  # where prometheus_client opens the files
-    clean_directory(DIRECTORY)
+    claim_directory(DIRECTORY)
     values.ValueClass = values.MultiProcessValue(_process_identifier)
 else:
     values.ValueClass = values.MutexValue

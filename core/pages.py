@@ -6,6 +6,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
+from . import request_context
 from .auth import actor_from
 from .errors import DomainError, NotFound, PermissionDenied
 
@@ -21,7 +22,8 @@ def error_page(request, exc):
         (page for kind, page in _ERROR_PAGES.items() if isinstance(exc, kind)),
         ("That did not work", "Go back, check what you entered and try again."),
     )
-    context = {"status": exc.status, "title": title, "detail": exc.detail, "advice": advice}
+    context = {"status": exc.status, "title": title, "detail": exc.detail, "advice": advice,
+               "request_id": request_context.request_id(request.META)}
     return render(request, "error.html", context, status=exc.status)
 
 

@@ -27,8 +27,10 @@ case "$process" in
     ;;
   web)
     # gthread: keep-alive for API clients, and a long streamed export never trips the worker timeout.
+    # No gunicorn access log: the app writes one line a request (logger promptledger.request, with
+    # the request id, route and actor); gunicorn's error log (start, worker deaths) stays on stderr.
     exec gunicorn config.wsgi:application --bind "${PROMPTLEDGER_BIND:-0.0.0.0:8000}" \
-      --worker-class gthread --threads "${GUNICORN_THREADS:-4}" --access-logfile - "$@"
+      --worker-class gthread --threads "${GUNICORN_THREADS:-4}" --error-logfile - "$@"
     ;;
   worker)
     exec celery -A config worker --loglevel "${LOG_LEVEL:-INFO}" "$@"

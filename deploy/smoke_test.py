@@ -565,6 +565,38 @@ def metrics(client, env):
     return f"{len(data.splitlines())} lines"
 
 
+def json_logs(client, stack):
+    """Web and worker write JSON lines: a request's access line carries the id sent back to the
+    client, and the eval run's task line in the worker carries the id of the request that queued it."""
+    status, headers, _ = client.request("GET", "/healthz")
+    request_id = headers.get("X-Request-ID", "")
+    check(status == 200 and request_id, f"/healthz: {status}, X-Request-ID {request_id!r}")
+
+    def lines(name):
+        found = []
+        for text in stack.log(name).splitlines():
+            if text.startswith("{"):
+                try:
+                    found.append(json.loads(text))
+                except ValueError:
+                    continue
+        return found
+
+    def access_line():
+        return [line for line in lines("web")
+                if line.get("logger") == "promptledger.request" and line.get("request_id") == request_id]
+
+    [line] = wait_for(access_line, timeout=10, what="the web's JSON access line of /healthz")
+    check(line.get("status") == 200 and "duration_ms" in line and line.get("route"), f"access line: {line}")
+    tasks = [line for line in lines("worker")
+             if line.get("task") == "evals.tasks.execute_run" and line.get("status") == "success"]
+    check(tasks, "the worker wrote no JSON line for the eval run's task")
+    queued_by = {line["request_id"] for line in lines("web") if line.get("logger") == "promptledger.request"}
+    check(tasks[0].get("request_id") in queued_by,
+          f"the run's task line carries request id {tasks[0].get('request_id')!r}, which no web request had")
+    return f"access line route {line['route']!r}; run task carried request {tasks[0]['request_id'][:8]}"
+
+
 def interrupted(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -613,6 +645,7 @@ def main(argv=None):
         verified = steps.run("manage.py verify_audit (database and sink)", stack.manage, "verify_audit")
         print(f"[smoke]   {verified.strip().splitlines()[-1] if verified.strip() else ''}")
         print(f"[smoke]   /metrics: {steps.run('/metrics, with and without its token', metrics, client, env)}")
+        print(f"[smoke]   logs: {steps.run('JSON logs with request ids (web and worker)', json_logs, client, stack)}")
         steps.run("all processes still running", stack.check_alive)
         ok = True
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure is reported, then cleaned up

@@ -48,6 +48,8 @@ def _audit_files(settings, tmp_path):
 
     settings.PROMPTLEDGER_AUDIT_SIGNING_KEY = signing.generate_seed_b64()
     settings.PROMPTLEDGER_AUDIT_SINK = str(tmp_path / "audit-sink.jsonl")
+    settings.PROMPTLEDGER_AUDIT_RETIRED_KEYS = []  # and no retired keys but those a test lists
+    settings.PROMPTLEDGER_AUDIT_RETIRED_KEYS_FILE = str(tmp_path / "audit-retired-keys")
     signing.private_key.cache_clear()
     yield
     signing.private_key.cache_clear()

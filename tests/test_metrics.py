@@ -4,6 +4,8 @@ with bounded labels and passes ``promtool check metrics``; the bearer token; the
 the alert rules (``promtool check rules`` and their unit tests) and the dashboard's queries."""
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -293,23 +295,95 @@ def _file(directory, kind, owner):
     return path
 
 
-def test_the_directory_is_cleaned_only_when_no_process_of_this_host_is_alive(tmp_path):
+@contextlib.contextmanager
+def writer_alive(directory, writer):
+    """A live writer as another container's process is: its marker locked (a lock of its own)."""
+    fd = os.open(directory / f"{writer}.alive", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def test_the_directory_is_cleaned_only_when_no_writer_is_alive_on_any_host(tmp_path):
     dead = 2**22 + 12345  # above Linux's largest pid
     host = metrics._HOST
     _file(tmp_path, "counter", f"{host}-{dead}")
     _file(tmp_path, "histogram", f"{host}-{dead}")
-    assert metrics.clean_directory(tmp_path) == 2
+    assert metrics.tidy_directory(tmp_path, "me-1") == (2, 0)
     assert list(tmp_path.glob("*.db")) == []
 
-    _file(tmp_path, "counter", f"{host}-{dead}")
-    alive = _file(tmp_path, "counter", f"{host}-{os.getpid()}")
-    assert metrics.clean_directory(tmp_path) == 0
-    alive.unlink()
+    # Another container's writer, alive (pid 1 there, and another host name): nothing removed.
+    _file(tmp_path, "counter", "container-b-1")
+    with writer_alive(tmp_path, "container-b-1"):
+        assert metrics.tidy_directory(tmp_path, "me-1") == (0, 0)
+        assert (tmp_path / "counter_container-b-1.db").exists()
+    # The same writer, dead (its lock gone with it, as with SIGKILL): now everything goes.
+    assert metrics.tidy_directory(tmp_path, "me-1") == (1, 0)
+    assert not (tmp_path / "container-b-1.alive").exists()
 
-    other_host = _file(tmp_path, "counter", f"some-other-host-{dead}")
-    assert metrics.clean_directory(tmp_path) == 0  # another host's processes cannot be seen from here
-    other_host.unlink()
-    assert metrics.clean_directory(tmp_path) == 1
+    # Markers of processes that ended without counting (a one-off command) go; a live one stays.
+    (tmp_path / "container-e-4.alive").touch()
+    with writer_alive(tmp_path, "container-f-5"):
+        _file(tmp_path, "counter", "container-f-5")
+        assert metrics.tidy_directory(tmp_path, "me-1") == (0, 0)
+        assert sorted(path.name for path in tmp_path.glob("*.alive")) == ["container-f-5.alive"]
+    (tmp_path / "counter_container-f-5.db").unlink()
+
+    # A file of another host without a marker (written before markers existed) cannot be judged.
+    _file(tmp_path, "counter", f"some-other-host-{dead}")
+    assert metrics.tidy_directory(tmp_path, "me-1") == (0, 0)
+
+
+def test_a_new_writer_takes_over_a_dead_writers_files_while_others_live_and_sums_never_drop(tmp_path):
+    counted = _file(tmp_path, "counter", "container-a-7")
+    counted.write_bytes(b"counted by a")
+    _file(tmp_path, "histogram", "container-a-7")
+    (tmp_path / "container-a-7.alive").touch()  # its writer died: the marker is there, unlocked
+    _file(tmp_path, "counter", "container-b-1")
+    with writer_alive(tmp_path, "container-b-1"):
+        assert metrics.tidy_directory(tmp_path, "container-c-9") == (0, 2)
+        names = sorted(path.name for path in tmp_path.glob("*.db"))
+        assert names == ["counter_container-b-1.db", "counter_container-c-9.db", "histogram_container-c-9.db"]
+        assert (tmp_path / "counter_container-c-9.db").read_bytes() == b"counted by a"  # counted on from there
+        assert not (tmp_path / "container-a-7.alive").exists()
+        # A writer that already has files (its pid reused) takes over nothing more.
+        _file(tmp_path, "counter", "container-d-3")
+        (tmp_path / "container-d-3.alive").touch()
+        assert metrics.tidy_directory(tmp_path, "container-c-9") == (0, 0)
+
+
+def test_a_process_claims_a_name_no_live_process_holds_even_with_the_same_host_name_and_pid(tmp_path, monkeypatch):
+    monkeypatch.setattr(metrics, "_marker", None)
+    monkeypatch.setattr(metrics, "_identity", metrics._identity)
+    taken = f"{metrics._HOST}-{os.getpid()}"
+    with writer_alive(tmp_path, taken):  # another container: same host name, same pid
+        metrics.claim_directory(tmp_path)
+        claimed = metrics._identity
+        assert claimed.startswith(taken + "-") and claimed != taken
+    try:
+        assert metrics._writer_alive(tmp_path, claimed)  # this process holds its marker
+        assert not metrics._writer_alive(tmp_path, taken)
+    finally:
+        os.close(metrics._marker)
+
+
+def test_a_forked_child_claims_its_own_marker_and_the_parents_stays_held():
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        os.write(write_end, metrics._identity.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    assert child.startswith(f"{metrics._HOST}-{pid}")
+    assert (metrics.DIRECTORY / f"{child}.alive").exists()
+    assert not metrics._writer_alive(metrics.DIRECTORY, child)  # gone with the child
+    assert metrics._writer_alive(metrics.DIRECTORY, metrics._identity)  # the parent's marker still locked
 
 
 def test_this_process_writes_files_named_by_host_and_pid():

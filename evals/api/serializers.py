@@ -77,7 +77,11 @@ class RunSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            # A lost worker's cases taken back for another (the run page's "worker lost, resumed").
+            "recoveries",
+            "resumed_at",
         ]
+        read_only_fields = fields
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, run):

@@ -1,7 +1,8 @@
-"""One place where errors become API responses: ``{"code", "detail", "field_errors"}``.
+"""One place where errors become API responses: ``{"code", "detail", "field_errors", "request_id"}``.
 
 Domain errors keep their code and status; DRF's own errors get stable codes; the transaction is
-rolled back whenever an error is answered.
+rolled back whenever an error is answered. ``request_id`` is the request's id (as ``X-Request-ID``,
+the audit events and the log lines have it), for a caller to quote when reporting the error.
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -10,6 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from core import logs
 from core.errors import DomainError
 
 _CODES = {
@@ -49,7 +51,7 @@ def _flatten(detail, prefix=""):
 
 
 def error_body(code, detail, field_errors=None):
-    return {"code": code, "detail": detail, "field_errors": field_errors or {}}
+    return {"code": code, "detail": detail, "field_errors": field_errors or {}, "request_id": logs.request_id()}
 
 
 def exception_handler(exc, context):

@@ -392,7 +392,8 @@ class ResolveView(APIView):
             note_token_used(grant.token_id, key_hash)
             scopes = grant.token_scopes
             scopes = json.loads(scopes) if isinstance(scopes, str) else scopes
-            access.require(Actor(user=None, token=APIToken(pk=grant.token_id, scopes=scopes)), "read")
+            request.auth = APIToken(pk=grant.token_id, scopes=scopes)  # as DRF sets it: the access line's token id
+            access.require(Actor(user=None, token=request.auth), "read")
         else:
             user = request.user  # the browser session, as DRF's SessionAuthentication
             if not (user.is_authenticated and user.is_active):

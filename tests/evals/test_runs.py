@@ -39,6 +39,7 @@ def test_a_run_is_accepted_queued_and_completes(api_for, suite):
     body = response.json()
     assert body["status"] == "queued"
     assert body["progress"] == {"total": 3, "done": 0, "percent": 0.0}
+    assert body["recoveries"] == 0 and body["resumed_at"] is None
     runner.execute(body["id"])
     done = client.get(f"/api/v1/eval-runs/{body['id']}/").json()
     assert done["status"] == "completed"
@@ -136,7 +137,8 @@ def test_a_dead_workers_lease_expires_and_its_cases_are_run_once(api_for, suite)
 
     from django.utils import timezone
 
-    run_id = start(api_for("author")).json()["id"]
+    client = api_for("author")
+    run_id = start(client).json()["id"]
     crashed = runner.claim(run_id, 2, "dead-worker")
     assert len(crashed) == 2
     EvalItem.objects.filter(lease_token="dead-worker").update(lease_until=timezone.now() - timedelta(seconds=1))
@@ -145,6 +147,8 @@ def test_a_dead_workers_lease_expires_and_its_cases_are_run_once(api_for, suite)
     assert runner.write_result(crashed[0], "dead-worker", {"passed": True}) is False
     assert EvalResult.objects.filter(run_id=run_id).count() == 3
     assert EvalItem.objects.get(run_id=run_id, position=1).claims == 2
+    shown = client.get(f"/api/v1/eval-runs/{run_id}/").json()  # the API says the run was taken back
+    assert shown["recoveries"] == 1 and shown["resumed_at"] is not None
 
 
 def test_cancelling_stops_the_run(api_for, suite):

@@ -1,12 +1,17 @@
-"""``manage.py audit_public_key``: print the public key auditors use to check signatures."""
+"""``manage.py audit_public_key``: list the public keys auditors use to check signatures, with their
+ids: every retired one that still verifies older checkpoints, then the current signing key (the
+last word of the output is always the current public key)."""
 
 from django.core.management.base import BaseCommand
 
-from audit import signing
+from audit import keyring, signing
 
 
 class Command(BaseCommand):
-    help = "Print the base64 Ed25519 public key of the audit signing key (give it to auditors)."
+    help = (
+        "List the audit signing keys (base64 Ed25519 public keys with their key ids): the current one and "
+        "the retired ones; give them to auditors."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -19,4 +24,10 @@ class Command(BaseCommand):
         if generate_private:
             self.stdout.write(signing.generate_seed_b64())
             return
-        self.stdout.write(f"key id {signing.key_id()}: {signing.public_key_b64()}")
+        ring = keyring.load()
+        for key in ring.retired:
+            self.stdout.write(f"retired ({key.source}): key id {key.key_id}: {key.public_b64}")
+        # The current key last: scripts take the output's last word (deploy/smoke_test.py does).
+        self.stdout.write(f"key id {ring.current.key_id}: {ring.current.public_b64}")
+        for problem in ring.problems:
+            self.stderr.write(self.style.WARNING(f"warning: {problem}"))
