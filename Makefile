@@ -23,7 +23,13 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/python manage.py run_embedded --host $(HOST) --port $(PORT)
 
-test: install
+# The SSO tests' OpenID provider (node's oidc-provider, pinned in tests/oidc/package-lock.json); without
+# npm they skip, naming what is missing (and fail under REQUIRE_SERVICES=1).
+tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/oidc --ignore-scripts --no-audit --no-fund; \
+	else echo "npm not found: the SSO tests will skip"; fi
+
+test: install tests/oidc/node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

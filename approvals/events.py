@@ -66,6 +66,7 @@ def decision_made(actor, request, approval):
         },
         auth_method=approval.auth_method,
         authenticated_at=approval.authenticated_at,
+        **({"amr": approval.amr} if approval.amr else {}),
     )
 
 

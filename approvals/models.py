@@ -193,7 +193,8 @@ class Approval(models.Model):
     policy_version = models.PositiveIntegerField()
     # The electronic signature: how and when the person proved who they were for this decision.
     auth_method = models.CharField(max_length=32)
-    authenticated_at = models.DateTimeField()
+    authenticated_at = models.DateTimeField()  # for an "idp" signature, the IdP's auth_time
+    amr = models.JSONField(default=list, blank=True)  # an "idp" signature's methods, as the IdP named them
     created_at = models.DateTimeField(auto_now_add=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
 

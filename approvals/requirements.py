@@ -15,6 +15,7 @@ from functools import cached_property
 from django.contrib.auth import get_user_model
 
 from core.errors import Conflict, PermissionDenied
+from registry import hooks
 from registry.models import Deployment, PromptVersion
 
 from .models import Approval, DeployRequest
@@ -278,6 +279,10 @@ def checklist(request, *, actor, record_gate=False):
     if policy.requires_gate:
         items.append(_gate(request, policy, actor=actor, record=record_gate))
     items.append(_model(request, policy))
+    # The model risk register's checks (risk/: an overdue review, a tier restriction), when installed.
+    register_checks = hooks.provided("deploy_requirements")
+    if register_checks is not None:
+        items.extend(register_checks(request, policy))
     return items
 
 

@@ -6,6 +6,7 @@ refusal re-renders the request page with the service's own words and status."""
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -15,7 +16,7 @@ from core import access, session_auth
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.pages import registry_page
 from evals.gates import evaluate_gate
-from registry import diffing
+from registry import diffing, hooks
 from registry import selectors as registry_selectors
 from registry.models import SiteRole
 from registry.services.deployments import get_environment
@@ -56,14 +57,24 @@ def request_list(request, actor):
     return render(request, "approvals/request_list.html", context)
 
 
-def _needs_password(actor, dr):
-    """Whether the approve form must ask for the password: the service's own rule, on the session."""
+def _needs_password(actor, dr, session=None):
+    """Whether the approve form must ask for the password (or the IdP, for an SSO session): the
+    service's own rule, on the session."""
     if actor.user is None:
         return False
-    return services.needs_reauth(policy_for(dr.prompt.tier), services.signature_for(actor))
+    signature = services.idp_signature(session) or services.signature_for(actor)
+    return services.needs_reauth(policy_for(dr.prompt.tier), signature)
 
 
-def _page_context(actor, dr):
+def _idp_reauth_url(request, dr):
+    """Where an SSO session signs again at the IdP before deciding, or "" for a password session."""
+    reauth_url = hooks.provided("idp_reauth_url")
+    if reauth_url is None or services.idp_signature(request.session) is None:
+        return ""
+    return reauth_url(reverse("approvals:request-detail", args=[dr.pk]))
+
+
+def _page_context(actor, dr, request=None):
     prompt = dr.prompt
     items = checklist(dr, actor=actor) if dr.is_open else []
     context = {
@@ -75,7 +86,8 @@ def _page_context(actor, dr):
             visible_events(actor).filter(target_type="deploy_request", target_id=str(dr.pk)).order_by("sequence")
         ),
         "form": DecisionForm(),
-        "needs_password": _needs_password(actor, dr),
+        "needs_password": _needs_password(actor, dr, getattr(request, "session", None)),
+        "idp_reauth_url": _idp_reauth_url(request, dr) if request is not None else "",
     }
     user = actor.user
     mine = dr.approvals.filter(user=user, withdrawn_at__isnull=True).first() if user else None
@@ -103,7 +115,7 @@ def _page_context(actor, dr):
 
 def _show(request, actor, pk, *, error=None, form=None):
     dr = selectors.get_request(actor, pk)
-    context = _page_context(actor, dr)
+    context = _page_context(actor, dr, request)
     if form is not None:
         context["form"] = form
     status = 200
@@ -121,13 +133,17 @@ def _signature(request, actor, form):
     """The browser's electronic signature: the password typed now (which also renews this
     session's authentication), or the session's own last authentication."""
     password = form.cleaned_data.get("password") or ""
+    idp = services.idp_signature(request.session)
+    if password and idp is not None:
+        # A session signed in at the IdP signs by signing in there again, not with a local password.
+        raise PermissionDenied("sign in again at the identity provider to sign this decision", code="reauth_required")
     if password:
         if not actor.user.check_password(password):
             raise PermissionDenied("that password is not right; the decision was not recorded", code="reauth_failed")
         now = timezone.now()
         session_auth.stamp(request.session, now)
         return services.Signature("password", now)
-    return services.signature_for(actor)
+    return idp or services.signature_for(actor)
 
 
 ACTIONS = {"approve", "reject", "sign-review", "withdraw", "withdraw-decision", "deploy"}

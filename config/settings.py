@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "evals",
     "approvals",
     "webhooks",
+    "risk",  # the model register's pages, quarterly reviews, the overdue-review deploy rule
+    "sso",  # OpenID Connect sign-in (off until PROMPTLEDGER_OIDC_ISSUER is set); nothing imports it
     "config",  # the deployment's own checks (config.checks: signing key, sink, database, broker)
     "demo",  # optional: the demo data and `manage.py bootstrap_demo`; no other app imports it
 ]
@@ -64,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "sso.middleware.SessionRefresh",  # SSO sessions re-checked at the IdP every few minutes
     "django.contrib.messages.middleware.MessageMiddleware",
     "config.middleware.RequestSizeMiddleware",
     "config.middleware.StorableInputMiddleware",
@@ -76,7 +79,11 @@ MIDDLEWARE = [
 # After AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is locked
 # out for AXES_COOLOFF_TIME (every attempt meanwhile fails without checking the password, and adds
 # nothing to the audit trail). `manage.py axes_reset_username NAME` (or axes_reset) unlocks early.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "sso.backends.LocalPasswordBackend",  # Django's ModelBackend, refusing passwords in SSO-only mode
+    "sso.backends.OIDCBackend",  # the OIDC callback's (sso.views.Callback) only
+]
 AXES_FAILURE_LIMIT = env.int("PROMPTLEDGER_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("PROMPTLEDGER_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -227,6 +234,41 @@ PROMPTLEDGER_PROVIDER_MAX_TOKENS = env.int("PROMPTLEDGER_PROVIDER_MAX_TOKENS", 1
 # The offline provider's (deterministic) answer time, for demos that want to watch progress.
 PROMPTLEDGER_OFFLINE_LATENCY_MS = env.float("PROMPTLEDGER_OFFLINE_LATENCY_MS", 0, minimum=0)
 
+# --- Single sign-on (OIDC) -----------------------------------------------------------------------
+# OpenID Connect sign-in (the sso app, on mozilla-django-oidc; docs/sso.md). Off while no issuer is
+# set. The endpoints come from the issuer's discovery document, fetched on first use (never at
+# import) and kept for an hour; `manage.py sso_check` fetches it and says what it found.
+PROMPTLEDGER_OIDC_ISSUER = env.str("PROMPTLEDGER_OIDC_ISSUER", "").rstrip("/")
+# The client registered at the IdP; the redirect URI to register is https://<host>/sso/callback/.
+OIDC_RP_CLIENT_ID = env.str("PROMPTLEDGER_OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env.str("PROMPTLEDGER_OIDC_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = env.str("PROMPTLEDGER_OIDC_SCOPES", "openid email profile")
+# The claim naming the Promptledger username, and the one listing the person's IdP groups.
+PROMPTLEDGER_OIDC_USERNAME_CLAIM = env.str("PROMPTLEDGER_OIDC_USERNAME_CLAIM", "preferred_username")
+PROMPTLEDGER_OIDC_GROUPS_CLAIM = env.str("PROMPTLEDGER_OIDC_GROUPS_CLAIM", "groups")
+# What the login page's button says: "Sign in with <name>".
+PROMPTLEDGER_OIDC_DISPLAY_NAME = env.str("PROMPTLEDGER_OIDC_DISPLAY_NAME", "single sign-on")
+# IdP groups → roles, JSON: {"payments-approvers": {"team": "payments", "role": "approver"},
+# "auditors": {"site_role": "compliance"}} (a list of such grants per group also works). Applied at
+# every sign-in; the teams and site roles named here are the IdP's to grant and take away.
+PROMPTLEDGER_OIDC_GROUP_MAP = env.str("PROMPTLEDGER_OIDC_GROUP_MAP", "{}")
+# Seconds of clock difference tolerated on the ID token's exp and iat.
+PROMPTLEDGER_OIDC_CLOCK_SKEW = env.int("PROMPTLEDGER_OIDC_CLOCK_SKEW", 60, minimum=0, maximum=600)
+# A signed-in SSO session asks the IdP again (prompt=none) after this many seconds: a person
+# disabled at the IdP is signed out within it.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("PROMPTLEDGER_OIDC_REFRESH_SECONDS", 300, minimum=10)
+# Password sign-in off for everyone but these comma-separated local break-glass accounts.
+PROMPTLEDGER_SSO_ONLY = env.bool("PROMPTLEDGER_SSO_ONLY", False)
+PROMPTLEDGER_BREAK_GLASS_ACCOUNTS = env.list("PROMPTLEDGER_BREAK_GLASS_ACCOUNTS")
+# A first sign-in whose username is already a local account links to it only when this is on.
+PROMPTLEDGER_OIDC_LINK_BY_USERNAME = env.bool("PROMPTLEDGER_OIDC_LINK_BY_USERNAME", False)
+# Fixed for this integration: RS256 ID tokens checked against the IdP's JWKS, PKCE S256, a nonce.
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = 10
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -293,6 +335,7 @@ SPECTACULAR_SETTINGS = {
         "MessageDiffStatusEnum": ["added", "removed", "changed", "unchanged"],
         "DeployRequestKindEnum": "approvals.models.DeployRequest.KIND_CHOICES",
         "DeployRequestStatusEnum": "approvals.models.DeployRequest.STATUS_CHOICES",
+        "ModelReviewDecisionEnum": "risk.models.ModelReview.DECISION_CHOICES",  # risk: a review's decision
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
@@ -368,6 +411,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "evals.tasks.schedule_drift",
         "schedule": crontab(hour=PROMPTLEDGER_DRIFT_HOUR, minute=0),
     },
+}
+
+# --- Model risk register ------------------------------------------------------------------------
+# Daily at PROMPTLEDGER_MODEL_REVIEW_HOUR (CELERY_TIMEZONE) every model whose quarterly review is
+# due within PROMPTLEDGER_MODEL_REVIEW_NOTICE_DAYS days (or overdue) gets one model.review_due
+# webhook event per due date (risk.services.notify_due_reviews); the risk list shows the same set.
+PROMPTLEDGER_MODEL_REVIEW_NOTICE_DAYS = env.int("PROMPTLEDGER_MODEL_REVIEW_NOTICE_DAYS", 14, minimum=0)
+PROMPTLEDGER_MODEL_REVIEW_HOUR = env.int("PROMPTLEDGER_MODEL_REVIEW_HOUR", 6, minimum=0, maximum=23)
+CELERY_BEAT_SCHEDULE["risk-model-reviews-due"] = {
+    "task": "risk.tasks.notify_due_reviews",
+    "schedule": crontab(hour=PROMPTLEDGER_MODEL_REVIEW_HOUR, minute=15),
 }
 # The cache every process shares: API rate limits count there (core.throttling). Redis
 # (PROMPTLEDGER_CACHE_URL, else the broker's Redis) in production; this process's memory otherwise.

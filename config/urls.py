@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("evals.api.urls")),
     path("api/v1/", include("webhooks.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
+    path("api/v1/", include("risk.api.urls")),  # a model's quarterly reviews
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI sets inline styles as it renders; its scripts are still this server's files only.
     path("api/docs/", csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(
@@ -26,11 +27,13 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("sso/", include("sso.urls")),  # OpenID Connect sign-in (404 while it is not configured)
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
     path("evals/", include("evals.urls")),
     path("approvals/", include("approvals.urls")),
     path("settings/webhooks/", include("webhooks.urls")),
+    path("models/", include("risk.urls")),  # the model risk register
     path("", include("registry.urls")),
 ]
 

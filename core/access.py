@@ -68,6 +68,16 @@ ACTIONS = {
     "kill_switch.set": Rule("deploy", APPROVER, summary="disable or re-enable serving in an environment"),
     "llm_model.create": Rule("prompts:write", site_roles=frozenset({RISK}), summary="register a model"),
     "llm_model.update": Rule("prompts:write", site_roles=frozenset({RISK}), summary="change a model's entry"),
+    # -- risk: the model register's document and reviews ------------------------------------------
+    "model_profile.edit": Rule(
+        "prompts:write", site_roles=frozenset({RISK}),
+        summary="change a model's document: owner, failure modes, intended use, limitations, linked suites",
+    ),
+    "model_review.sign": Rule(
+        "prompts:write", site_roles=frozenset({RISK}), person=True,
+        summary="sign a model's quarterly review: keep, restrict to tiers, retire (re-authenticated like tier 0)",
+    ),
+    "risk_policy.update": Rule("deploy", summary="choose per tier whether an overdue model review refuses or warns"),
     # -- people, teams, tokens --------------------------------------------------------------------
     "team.create": Rule("prompts:write", summary="create a team"),
     "team.members": Rule("prompts:write", OWNER, summary="add, change or remove a member"),
@@ -120,6 +130,9 @@ INTERNAL = {
     "evals.drift._schedule_one": "the drift scheduler's own runs, as the system (beat)",
     "evals.runner.finishing.finalize": "a worker closing a run, as the system",
     "webhooks.operator.sync_operator_subscription": "the operator's alert webhook, from settings at start-up",
+    "risk.services.notify_review_due": "the daily model.review_due reminder, as the system (beat)",
+    "sso.identities._sign_in": "an OIDC sign-in, as the system for the IdP: its account and role changes go "
+    "through the registry's services, each asking its own row",
 }
 
 

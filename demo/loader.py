@@ -21,7 +21,7 @@ from core.models import Membership, SiteRole, Team
 from registry import services
 from registry.models import Environment, LLMModel, Prompt
 
-from . import files
+from . import files, register
 from .story import Story
 
 
@@ -52,6 +52,7 @@ class DemoWorld:
                 story.load()
                 self.created.update(story.created)
                 self.notes += story.notes
+            register.load(self.world, self.created)  # after the story: see demo/register.py
 
     # --- people -------------------------------------------------------------------------------
 

@@ -18,3 +18,13 @@ class EvalsConfig(AppConfig):
         panels.add_to_prompt_page("pass_rates", lambda actor, prompt: views.pass_rate_chart(prompt))
         panels.add_to_prompt_page("drift", views.drift_panel)
         panels.add_to_version_page(views.run_panel)
+
+        # The registry's gate page (registry/views_setup.py) reads and sets the gate through these.
+        from registry import hooks
+
+        from . import gates
+
+        hooks.provide("gate_config", gates.gate_config)
+        hooks.provide("set_gate", gates.set_gate)
+        hooks.provide("gate_suites", views.runnable_suites)
+        hooks.provide("gate_verdict", lambda **kwargs: gates.evaluate_gate(**kwargs, record_decision=False))

@@ -6,7 +6,11 @@ they start (``AppConfig.ready``).
   ``kill_switch_changed`` into deliveries in that transaction).
 - ``provided(name)``: a function another app supplies for a question the registry or a lower app
   asks (approvals answers ``named_approvers`` and ``set_named_approvers`` for prompts, and
-  ``gate_required`` for the gate), or None when no installed app supplies it.
+  ``gate_required`` for the gate; risk answers ``deploy_requirements``, the register's items of a
+  deploy's checklist, which approvals' deploy check asks for; evals answers ``gate_config``,
+  ``set_gate``, ``gate_suites`` and ``gate_verdict`` for the registry's gate page; sso answers
+  ``idp_account``, whether an account signs in at the IdP, and ``idp_reauth_url``, where its
+  approvals send it to sign in again), or None when no installed app supplies it.
 """
 
 from collections import defaultdict

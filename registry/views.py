@@ -15,9 +15,9 @@ from core.pages import registry_page
 
 from . import diffing, page_queries, panels, selectors, services
 from .forms import PromptFilterForm, VersionEditor, as_json
+from .views_setup import may_create_prompt
 
 PAGE_SIZE = 25
-
 
 
 def _query_without_page(request):
@@ -39,6 +39,7 @@ def prompt_list(request, actor):
         "page": page,
         "filtered": any(filters.values()),
         "query": _query_without_page(request),
+        "may_create": may_create_prompt(actor),
     }
     # htmx swaps only the results when a filter changes; the full page works without script.
     template = "registry/_prompt_results.html" if request.headers.get("HX-Request") else "registry/prompt_list.html"
@@ -69,6 +70,8 @@ def prompt_detail(request, actor, slug):
         "latest": versions[0] if versions else None,
         "compare_from": versions[1].number if len(versions) > 1 else None,
         "can_author": access.may(actor, "version.create", team=prompt.team),
+        "can_edit": access.may(actor, "prompt.edit", team=prompt.team),
+        "can_kill_switch": access.may(actor, "kill_switch.set", team=prompt.team),
         **panels.prompt_page_parts(actor, prompt),  # evals' pass rates and drift, approvals' panel
     }
     return render(request, "registry/prompt_detail.html", context)

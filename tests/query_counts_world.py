@@ -173,6 +173,25 @@ def _webhooks(n, people, team):
     return hook
 
 
+def _model_register(n, people):
+    """The focal model (the one every prompt runs on) with ``n`` linked suites and ``n`` signed
+    reviews; every other model's review overdue."""
+    from approvals.services import Signature
+    from risk import services as risk
+
+    admin = signed_in(people["admin"])
+    entry = LLMModel.objects.get(model_id=MODEL["name"])
+    risk.edit_model(actor=admin, llm_model=entry, intended_use="Tests.", suites=[f"suite-{i:02}" for i in range(n)])
+    for i in range(n):
+        risk.record_review(
+            actor=admin, llm_model=entry, findings=f"Review {i}.", decision="keep",
+            next_review_due=timezone.localdate() + datetime.timedelta(days=30 + i),
+            evidence_links=[f"https://evidence.example/{i}"], signature=Signature("password", timezone.now()),
+        )
+    LLMModel.objects.exclude(pk=entry.pk).update(next_review_due=timezone.localdate() - datetime.timedelta(days=3))
+    return entry
+
+
 def build(n):
     """The world with ``n`` of every listed thing; returns ``(people, ids)``: the cast by name, and
     the slug or id of each object a list hangs from (``prompt``, ``suite``, ``run``, ``hook``,
@@ -184,6 +203,8 @@ def build(n):
     _prompts(n, people, team, growth)
     prompt, suite, run = _focal_prompt(n, people, team)
     hook = _webhooks(n, people, team)
-    ids = {"prompt": prompt.slug, "suite": suite.slug, "run": run.pk, "hook": hook.pk, "team": team.slug}
+    llm = _model_register(n, people)
+    ids = {"prompt": prompt.slug, "suite": suite.slug, "run": run.pk, "hook": hook.pk, "team": team.slug,
+           "llm": llm.pk}
     return people, ids
 

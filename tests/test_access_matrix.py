@@ -8,6 +8,7 @@ savepoint over one shared world (tests/access_world.py). A route added without a
 ``test_every_api_operation_has_a_row`` or ``test_every_page_has_a_row``.
 """
 
+import datetime
 from dataclasses import dataclass, field
 
 import pytest
@@ -135,6 +136,10 @@ API = {
         Rule(201, "prompts:write", site=frozenset({"risk"}), reads_first=False, lookup="none"),
         {"provider": "offline", "model_id": "offline-echo-2", "owner": "risk"}),
     ("get", "/api/v1/llm-models/{llm}/"): (LIST, None),
+    ("get", "/api/v1/llm-models/{llm_model}/reviews/"): (LIST, None),
+    ("post", "/api/v1/llm-models/{llm_model}/reviews/"): (
+        Rule(201, "prompts:write", site=frozenset({"risk"}), lookup="none"),
+        {"findings": "still fine", "decision": "keep"}),
     ("patch", "/api/v1/llm-models/{llm}/"): (
         Rule(200, "prompts:write", site=frozenset({"risk"}), lookup="none"), {"failure_modes": "echoes input"}),
     ("get", "/api/v1/prompts/"): (LIST, None),
@@ -197,6 +202,7 @@ def _as_schema_path(path):
     """Our row's path with the schema's parameter names, to match the two lists."""
     for ours, theirs in (
         ("{pending}", "{id}"), ("{approved}", "{id}"), ("{glass}", "{id}"), ("{llm}", "{id}"),
+        ("{llm_model}", "{model_id}"),
         ("{spare_token}", "{id}"), ("{run}", "{run_id}"), ("{notice}", "{notice_id}"), ("{hook}", "{subscription_id}"),
         ("{delivery}", "{delivery_id}"), ("{prompt}", "{slug}"), ("{suite}", "{slug}"), ("{team}", "{slug}"),
     ):
@@ -217,6 +223,7 @@ def test_every_api_operation_has_a_row():
 # redirects (302) after doing its work, or answers 200 with the result.
 PAGES = {
     "healthz": None, "metrics": None, "accounts/login/": None, "accounts/logout/": None,
+    "sso/login/": None, "sso/callback/": None,  # GET only: the OIDC redirect and its callback (tests/sso/)
     "audit/": None, "audit/export/": None,
     "audit/verify/": (Rule(302, lookup="none", site=frozenset({"compliance"})), {}),
     "evals/": None, "evals/runs/<int:run_id>/": None, "evals/runs/<int:run_id>/progress/": None,
@@ -266,6 +273,27 @@ PAGES = {
         "params": "{}", "response_schema": "", "message": "shorter"}),
     "prompts/<slug:slug>/versions/<int:number>/": None, "prompts/<slug:slug>/diff/": None,
     "prompts/<slug:slug>/history/": None,
+    # Setting a prompt up (registry/views_setup.py, views_kill_switch.py). Who authors in another team
+    # gets the form, whose team list holds only their own: 400.
+    "new-prompt/": (Rule(302, "prompts:write", "author", lookup="none", special={"outsider": (400, None)}),
+                    lambda ids: {
+        "slug": "claim-reply", "name": "Claim reply", "team": "payments", "tier": "2", "owner": "owner",
+        "description": "", "tags": "claims", "data_categories": ["pii"],
+        "messages-TOTAL_FORMS": "1", "messages-INITIAL_FORMS": "1", "messages-MIN_NUM_FORMS": "0",
+        "messages-MAX_NUM_FORMS": "1000", "messages-0-role": "system", "messages-0-content": "Hi {{ name }}.",
+        "variables": '{"name": {"type": "string", "required": true}}', "llm_model": str(ids["llm"]),
+        "params": "{}", "response_schema": "", "message": "first"}),
+    # An author's form has no owner or data categories: sent anyway, they are not read.
+    "prompts/<slug:slug>/settings/": (Rule(302, "prompts:write", "author"), {
+        "name": "Loan letter", "description": "Letters.", "tags": "letters", "owner": "owner",
+        "data_categories": ["pii"]}),
+    "prompts/<slug:slug>/settings/approvers/": (Rule(302, "prompts:write", "owner"),
+                                                {"approvers": ["approver"], "approver_groups": "letters"}),
+    "prompts/<slug:slug>/settings/tier/": (Rule(302, "prompts:write", "owner"), {"tier": "0"}),
+    "prompts/<slug:slug>/gate/": (Rule(302, "prompts:write", "owner"),
+                                  {"use_0": "on", "rate_0": "0.9", "max_regression": "0.05"}),
+    "prompts/<slug:slug>/kill-switch/": (Rule(302, "deploy", "approver"),
+                                         {"environment": "production", "disabled": "true", "reason": "leaks"}),
     "teams/": (Rule(302, "prompts:write", lookup="none"), {"slug": "claims", "name": "Claims"}),
     "teams/<slug:slug>/": None,
     "teams/<slug:slug>/members/": (Rule(302, "prompts:write", "owner"), {"username": "newcomer", "role": "viewer"}),
@@ -276,6 +304,15 @@ PAGES = {
     "settings/people/": None,
     "settings/people/grant/": (Rule(302, "prompts:write", lookup="none"), {"username": "newcomer", "role": "risk"}),
     "settings/people/revoke/": (Rule(302, "prompts:write", lookup="none"), {"username": "risk", "role": "risk"}),
+    # the model register (risk/): read by everyone signed in, edited and reviewed by the risk role
+    "models/": None, "models/due-count/": None, "models/<int:model_id>/": None,
+    "models/<int:model_id>/affected/": None, "models/inventory/": None, "models/inventory/export/": None,
+    "models/policy/": (Rule(302, "deploy", lookup="none"), {"tier": "2", "overdue_review": "refuse"}),
+    "models/<int:model_id>/edit/": (Rule(302, "prompts:write", site=frozenset({"risk"}), lookup="none"),
+                                    {"owner": "risk", "failure_modes": "echoes its input"}),
+    "models/<int:model_id>/review/": (Rule(302, "prompts:write", site=frozenset({"risk"}), lookup="none"), lambda ids: {
+        "findings": "still fine", "decision": "keep",
+        "next_review_due": (datetime.date.today() + datetime.timedelta(days=91)).isoformat()}),
 }
 
 
@@ -301,6 +338,7 @@ def _fill(path, ids):
     return (
         path.replace("{pending}", str(ids["pending"])).replace("{approved}", str(ids["approved"]))
         .replace("{glass}", str(ids["glass"])).replace("{llm}", str(ids["llm"]))
+        .replace("{llm_model}", str(ids["llm"]))
         .replace("{spare_token}", str(ids["spare_token"])).replace("{run}", str(ids["run"]))
         .replace("{notice}", str(ids["notice"])).replace("{hook}", str(ids["hook"]))
         .replace("{delivery}", str(ids["delivery"])).replace("{prompt}", ids["prompt"])
@@ -361,7 +399,7 @@ def _page_url(route, ids):
         .replace("<int:pk>/<slug:action>", f"{ids['pending']}/withdraw")
         .replace("loan-letter/<int:number>", "loan-letter/3")
         .replace("<int:subscription_id>", str(ids["hook"])).replace("<int:delivery_id>", str(ids["delivery"]))
-        .replace("<int:token_id>", str(ids["spare_token"]))
+        .replace("<int:token_id>", str(ids["spare_token"])).replace("<int:model_id>", str(ids["llm"]))
     )
 
 

@@ -13,7 +13,7 @@ from core.actors import Actor
 from core.errors import PermissionDenied
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("registry", "approvals", "evals", "webhooks", "audit")
+APPS = ("registry", "approvals", "evals", "webhooks", "audit", "risk", "sso")
 
 
 def _modules():

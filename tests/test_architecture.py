@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("registry", "approvals", "evals", "webhooks", "audit", "config")
+APPS = ("registry", "approvals", "evals", "webhooks", "audit", "config", "risk", "sso")
 
 
 def _sources():

@@ -38,7 +38,7 @@ SIZES = (3, 15)
 COUNTS = {
     # --- pages -------------------------------------------------------------------------------------
     ("/", "admin"): 8,
-    ("/", "viewer"): 8,  # a team member: visibility through memberships, not a site role
+    ("/", "viewer"): 9,  # a team member: visibility through memberships, not a site role; + may they create one
     ("/prompts/{slug}/", "admin"): 14,  # the versions, with what is live, runs, requests, notices
     ("/prompts/{slug}/history/", "admin"): 7,
     ("/evals/", "admin"): 7,
@@ -55,6 +55,9 @@ COUNTS = {
     ("/teams/", "admin"): 4,
     ("/teams/{slug}/", "admin"): 5,  # its members
     ("/settings/people/", "admin"): 6,
+    ("/models/?view=all", "admin"): 7,  # the register: models, prompts by tier, suites run
+    ("/models/{model_id}/", "admin"): 8,  # linked suites' latest runs, reviews, where it is live
+    ("/models/inventory/", "admin"): 12,  # prompts, newest versions, pointers, approvers, last gates
     # --- API ---------------------------------------------------------------------------------------
     ("/api/v1/audit-events/", "admin"): 3,
     ("/api/v1/deploy-requests/", "admin"): 4,
@@ -62,6 +65,7 @@ COUNTS = {
     ("/api/v1/eval-runs/", "admin"): 4,
     ("/api/v1/eval-runs/{run_id}/results/", "admin"): 5,  # a list, though the schema documents one Result
     ("/api/v1/llm-models/", "admin"): 3,
+    ("/api/v1/llm-models/{model_id}/reviews/", "admin"): 3,  # a model's signed reviews
     ("/api/v1/prompts/", "admin"): 4,
     ("/api/v1/prompts/", "viewer"): 4,
     ("/api/v1/prompts/{slug}/notices", "admin"): 5,
@@ -82,6 +86,7 @@ HTMX = {"/settings/webhooks/{subscription_id}/deliveries/"}  # pages asked for a
 # do not depend on how many rows some list has (downloads stream in chunks).
 NOT_LISTS = {
     "/healthz", "/metrics", "/accounts/login/", "/accounts/logout/", "/audit/export/", "/audit/verify/",
+    "/sso/login/", "/sso/callback/",
     "/evals/runs/{run_id}/progress/", "/evals/runs/{run_id}/cancel/", "/evals/runs/{run_id}/compare/",
     "/evals/prompts/{slug}/versions/{number}/run/", "/evals/suites/new/", "/evals/suites/{slug}/cases/upload/",
     "/evals/notices/{notice_id}/acknowledge/",
@@ -92,8 +97,12 @@ NOT_LISTS = {
     "/settings/webhooks/{subscription_id}/test/", "/settings/webhooks/{subscription_id}/rotate/",
     "/settings/webhooks/{subscription_id}/delete/", "/settings/webhooks/deliveries/{delivery_id}/redeliver/",
     "/prompts/{slug}/versions/new/", "/prompts/{slug}/versions/{number}/", "/prompts/{slug}/diff/",
+    "/new-prompt/", "/prompts/{slug}/settings/", "/prompts/{slug}/settings/approvers/",
+    "/prompts/{slug}/settings/tier/", "/prompts/{slug}/gate/", "/prompts/{slug}/kill-switch/",
     "/teams/{slug}/members/", "/teams/{slug}/members/remove/",
     "/settings/tokens/{token_id}/revoke/", "/settings/people/grant/", "/settings/people/revoke/",
+    "/models/due-count/", "/models/policy/", "/models/{model_id}/edit/", "/models/{model_id}/review/",
+    "/models/{model_id}/affected/", "/models/inventory/export/",
 }
 
 
@@ -143,7 +152,7 @@ def _url(route, ids):
         name, before = match.group(2), match.group(1)
         if name == "slug":
             return before + str(ids[OBJECT_OF[before.strip("/").rsplit("/", 1)[-1]]])
-        return before + str(ids[{"run_id": "run", "subscription_id": "hook"}[name]])
+        return before + str(ids[{"run_id": "run", "subscription_id": "hook", "model_id": "llm"}[name]])
 
     return re.sub(r"([^{]*)\{(\w+)\}", value, route)
 

@@ -15,6 +15,7 @@ Signatures (keyword arguments only; ``actor`` is a ``core.actors.Actor``, ``team
     eval_run_completed(*, run)
     gate_failed(*, actor, prompt, version, result: dict)      # result: evals.gates.evaluate_gate's answer
     drift_alert(*, prompt, alert: dict)
+    model_review_due(*, llm_model, due_on, overdue: bool, live: list)  # site-wide: no team
 
 The ``deploy_request_*`` functions take the request as a plain, JSON-safe dict so this module
 needs no approvals model; pass at least ``id``, ``prompt``, ``version``, ``content_hash``,
@@ -143,3 +144,19 @@ def drift_alert(*, prompt, alert):
     """A nightly run of what is live in production drifted; ``alert`` holds the numbers."""
     data = {**alert, "prompt": prompt.slug, "team": prompt.team.slug, "actor": {"username": "system", "type": "system"}}
     return services.emit("drift.alert", data, team=prompt.team)
+
+
+# --- the model risk register ------------------------------------------------------------------------
+def model_review_due(*, llm_model, due_on, overdue, live):
+    """A model's quarterly review is due (or overdue); ``live`` lists where it serves prompts. Sent
+    once per due date, to site-wide subscriptions (a model belongs to no team)."""
+    data = {
+        "model": {"id": llm_model.pk, "provider": llm_model.provider, "model_id": llm_model.model_id},
+        "status": llm_model.status,
+        "owner": llm_model.owner.get_username(),
+        "due_on": due_on.isoformat(),
+        "overdue": overdue,
+        "live": live,
+        "actor": {"username": "system", "type": "system"},
+    }
+    return services.emit("model.review_due", data, team=None)

@@ -18,6 +18,7 @@ EVENT_HELP = {
     "eval_run.completed": "An eval run finishes (completed, with errors, or cancelled).",
     "gate.failed": "A version fails its gate when checked.",
     "drift.alert": "A nightly run of what is live in production drifted.",
+    "model.review_due": "A model's quarterly review is due or overdue (site-wide subscriptions).",
 }
 EVENT_CHOICES = [(ALL_EVENTS, "Every event, including ones added later")] + [
     (name, f"{name} — {EVENT_HELP[name]}") for name in EVENTS

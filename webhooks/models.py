@@ -25,6 +25,7 @@ EVENTS = [
     "eval_run.completed",
     "gate.failed",
     "drift.alert",
+    "model.review_due",  # risk: a model's quarterly review is due or overdue (site-wide)
 ]
 ALL_EVENTS = "*"
 PING = "ping"

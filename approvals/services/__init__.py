@@ -11,13 +11,14 @@ from .break_glass import break_glass_rollback
 from .decisions import approve, reject, sign_review, withdraw_decision
 from .deploys import deploy
 from .requests import open_request, open_rollback, open_tier_change, previous_live_version, withdraw_request
-from .signatures import Signature, needs_reauth, signature_for
+from .signatures import Signature, idp_signature, needs_reauth, signature_for
 
 __all__ = [
     "Signature",
     "approve",
     "break_glass_rollback",
     "deploy",
+    "idp_signature",
     "needs_reauth",
     "open_request",
     "open_rollback",

@@ -17,7 +17,7 @@ from ..models import Approval, DeployRequest
 from ..policy import model_key, policy_for
 from ..requirements import counted_approvals, live_rejections, refusal_to_decide
 from .deploys import _locked
-from .signatures import needs_reauth, signature_for
+from .signatures import needs_reauth, signature_for, token_cannot_sign
 
 
 def _refresh_status(request):
@@ -63,9 +63,15 @@ def _decide(actor, request, decision, comment, signature):
                 f"tier-{policy.tier} approvals need your password again (last sign-in {int(age // 60)} minutes ago)",
                 code="reauth_required",
             )
+        if decision != Approval.REJECT and signature.method == "api_token" and token_cannot_sign(policy, actor.user):
+            raise PermissionDenied(
+                f"tier-{policy.tier} approvals by people who sign in with SSO are signed in the browser, "
+                "after signing in again at the identity provider; an API token cannot sign them",
+                code="reauth_required",
+            )
         approval = Approval.objects.create(
             request=request, user=actor.user, decision=decision, comment=comment, **_binding_fields(request, policy),
-            auth_method=signature.method, authenticated_at=signature.at,
+            auth_method=signature.method, authenticated_at=signature.at, amr=list(signature.amr),
         )
         events.decision_made(actor, request, approval)
         if decision == Approval.SIGN_OFF:

@@ -1,8 +1,9 @@
 """The ``promptledger`` command line: ``promptledger resolve SLUG --environment E [--unit U]``,
 ``promptledger eval SLUG --suite S (--version N | --file prompt.yaml)``, and prompts as code:
 ``promptledger push DIR [--dry-run]``, ``promptledger diff DIR`` and
-``promptledger pull --environment E DIR``; and the approval flow: ``request``, ``requests``,
-``approve``, ``reject``, ``withdraw`` and ``deploy`` (``promptledger.deploy_requests``).
+``promptledger pull --environment E DIR``; the approval flow: ``request``, ``requests``,
+``approve``, ``reject``, ``withdraw`` and ``deploy`` (``promptledger.deploy_requests``); and the kill
+switch: ``promptledger kill-switch SLUG --environment E --reason R [--off]``.
 
 Exit codes, for scripts and CI: 0 done; 1 the server refused (not found, not deployed,
 kill-switched, forbidden, invalid); 2 usage errors, no server configured, or no answer from it.
@@ -21,6 +22,7 @@ pair and joins ``SUBCOMMANDS``.
 import argparse
 import json
 import sys
+import urllib.parse
 
 from . import __version__, deploy_requests, evaluation, prompts_as_code
 from .client import DEFAULT_TIMEOUT, APIError, PromptledgerError, client_from
@@ -211,7 +213,41 @@ def run_pull(args):
     return 1 if problems else 0
 
 
-SUBCOMMANDS = [add_resolve, add_eval, add_push, add_diff, add_pull, deploy_requests.add]
+# --- kill-switch --------------------------------------------------------------------------------
+
+
+def add_kill_switch(subparsers):
+    parser = subparsers.add_parser(
+        "kill-switch",
+        help="stop serving a prompt in an environment at once (or, with --off, serve it again)",
+        description="Switch SLUG off in an environment: from now on every resolve there answers 423 "
+        "prompt_disabled (the client raises PromptDisabled and drops its cached copies). Nothing is deployed "
+        "or rolled back. With --off it is served again. The reason is recorded in the audit log and sent to "
+        "webhooks. Needs a token with the 'deploy' scope, of an approver or owner of the prompt's team.",
+        epilog="Exit codes: 0 done, 1 the server refused (unknown prompt or environment, no reason, not "
+        "allowed), 2 usage or connection error.",
+    )
+    parser.add_argument("slug", help="the prompt's slug, e.g. loan-letter")
+    parser.add_argument("--environment", "-e", required=True, help="e.g. production")
+    parser.add_argument("--reason", "-m", required=True, help="why; recorded and sent with the webhook")
+    parser.add_argument("--off", action="store_true", help="switch it off again: serve the prompt once more")
+    parser.set_defaults(run=run_kill_switch)
+
+
+def run_kill_switch(args):
+    body = {"environment": args.environment, "disabled": not args.off, "reason": args.reason}
+    path = f"prompts/{urllib.parse.quote(args.slug, safe='')}/kill-switch"
+    _, answer = client_from(args).post_json(path, body, accept=(200,))
+    if answer.get("disabled"):
+        print(f"Kill switch on: {args.slug} is no longer served in {answer.get('environment')}; "
+              f"resolves answer 423 prompt_disabled. Reason: {answer.get('reason')}")
+    else:
+        print(f"Kill switch off: {args.slug} is served in {answer.get('environment')} again. "
+              f"Reason: {answer.get('reason')}")
+    return 0
+
+
+SUBCOMMANDS = [add_resolve, add_eval, add_push, add_diff, add_pull, deploy_requests.add, add_kill_switch]
 
 
 def build_parser():

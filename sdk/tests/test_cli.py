@@ -39,6 +39,13 @@ def test_exits_2_on_a_usage_error(cli):
     assert "--environment" in done.stderr
 
 
+def test_kill_switch_needs_a_reason_and_a_server_that_answers(cli, closed_url):
+    done = cli("kill-switch", "loan-letter", "--environment", "production", url=closed_url, token="pl_x")
+    assert done.returncode == 2 and "--reason" in done.stderr
+    done = cli("kill-switch", "loan-letter", "-e", "production", "-m", "leaks", "--off", url=closed_url, token="pl_x")
+    assert done.returncode == 2 and "cannot reach" in done.stderr
+
+
 def test_eval_without_a_url_exits_2(cli):
     done = cli("eval", "loan-letter", "--suite", "letters-core", "--version", "1", token="pl_x")
     assert done.returncode == 2

@@ -20,6 +20,7 @@ TIER_0 = [
     ("approvals", "insufficient_approvals"),
     ("gate", "gate_failed"),
     ("model", "model_not_approved"),
+    ("model_review", "model_review_overdue"),  # the model risk register's (risk/deploy_checks.py)
 ]
 
 
@@ -41,6 +42,7 @@ def test_a_tier_0_deploy_checks_state_rejections_base_approvals_gate_then_model(
     assert shape(items) == TIER_0
     assert {item.key: item.met for item in items} == {
         "state": True, "rejections": False, "base": False, "approvals": False, "gate": True, "model": False,
+        "model_review": True,
     }
     refusals = [(item.key, item.error().code, item.error().status) for item in items if not item.met]
     assert refusals == [
@@ -53,9 +55,9 @@ def test_a_tier_0_deploy_checks_state_rejections_base_approvals_gate_then_model(
 @pytest.mark.parametrize(
     ("tier", "keys"),
     [
-        (1, ["state", "rejections", "base", "approvals", "gate", "model"]),
-        (2, ["state", "rejections", "base", "gate", "model"]),
-        (3, ["state", "rejections", "base", "model"]),
+        (1, ["state", "rejections", "base", "approvals", "gate", "model", "model_review"]),
+        (2, ["state", "rejections", "base", "gate", "model", "model_review"]),
+        (3, ["state", "rejections", "base", "model", "model_review"]),
     ],
 )
 def test_lower_tiers_leave_out_what_their_policy_does_not_ask_for(flow, production, tier, keys):
@@ -70,7 +72,7 @@ def test_a_policy_edit_changes_the_checklist_of_open_requests(flow, production):
     request = open_v2(flow, production)
     administration.update_policy(actor=act(flow["admin"]), tier=0, requires_gate=False, required_approvals=3)
     items = {item.key: item for item in items_of(request, flow)}
-    assert list(items) == ["state", "rejections", "base", "approvals", "model"]
+    assert list(items) == ["state", "rejections", "base", "approvals", "model", "model_review"]
     assert items["approvals"].label.startswith("3 approvals from named approvers")
     assert items["approvals"].detail == "0 of 3 (none)"
 

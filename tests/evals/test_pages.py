@@ -243,7 +243,7 @@ def test_finished_run_shows_summary_and_filters_to_failures(as_user, cast, promp
     run = run_of(cast, prompt, version, suite)
     client = as_user("viewer")
     body = text(client.get(f"/evals/runs/{run.pk}/"))
-    assert "hx-trigger" not in body
+    assert f"/evals/runs/{run.pk}/progress/" not in body and 'hx-trigger="every' not in body  # it polls nothing
     assert re.search(r"Pass rate</dt><dd class=\"big-number\">67%", body)
     assert "Latency p95" in body and "Tokens" in body
     assert re.search(r"<code>contains</code></th><td class=\"num\">2 / 3</td>", body)

@@ -1,0 +1,52 @@
+"""One function per audit event type of the risk workspace, called explicitly by its services inside
+their transaction. Every event about a model has target ``llm_model``/<id>, beside the register's
+own ``llm_model.registered`` and ``llm_model.updated``."""
+
+from audit.services import record
+
+
+def profile_state(profile):
+    return {
+        "intended_use": profile.intended_use,
+        "limitations": profile.limitations,
+        "allowed_tiers": profile.allowed_tiers,
+        "suites": sorted(profile.suites.values_list("slug", flat=True)) if profile.pk else [],
+    }
+
+
+def profile_changed(actor, entry, *, before, after):
+    changes = {k: {"before": before.get(k), "after": after[k]} for k in after if before.get(k) != after[k]}
+    return record(
+        actor=actor, action="model_profile.updated", target_type="llm_model", target_id=entry.pk,
+        data={"provider": entry.provider, "model_id": entry.model_id, "changes": changes},
+    )
+
+
+def review_signed(actor, review):
+    entry = review.llm_model
+    return record(
+        actor=actor, action="model_review.signed", target_type="llm_model", target_id=entry.pk,
+        data={
+            "review": review.pk, "provider": entry.provider, "model_id": entry.model_id,
+            "reviewer": review.reviewer_name, "decision": review.decision, "allowed_tiers": review.allowed_tiers,
+            "status": {"before": review.status_before, "after": review.status_after},
+            "next_review_due": review.next_review_due, "previous_due": review.previous_due,
+            "findings": review.findings, "evidence_links": review.evidence_links,
+            "affected_prompts": review.affected_prompts,
+            "signature": {"method": review.auth_method, "authenticated_at": review.authenticated_at},
+        },
+    )
+
+
+def risk_policy_updated(actor, policy, *, before):
+    return record(
+        actor=actor, action="risk_policy.updated", target_type="risk_policy", target_id=policy.tier,
+        data={"tier": policy.tier, "overdue_review": {"before": before, "after": policy.overdue_review}},
+    )
+
+
+def review_due_notified(actor, entry, *, due_on, overdue):
+    return record(
+        actor=actor, action="model_review.due_notified", target_type="llm_model", target_id=entry.pk,
+        data={"provider": entry.provider, "model_id": entry.model_id, "due_on": due_on, "overdue": overdue},
+    )
