@@ -130,3 +130,27 @@ def policy_updated(actor, policy, *, before):
         target_id=policy.tier,
         data={"before": before, "after": policy.snapshot()},
     )
+
+
+# What the audit log calls these actions, and the prefixes it offers as one filter choice
+# (core.vocabulary; described when the app starts).
+LABELS = {
+    "deploy_request.opened": "Deploy request opened",
+    "deploy_request.approved": "Request approved",
+    "deploy_request.rejected": "Request rejected",
+    "deploy_request.decision_withdrawn": "Decision withdrawn",
+    "deploy_request.withdrawn": "Request withdrawn",
+    "deploy_request.superseded": "Request superseded",
+    "deploy_request.deployed": "Request deployed",
+    "deploy_request.break_glass": "Break-glass rollback",
+    "deploy_request.review_signed": "Break-glass review signed",
+    "deploy_request.review_completed": "Break-glass review completed",
+    "prompt.tier_changed": "Tier lowered",
+    "prompt.approvers_changed": "Named approvers changed",
+    "approver_group.created": "Approver group created",
+    "approver_group.updated": "Approver group changed",
+    "tier_policy.updated": "Tier policy edited",
+}
+GROUPS = {
+    "deploy_request.": "Deploy requests and approvals",
+}

@@ -7,21 +7,20 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.selectors import visible_events
 from audit.views import rows_of
-from core import access, session_auth
-from core.errors import DomainError, PermissionDenied, ValidationFailed
+from core import access
+from core.errors import DomainError, ValidationFailed
 from core.pages import registry_page
 from evals.gates import evaluate_gate
-from registry import diffing, hooks
+from registry import diffing
 from registry import selectors as registry_selectors
 from registry.models import SiteRole
 from registry.services.deployments import get_environment
 
-from . import administration, selectors, services
+from . import administration, browser_signing, selectors, services
 from .forms import BreakGlassForm, DecisionForm, PolicyForm, RequestForm, RollbackForm, TierChangeForm
 from .models import DeployRequest
 from .policy import policies as policies_in_force
@@ -57,23 +56,6 @@ def request_list(request, actor):
     return render(request, "approvals/request_list.html", context)
 
 
-def _needs_password(actor, dr, session=None):
-    """Whether the approve form must ask for the password (or the IdP, for an SSO session): the
-    service's own rule, on the session."""
-    if actor.user is None:
-        return False
-    signature = services.idp_signature(session) or services.signature_for(actor)
-    return services.needs_reauth(policy_for(dr.prompt.tier), signature)
-
-
-def _idp_reauth_url(request, dr):
-    """Where an SSO session signs again at the IdP before deciding, or "" for a password session."""
-    reauth_url = hooks.provided("idp_reauth_url")
-    if reauth_url is None or services.idp_signature(request.session) is None:
-        return ""
-    return reauth_url(reverse("approvals:request-detail", args=[dr.pk]))
-
-
 def _page_context(actor, dr, request=None):
     prompt = dr.prompt
     items = checklist(dr, actor=actor) if dr.is_open else []
@@ -86,8 +68,12 @@ def _page_context(actor, dr, request=None):
             visible_events(actor).filter(target_type="deploy_request", target_id=str(dr.pk)).order_by("sequence")
         ),
         "form": DecisionForm(),
-        "needs_password": _needs_password(actor, dr, getattr(request, "session", None)),
-        "idp_reauth_url": _idp_reauth_url(request, dr) if request is not None else "",
+        "needs_password": browser_signing.needs_password(
+            getattr(request, "session", None), actor, policy_for(dr.prompt.tier)
+        ),
+        "idp_reauth_url": browser_signing.idp_reauth_url(
+            getattr(request, "session", None), reverse("approvals:request-detail", args=[dr.pk])
+        ),
     }
     user = actor.user
     mine = dr.approvals.filter(user=user, withdrawn_at__isnull=True).first() if user else None
@@ -129,23 +115,6 @@ def request_detail(request, actor, pk):
     return _show(request, actor, pk)
 
 
-def _signature(request, actor, form):
-    """The browser's electronic signature: the password typed now (which also renews this
-    session's authentication), or the session's own last authentication."""
-    password = form.cleaned_data.get("password") or ""
-    idp = services.idp_signature(request.session)
-    if password and idp is not None:
-        # A session signed in at the IdP signs by signing in there again, not with a local password.
-        raise PermissionDenied("sign in again at the identity provider to sign this decision", code="reauth_required")
-    if password:
-        if not actor.user.check_password(password):
-            raise PermissionDenied("that password is not right; the decision was not recorded", code="reauth_failed")
-        now = timezone.now()
-        session_auth.stamp(request.session, now)
-        return services.Signature("password", now)
-    return idp or services.signature_for(actor)
-
-
 ACTIONS = {"approve", "reject", "sign-review", "withdraw", "withdraw-decision", "deploy"}
 
 
@@ -159,7 +128,9 @@ def request_action(request, actor, pk, action):
     form.is_valid()
     try:
         if action in ("approve", "reject", "sign-review"):
-            signature = _signature(request, actor, form)
+            signature = browser_signing.signature(
+                request.session, actor, form.cleaned_data.get("password") or "", what="the decision"
+            )
             comment = form.cleaned_data.get("comment", "")
             call = {"approve": services.approve, "reject": services.reject, "sign-review": services.sign_review}
             call[action](actor=actor, request=dr, comment=comment, signature=signature)

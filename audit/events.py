@@ -324,3 +324,49 @@ def webhook_redelivered(actor, delivery, *, original):
         **_webhook_ctx(delivery.subscription),
         data={"delivery": str(delivery.uuid), "redelivery_of": str(original.uuid), "event": delivery.event},
     )
+
+
+# What the audit log calls these actions, and the prefixes it offers as one filter choice
+# (core.vocabulary; described when the app starts).
+LABELS = {
+    "auth.login": "Signed in",
+    "auth.logout": "Signed out",
+    "auth.login_failed": "Sign-in failed",
+    "auth.locked_out": "Sign-in locked out",
+    "user.created": "Account created",
+    "user.flags_changed": "Account flags changed",
+    "user.password_set": "Password set",
+    "token.issued": "Token issued",
+    "token.revoked": "Token revoked",
+    "team.created": "Team created",
+    "membership.added": "Member added",
+    "membership.changed": "Member's role changed",
+    "membership.removed": "Member removed",
+    "site_role.granted": "Site role granted",
+    "site_role.revoked": "Site role revoked",
+    "llm_model.registered": "Model registered",
+    "llm_model.updated": "Model updated",
+    "prompt.created": "Prompt created",
+    "prompt.updated": "Prompt edited",
+    "version.created": "Version created",
+    "deployment.changed": "Deployment changed",
+    "kill_switch.changed": "Kill switch changed",
+    "audit.exported": "Audit trail exported",
+    "audit.key_rotated": "Audit signing key rotated",
+    "webhook.created": "Webhook created",
+    "webhook.updated": "Webhook changed",
+    "webhook.deleted": "Webhook deleted",
+    "webhook.secret_rotated": "Webhook secret rotated",
+    "webhook.test_sent": "Webhook test sent",
+    "webhook.redelivered": "Webhook redelivered",
+}
+GROUPS = {
+    "auth.": "Sign-ins and sign-outs",
+    "user.": "Accounts",
+    "token.": "API tokens",
+    "membership.": "Team membership",
+    "site_role.": "Site roles",
+    "llm_model.": "Model register",
+    "prompt.": "Prompt details",
+    "webhook.": "Webhooks",
+}

@@ -87,3 +87,25 @@ def drift_acknowledged(actor, notice):
     return _on_prompt(actor, notice.prompt, "drift.acknowledged", "drift_notice", notice.pk, {
         "run": notice.run_id, "reason": notice.reason, "suite": notice.suite.slug,
     })
+
+
+# What the audit log calls these actions, and the prefixes it offers as one filter choice
+# (core.vocabulary; described when the app starts).
+LABELS = {
+    "suite.created": "Suite created",
+    "cases.added": "Cases added",
+    "eval_run.started": "Eval run started",
+    "eval_run.cancel_requested": "Eval run cancelled",
+    "eval_run.completed": "Eval run finished",
+    "gate.updated": "Gate changed",
+    "gate.evaluated": "Gate evaluated",
+    "drift.scheduled": "Drift runs scheduled",
+    "drift.checked": "Drift checked",
+    "drift.alert": "Drift alert",
+    "drift.acknowledged": "Drift notice acknowledged",
+}
+GROUPS = {
+    "eval_run.": "Eval runs",
+    "gate.": "Gates",
+    "drift.": "Drift",
+}

@@ -11,6 +11,11 @@ class RiskConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from core import vocabulary
+
+        from . import events
+
+        vocabulary.describe(events.LABELS, events.GROUPS)  # what the audit log calls this app's actions
         from registry import hooks
 
         from . import deploy_checks

@@ -50,3 +50,16 @@ def review_due_notified(actor, entry, *, due_on, overdue):
         actor=actor, action="model_review.due_notified", target_type="llm_model", target_id=entry.pk,
         data={"provider": entry.provider, "model_id": entry.model_id, "due_on": due_on, "overdue": overdue},
     )
+
+
+# What the audit log calls these actions, and the prefixes it offers as one filter choice
+# (core.vocabulary; described when the app starts).
+LABELS = {
+    "model_profile.updated": "Model document changed",
+    "model_review.signed": "Model review signed",
+    "model_review.due_notified": "Model review due (notified)",
+    "risk_policy.updated": "Overdue-review policy changed",
+}
+GROUPS = {
+    "model_review.": "Model reviews",
+}

@@ -6,15 +6,13 @@ service call, and a refusal re-renders the form with the service's own words and
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from approvals.services import Signature, idp_signature, needs_reauth, signature_for
-from core import access, session_auth
-from core.errors import DomainError, PermissionDenied
+from approvals import browser_signing
+from core import access
+from core.errors import DomainError
 from core.pages import registry_page
 from evals.models import Suite
-from registry import hooks
 from registry.models import SiteRole
 
 from . import policy, selectors, services
@@ -105,29 +103,6 @@ def model_edit(request, actor, model_id):
     return render(request, "risk/model_edit.html", context, status=status)
 
 
-def _signature(request, actor, password):
-    """The browser's signature, as approvals take it: the password typed now (which also renews
-    this session's authentication, ``core.session_auth``), or the session's last authentication."""
-    if password:
-        if not actor.user.check_password(password):
-            raise PermissionDenied("that password is not right; the review was not recorded", code="reauth_failed")
-        now = timezone.now()
-        session_auth.stamp(request.session, now)
-        return Signature("password", now)
-    return idp_signature(request.session) or signature_for(actor)
-
-
-def _needs_password(request, actor):
-    return needs_reauth(services.REVIEW_SIGNING, idp_signature(request.session) or signature_for(actor))
-
-
-def _idp_reauth_url(request, entry):
-    reauth_url = hooks.provided("idp_reauth_url")
-    if reauth_url is None or idp_signature(request.session) is None:
-        return ""
-    return reauth_url(request.path)
-
-
 @registry_page
 @require_http_methods(["GET", "POST"])
 def model_review(request, actor, model_id):
@@ -143,7 +118,7 @@ def model_review(request, actor, model_id):
             review = services.record_review(
                 actor=actor, llm_model=entry, findings=data["findings"], decision=data["decision"],
                 next_review_due=data["next_review_due"], evidence_links=form.links(), allowed_tiers=form.tiers(),
-                signature=_signature(request, actor, data.get("password")),
+                signature=browser_signing.signature(request.session, actor, data.get("password"), what="the review"),
             )
         except DomainError as exc:
             _error(form, exc)
@@ -159,7 +134,8 @@ def model_review(request, actor, model_id):
     tiers = form.data.getlist("allowed_tiers") if form.is_bound else []
     context = {
         "section": "models", "entry": entry, "form": form, "error": error, "state": policy.review_state(entry, today),
-        "needs_password": _needs_password(request, actor), "idp_reauth_url": _idp_reauth_url(request, entry),
+        "needs_password": browser_signing.needs_password(request.session, actor, services.REVIEW_SIGNING),
+        "idp_reauth_url": browser_signing.idp_reauth_url(request.session, request.path),
         "live": selectors.live_uses(entry, actor),
         "affected": _affected(entry, actor, decision, tiers), "decision": decision,
     }

@@ -7,6 +7,11 @@ class SsoConfig(AppConfig):
     verbose_name = "Single sign-on"
 
     def ready(self):
+        from core import vocabulary
+
+        from . import events
+
+        vocabulary.describe(events.LABELS, events.GROUPS)  # what the audit log calls this app's actions
         from registry import hooks
 
         from . import checks  # noqa: F401 - registers the configuration checks

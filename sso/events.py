@@ -27,3 +27,15 @@ def roles_synced(actor, identity, *, groups, changes):
         actor=actor, action="sso.roles_synced", target_type="user", target_id=identity.user_id,
         data={"source": SOURCE, "username": identity.user.get_username(), "groups": groups, "changes": changes},
     )
+
+
+# What the audit log calls these actions, and the prefixes it offers as one filter choice
+# (core.vocabulary; described when the app starts).
+LABELS = {
+    "sso.identity_linked": "IdP identity linked",
+    "sso.roles_synced": "Roles synced from the IdP",
+    "sso.sign_in_refused": "IdP sign-in refused",
+}
+GROUPS = {
+    "sso.": "Single sign-on",
+}

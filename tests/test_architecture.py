@@ -114,3 +114,36 @@ def test_no_app_has_an_import_cycle_among_its_modules():
         if found := _cycles(edges):
             cycles[app] = found
     assert cycles == {}
+
+
+def test_every_action_an_app_records_is_described_by_that_app():
+    """Each app's events.py describes the actions it records (LABELS, core.vocabulary); the audit
+    log's labels and filter come from there, and no app lists another's actions."""
+    from core import vocabulary
+
+    pattern = re.compile(r"^[a-z_]+\.[a-z_]+$")
+    undescribed, foreign = {}, {}
+    for path in sorted(ROOT.glob("*/events.py")):
+        text = path.read_text()
+        if "import record" not in text:
+            continue  # not an audit vocabulary (webhooks/events.py names webhook events)
+        tree = ast.parse(text)
+        own = set()
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "LABELS" for t in node.targets):
+                own = {key.value for key in node.value.keys}
+        in_labels = {
+            id(n) for node in tree.body if isinstance(node, ast.Assign)
+            and any(getattr(t, "id", "") in ("LABELS", "GROUPS") for t in node.targets) for n in ast.walk(node)
+        }
+        recorded = {
+            n.value for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and pattern.match(n.value)
+            and id(n) not in in_labels
+        }
+        if recorded - own:
+            undescribed[path.parent.name] = sorted(recorded - own)
+        if own - recorded:
+            foreign[path.parent.name] = sorted(own - recorded)
+    assert undescribed == {} and foreign == {}
+    assert "Signed in" == vocabulary.label("auth.login") and vocabulary.label("sso.roles_synced") != "sso.roles_synced"

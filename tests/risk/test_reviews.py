@@ -154,3 +154,20 @@ def test_a_signed_review_cannot_be_changed(register, postgres):
         review.save()
     with pytest.raises((IntegrityError, InternalError)), transaction.atomic():
         ModelReview.objects.filter(pk=review.pk).update(findings="rewritten")
+
+
+def test_a_session_signed_in_at_the_idp_signs_at_the_idp_not_with_a_password(register, client, settings):
+    """The same rule as a deploy decision (approvals.browser_signing): a stale SSO session is sent
+    to the IdP, and a local password typed there signs nothing."""
+    from approvals.services.signatures import remember_idp_authentication
+
+    settings.PROMPTLEDGER_REAUTH_MAX_AGE = 300
+    entry = register["llm"]
+    client.force_login(register["risk"])
+    session = client.session
+    remember_idp_authentication(session, at=timezone.now() - datetime.timedelta(hours=2), amr=["pwd"])
+    session.save()
+    refused = client.post(f"/models/{entry.pk}/review/", _body(password="correct-horse-battery"))
+    assert refused.status_code == 403 and b"reauth_required" in refused.content
+    assert b"identity provider" in refused.content
+    assert not ModelReview.objects.exists()
