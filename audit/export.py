@@ -232,11 +232,17 @@ def _csv_in_python(queryset):
 
 
 # A text cell a spreadsheet would read as a formula gets a leading quote (audit.spreadsheet.safe_cell,
-# written in SQL): after any leading quotes, its first character is one of = + - @ TAB CR.
+# written in SQL): after any leading quotes, its first character is one of = + - @ TAB CR. Most cells
+# start with none of these nor a quote, and the first test (one character's code) settles them.
+_FORMULA_CODES = "61, 43, 45, 64, 9, 13"  # = + - @ TAB CR
 _PG_SAFE_CELL = (
-    "CASE WHEN left(ltrim({0}, ''''), 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || {0} ELSE {0} END"
+    "CASE WHEN ascii({0}) NOT IN (" + _FORMULA_CODES + ", 39) THEN {0} "
+    "WHEN ascii(ltrim({0}, '''')) IN (" + _FORMULA_CODES + ") THEN '''' || {0} ELSE {0} END"
 )
-CSV_CHUNK = 1 << 16  # bytes per block written to the response
+CSV_CHUNK = 1 << 20  # bytes per block written to the response
+# Columns only the server writes, from a fixed alphabet (a kind, an action's code, hex hashes): no
+# formula can start them, so PostgreSQL writes them as they are.
+_SERVER_WRITTEN = ("actor_type", "action", "prev_hash", "hash")
 
 
 def _pg_csv(connection, column):
@@ -244,6 +250,8 @@ def _pg_csv(connection, column):
     quoted = f"{connection.ops.quote_name(AuditEvent._meta.db_table)}.{connection.ops.quote_name(column)}"
     if column in ("sequence", "actor_id", "data"):  # numbers, and JSON text, never start a formula
         return f"{quoted}::text"
+    if column in _SERVER_WRITTEN:
+        return quoted
     if column == "occurred_at":
         return PG_ISO % quoted
     return _PG_SAFE_CELL.format(quoted)

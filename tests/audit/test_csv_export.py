@@ -14,7 +14,8 @@ from audit.services import record
 from audit.transactions import change
 from core.actors import Actor
 
-FORMULAS = ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tTAB", "\rCR", "'=quoted", "''+twice", "plain", "", "a,b\n\"c\""]
+FORMULAS = ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tTAB", "\rCR", "'=quoted", "''+twice", "plain", "", "a,b\n\"c\"",
+            "'", "'''", "'text", "é=not first"]
 
 
 @pytest.fixture
