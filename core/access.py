@@ -126,6 +126,8 @@ ACTIONS = {
 # Services that open an audited change without an entry of their own, and why.
 INTERNAL = {
     "registry.services.deployments.move_pointer": "the pointer move inside approvals.deploy and break-glass",
+    "registry.services.prompts.create_prompt_with_first_version": "create_prompt and create_version in one change, "
+    "each asking its own row",
     "evals.gates.evaluate_gate": "a check inside deploy, or behind the reader check of the gate API",
     "evals.drift._schedule_one": "the drift scheduler's own runs, as the system (beat)",
     "evals.runner.finishing.finalize": "a worker closing a run, as the system",

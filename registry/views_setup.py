@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from audit.transactions import change
 from core import access
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.pages import registry_page
@@ -46,27 +45,6 @@ def may_create_prompt(actor):
     return team is not None and access.may(actor, "prompt.create", team=team)
 
 
-# --- a new prompt with its first version ----------------------------------------------------------
-class _VersionStage(Exception):
-    """A domain error raised while writing the first version, not the prompt."""
-
-    def __init__(self, error):
-        super().__init__(str(error))
-        self.error = error
-
-
-def create_with_first_version(*, actor, prompt_fields, version_fields):
-    """The prompt and its version 1 in one audited change: either both are written, with their
-    audit events, or neither (the nested changes join this one)."""
-    with change():
-        prompt = services.create_prompt(actor=actor, **prompt_fields)
-        try:
-            version, _ = services.create_version(actor=actor, prompt=prompt, **version_fields)
-        except DomainError as exc:
-            raise _VersionStage(exc) from exc
-    return prompt, version
-
-
 @registry_page
 @require_http_methods(["GET", "POST"])
 def prompt_new(request, actor):
@@ -88,17 +66,13 @@ def prompt_new(request, actor):
                 by_slug = {t.slug: t for t in teams}
                 data = form.values()
                 try:
-                    prompt, version = create_with_first_version(
-                        actor=actor,
-                        prompt_fields={
-                            "slug": data["slug"], "name": data["name"], "team": by_slug.get(data["team"]),
-                            "tier": parse_tier(data["tier"]), "owner": data["owner"],
-                            "description": data["description"], "tags": data["tags"],
-                            "data_categories": data["data_categories"],
-                        },
-                        version_fields=editor.payload(),
+                    prompt, version = services.create_prompt_with_first_version(
+                        actor=actor, version=editor.payload(),
+                        slug=data["slug"], name=data["name"], team=by_slug.get(data["team"]),
+                        tier=parse_tier(data["tier"]), owner=data["owner"], description=data["description"],
+                        tags=data["tags"], data_categories=data["data_categories"],
                     )
-                except _VersionStage as stage:
+                except services.FirstVersionRefused as stage:
                     editor.add_domain_errors(stage.error)
                     status = stage.error.status
                 except DomainError as exc:

@@ -12,7 +12,7 @@ from django.db import IntegrityError
 from audit import events
 from audit.transactions import change, lock_rows, retry_transient
 from core import access
-from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
 from core.tiers import check_tier
 from promptledger import prompt_files
 
@@ -214,3 +214,26 @@ def create_version(*, actor, prompt, messages, variables, model, message=""):
         events.version_created(actor, version)
         hooks.announce("version_created", actor=actor, version=version)
     return version, True
+
+
+class FirstVersionRefused(Exception):
+    """``create_prompt_with_first_version`` refused the version (its own fields at fault, not the
+    prompt's); ``error`` is the service's domain error. Nothing was written."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
+
+
+@retry_transient
+def create_prompt_with_first_version(*, actor, version, **prompt_fields):
+    """A prompt and its version 1 in one audited change: both are written, with their audit
+    events, or neither. ``create_prompt`` and ``create_version`` each check their own permission;
+    ``version`` holds ``create_version``'s fields. Returns ``(prompt, version)``."""
+    with change():
+        prompt = create_prompt(actor=actor, **prompt_fields)
+        try:
+            first, _ = create_version(actor=actor, prompt=prompt, **version)
+        except DomainError as exc:
+            raise FirstVersionRefused(exc) from exc
+    return prompt, first
