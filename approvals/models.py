@@ -141,7 +141,11 @@ class DeployRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["prompt", "environment", "status"], name="deploy_request_open_idx")]
+        indexes = [
+            models.Index(fields=["prompt", "environment", "status"], name="deploy_request_open_idx"),
+            # Every list of requests is newest first: one page read off the index, not all sorted.
+            models.Index(fields=["-created_at", "-id"], name="deploy_request_newest_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(canary_percent__isnull=True) | Q(canary_percent__gte=1, canary_percent__lte=99),

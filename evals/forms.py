@@ -21,13 +21,14 @@ _CASE_KEY = re.compile(r"^cases\[(\d+)\]\.?(.*)$")
 class RunFilterForm(forms.Form):
     """The runs list's filters; every field is optional and an unknown value is just ignored."""
 
-    prompt = forms.ChoiceField(required=False, label="Prompt")
+    # A slug typed, not a choice among every prompt that has runs (ten thousand options at scale).
+    prompt = forms.SlugField(required=False, label="Prompt", max_length=100,
+                             widget=forms.TextInput(attrs={"placeholder": "prompt slug"}))
     suite = forms.ChoiceField(required=False, label="Suite")
     status = forms.ChoiceField(required=False, label="Status", choices=STATUS_CHOICES)
 
-    def __init__(self, *args, prompts=(), suites=(), **kwargs):
+    def __init__(self, *args, suites=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["prompt"].choices = [("", "All prompts")] + [(p, p) for p in prompts]
         self.fields["suite"].choices = [("", "All suites")] + [(s, s) for s in suites]
 
     def filters(self):

@@ -88,7 +88,11 @@ class EvalRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["prompt", "content_hash", "suite"])]
+        indexes = [
+            models.Index(fields=["prompt", "content_hash", "suite"]),
+            # The runs list, newest first: one page read off the index, not every run sorted.
+            models.Index(fields=["-created_at", "-id"], name="eval_run_newest_idx"),
+        ]
 
     def __str__(self):
         return f"run {self.pk} of {self.suite_id} on {self.version_id}"

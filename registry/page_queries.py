@@ -2,19 +2,20 @@
 choices, a prompt's timeline. Visibility always comes from ``registry.permissions``; nothing here
 decides who may see what."""
 
-from django.db.models import Count, Max, Prefetch
+from django.db.models import Prefetch
 
 from .models import Deployment, LLMModel, Prompt, PromptVersion, Team
 from .permissions import visible_prompts
+from .selectors import with_latest_version
 
 
 def with_list_details(prompts):
     """The listing's extra columns in a fixed number of queries: the latest version number, how
     many versions there are, and the pointers (with environment and version) for live badges."""
     pointers = Deployment.objects.select_related("environment", "version").order_by("environment__position")
-    return prompts.annotate(
-        latest_version=Max("versions__number"), version_count=Count("versions", distinct=True)
-    ).prefetch_related(Prefetch("deployments", queryset=pointers, to_attr="pointers"))
+    return with_latest_version(prompts, count=True).prefetch_related(
+        Prefetch("deployments", queryset=pointers, to_attr="pointers")
+    )
 
 
 def filter_choices(actor):

@@ -3,7 +3,7 @@
 Who may *do* what is the access table's (``core/access.py``); this is the same ``read`` rule
 in the form of a query, so lists and lookups never load what the actor cannot see."""
 
-from .models import Prompt
+from .models import Membership, Prompt
 
 
 def visible_prompts(actor, queryset=None):
@@ -14,7 +14,10 @@ def visible_prompts(actor, queryset=None):
         return queryset
     if actor.user is None:
         return queryset.none()
-    return queryset.filter(team__memberships__user=actor.user, team__memberships__user__is_active=True)
+    # A subquery, not a join through memberships: no row comes twice, so lists need no DISTINCT
+    # (which would make PostgreSQL aggregate every prompt before it can take one page of them).
+    teams = Membership.objects.filter(user=actor.user, user__is_active=True).values("team_id")
+    return queryset.filter(team_id__in=teams)
 
 
 __all__ = ["visible_prompts"]

@@ -13,7 +13,8 @@ from threading import Lock
 
 from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.errors import NotFound, PromptDisabled, ValidationFailed
@@ -29,7 +30,7 @@ from .permissions import visible_prompts
 
 
 def prompt_list(*, actor, team=None, tier=None, tag=None, data_category=None, q=None):
-    qs = visible_prompts(actor, Prompt.objects.select_related("team", "owner")).distinct()
+    qs = visible_prompts(actor, Prompt.objects.select_related("team", "owner"))
     if team:
         qs = qs.filter(team__slug=team)
     if tier not in (None, ""):
@@ -43,6 +44,18 @@ def prompt_list(*, actor, team=None, tier=None, tag=None, data_category=None, q=
     if q:
         qs = qs.filter(Q(slug__icontains=q) | Q(name__icontains=q) | Q(description__icontains=q))
     return qs.order_by("slug")
+
+
+def with_latest_version(prompts, *, count=False):
+    """``latest_version`` (and with ``count``, ``version_count``) on each prompt, computed for the
+    rows fetched only: correlated subqueries on (prompt, number), where a join and GROUP BY would
+    make PostgreSQL count every version of every prompt before it takes one page of them."""
+    versions = PromptVersion.objects.filter(prompt=OuterRef("pk"))
+    prompts = prompts.annotate(latest_version=Subquery(versions.order_by("-number").values("number")[:1]))
+    if count:
+        counted = versions.order_by().values("prompt").annotate(n=Count("pk")).values("n")
+        prompts = prompts.annotate(version_count=Coalesce(Subquery(counted), 0))
+    return prompts
 
 
 def get_visible_prompt(*, actor, slug):

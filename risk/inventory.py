@@ -23,8 +23,14 @@ COLUMNS = ["prompt", "name", "tier", "team", "owner", "data_categories", "provid
 
 
 def rows(actor, *, category="", environment="", tier=None, team=""):
-    """One dict per visible prompt matching the filters, ordered by tier then slug."""
-    qs = visible_prompts(actor, Prompt.objects.select_related("team", "owner")).distinct()
+    """One dict per visible prompt matching the filters, ordered by tier then slug (the exports)."""
+    return rows_for(list(matching(actor, category=category, environment=environment, tier=tier, team=team)))
+
+
+def matching(actor, *, category="", environment="", tier=None, team=""):
+    """The visible prompts matching the filters, ordered by tier then slug: the page takes one page
+    of them to ``rows_for``, the exports all."""
+    qs = visible_prompts(actor, Prompt.objects.select_related("team", "owner"))
     if tier not in (None, ""):
         qs = qs.filter(tier=tier)
     if team:
@@ -34,8 +40,13 @@ def rows(actor, *, category="", environment="", tier=None, team=""):
     elif category:
         qs = qs.filter(data_categories__icontains=f'"{category.lower()}"')  # slugs: exact list members
     if environment:
-        qs = qs.filter(deployments__environment__slug=environment, deployments__version__isnull=False)
-    prompts = list(qs.order_by("tier", "slug"))
+        live = Deployment.objects.filter(environment__slug=environment, version__isnull=False)
+        qs = qs.filter(pk__in=live.values("prompt_id"))
+    return qs.order_by("tier", "slug")
+
+
+def rows_for(prompts):
+    """One dict per prompt of ``prompts`` (a list), in a fixed number of queries."""
     ids = [p.pk for p in prompts]
     newest = dict(
         PromptVersion.objects.filter(prompt_id__in=ids).values("prompt_id").annotate(n=Max("number"))

@@ -5,13 +5,14 @@ restriction or retirement would touch."""
 
 from collections import defaultdict
 
-from django.db.models import Count, Max, Q
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, Max, OuterRef, Q
 
 from approvals.policy import policies as tier_policies
 from core.errors import NotFound
 from core.tiers import TIERS
 from evals.models import EvalRun
-from registry.models import Deployment, LLMModel
+from registry.models import Deployment, LLMModel, PromptVersion
 from registry.permissions import visible_prompts
 
 from . import policy
@@ -20,12 +21,21 @@ from .models import ModelReview
 FINISHED = ("completed", "completed_with_errors")
 
 
+def _on_models(model_ids):
+    """Pointers whose version or canary is on one of ``model_ids``: EXISTS with a primary-key
+    lookup per pointer, where an OR across two joins would read every version twice."""
+    on_model = PromptVersion.objects.filter(
+        Q(pk=OuterRef("version_id")) | Q(pk=OuterRef("canary_version_id")), llm_model_id__in=model_ids
+    )
+    return Exists(on_model)
+
+
 def _live_pointers(model_ids, actor=None):
     """Pointers serving a version (or canary) on one of ``model_ids``, visible to ``actor`` (None:
     all of them), with the prompt, team, environment and versions loaded."""
-    qs = Deployment.objects.filter(
-        Q(version__llm_model_id__in=model_ids) | Q(canary_version__llm_model_id__in=model_ids)
-    ).select_related("prompt__team", "prompt__owner", "environment", "version", "canary_version")
+    qs = Deployment.objects.filter(_on_models(model_ids)).select_related(
+        "prompt__team", "prompt__owner", "environment", "version", "canary_version"
+    )
     if actor is not None:
         qs = qs.filter(prompt__in=visible_prompts(actor))
     return qs.order_by("prompt__tier", "prompt__slug", "environment__position")
@@ -33,8 +43,24 @@ def _live_pointers(model_ids, actor=None):
 
 def live_uses(entry, actor=None):
     """``[{prompt, tier, team, environment, version, canary, disabled}]``: where ``entry`` is live."""
+    return _uses(entry, _live_pointers([entry.pk], actor))
+
+
+def live_uses_page(entry, actor, number, size=100):
+    """One page of ``live_uses`` (a model can carry thousands of prompts); ``.paginator.count`` is
+    how many there are in all."""
+    pointers = _live_pointers([entry.pk], actor)
+    # The page's ids first, sorted on the narrow rows; then only those pointers with their versions.
+    page = Paginator(pointers.values_list("pk", flat=True), size).get_page(number)
+    ids = list(page.object_list)
+    loaded = {pointer.pk: pointer for pointer in pointers.filter(pk__in=ids)}
+    page.object_list = _uses(entry, [loaded[pk] for pk in ids])
+    return page
+
+
+def _uses(entry, pointers):
     rows = []
-    for pointer in _live_pointers([entry.pk], actor):
+    for pointer in pointers:
         on_main = pointer.version is not None and pointer.version.llm_model_id == entry.pk
         version = pointer.version if on_main else pointer.canary_version
         rows.append({
@@ -81,9 +107,9 @@ def register(*, view=""):
     models = list(qs)
     ids = [m.pk for m in models]
     by_tier = defaultdict(lambda: defaultdict(set))
-    for pointer in Deployment.objects.filter(
-        Q(version__llm_model_id__in=ids) | Q(canary_version__llm_model_id__in=ids)
-    ).values_list("version__llm_model_id", "canary_version__llm_model_id", "prompt_id", "prompt__tier"):
+    for pointer in Deployment.objects.filter(_on_models(ids)).values_list(
+        "version__llm_model_id", "canary_version__llm_model_id", "prompt_id", "prompt__tier"
+    ):
         main, canary, prompt_id, tier = pointer
         for model_id in {main, canary} - {None}:
             by_tier[model_id][tier].add(prompt_id)

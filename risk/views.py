@@ -57,7 +57,7 @@ def model_detail(request, actor, model_id):
         "section": "models", "entry": entry, "profile": getattr(entry, "risk_profile", None),
         "state": policy.review_state(entry), "today": policy.today(),
         "suite_rates": selectors.linked_suite_rates(entry, actor), "reviews": selectors.reviews_of(entry),
-        "live": selectors.live_uses(entry, actor),
+        "live": selectors.live_uses_page(entry, actor, request.GET.get("page")),
         "may_edit": access.may(actor, "model_profile.edit"), "may_review": access.may(actor, "model_review.sign"),
     }
     return render(request, "risk/model_detail.html", context)

@@ -3,6 +3,7 @@ approves them, filtered in one click (``?category=phi&environment=production``),
 as CSV or JSON."""
 
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -14,6 +15,7 @@ from registry.models import Environment, Team
 
 from . import inventory
 
+PAGE_SIZE = 100  # the exports hold every row; the page shows them a hundred at a time
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
@@ -36,10 +38,11 @@ def _filters(request):
 @require_GET
 def inventory_page(request, actor):
     filters = _filters(request)
-    items = inventory.rows(actor, **filters)
+    page = Paginator(inventory.matching(actor, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v not in ("", None))
     context = {
-        "section": "models", "items": items, "filters": filters, "query": query,
+        "section": "models", "items": inventory.rows_for(list(page.object_list)), "page": page,
+        "filters": filters, "query": query,
         "categories": [*settings.PROMPTLEDGER_DATA_CATEGORIES, inventory.NONE],
         "environments": list(Environment.objects.order_by("position").values_list("slug", flat=True)),
         "tiers": [int(t) for t in TIERS], "teams": list(Team.objects.order_by("slug").values_list("slug", flat=True)),

@@ -147,3 +147,17 @@ def test_every_action_an_app_records_is_described_by_that_app():
             foreign[path.parent.name] = sorted(own - recorded)
     assert undescribed == {} and foreign == {}
     assert "Signed in" == vocabulary.label("auth.login") and vocabulary.label("sso.roles_synced") != "sso.roles_synced"
+
+
+def test_every_app_of_the_project_ships_in_the_server_wheel():
+    """``pip install .`` packages only what pyproject's ``packages.find`` includes; an app missing
+    there works from a checkout (its folder is on the path) and fails in a wheel installed elsewhere."""
+    import fnmatch
+    import tomllib
+
+    from django.conf import settings
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    ours = [app for app in settings.INSTALLED_APPS if (ROOT / app.split(".")[0]).is_dir()]
+    missing = [app for app in ours if not any(fnmatch.fnmatch(app, pattern) for pattern in include)]
+    assert ours and missing == [], f"apps left out of the wheel: {missing}"

@@ -41,7 +41,7 @@ COUNTS = {
     ("/", "viewer"): 9,  # a team member: visibility through memberships, not a site role; + may they create one
     ("/prompts/{slug}/", "admin"): 14,  # the versions, with what is live, runs, requests, notices
     ("/prompts/{slug}/history/", "admin"): 7,
-    ("/evals/", "admin"): 7,
+    ("/evals/", "admin"): 6,  # the prompt filter is typed, not a choice among every prompt with runs
     ("/evals/suites/", "admin"): 5,
     ("/evals/suites/{slug}/", "admin"): 7,  # its cases and latest runs
     ("/evals/runs/{run_id}/", "admin"): 8,  # its results
@@ -56,8 +56,8 @@ COUNTS = {
     ("/teams/{slug}/", "admin"): 5,  # its members
     ("/settings/people/", "admin"): 6,
     ("/models/?view=all", "admin"): 7,  # the register: models, prompts by tier, suites run
-    ("/models/{model_id}/", "admin"): 8,  # linked suites' latest runs, reviews, where it is live
-    ("/models/inventory/", "admin"): 12,  # prompts, newest versions, pointers, approvers, last gates
+    ("/models/{model_id}/", "admin"): 10,  # suites' latest runs, reviews; where live: count, page ids, rows
+    ("/models/inventory/", "admin"): 13,  # a page of prompts and their count, versions, pointers, approvers, gates
     # --- API ---------------------------------------------------------------------------------------
     ("/api/v1/audit-events/", "admin"): 3,
     ("/api/v1/deploy-requests/", "admin"): 4,

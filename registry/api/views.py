@@ -172,10 +172,11 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         tier = params.get("tier")
         if tier not in (None, ""):
             tier = str(parse_tier(tier).value)
-        return selectors.prompt_list(
+        prompts = selectors.prompt_list(
             actor=actor, team=params.get("team"), tier=tier, tag=params.get("tag"),
             data_category=params.get("data_category"), q=params.get("q"),
-        ).annotate(latest_version=Max("versions__number"))
+        )
+        return selectors.with_latest_version(prompts)
 
     def get_object(self):
         actor = actor_from(self.request)
