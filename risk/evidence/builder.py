@@ -61,8 +61,10 @@ def request_events(dr, run_ids):
     """The audit events of the request, from its opening to its deploy: every event about it, the
     prompt's events between its first and its deploy (the pointer move, the gate's verdict), and those
     of the eval runs its gate used. All are the prompt's team's, so whoever may read them may have them."""
-    own = AuditEvent.objects.filter(target_type="deploy_request", target_id=str(dr.pk))
-    span = own.exclude(action="evidence_pack.exported").order_by("sequence").values_list("sequence", flat=True)
+    own = AuditEvent.objects.filter(target_type="deploy_request", target_id=str(dr.pk)).exclude(
+        action="evidence_pack.exported"  # earlier packs: each is sealed in its own pack, not in the next
+    )
+    span = own.order_by("sequence").values_list("sequence", flat=True)
     went_live = own.filter(action__in=WENT_LIVE).order_by("sequence").values_list("sequence", flat=True)
     first, last = span.first(), went_live.first() or span.last()
     window = Q(prompt=dr.prompt.slug, sequence__gte=first, sequence__lte=last) if first else Q(pk__in=[])
