@@ -41,6 +41,8 @@ def run(path, public_keys, *, out=None, err=None):
         return 2
     except (KeyError, TypeError, AttributeError) as exc:  # a line of the right JSON but the wrong shape
         print(f"BROKEN at changed: a record of {path} is malformed ({exc!r})", file=out)
+        if not public_keys:
+            print(NOT_PINNED, file=err)
         return 1
     print(report.summary(), file=out)
     for problem in report.problems[1:]:
