@@ -46,6 +46,7 @@ class PackReport:
     deploy_request: object = None
     files: int = 0
     sealed_at: int | None = None
+    covered_by: int | None = None
     events: str = ""
     problems: list = field(default_factory=list)
     trusted_keys: dict = field(default_factory=dict)
@@ -64,7 +65,7 @@ class PackReport:
         return (
             f"OK: evidence pack of deploy request #{self.deploy_request}: {self.files} files match the manifest; "
             f"the manifest is sealed by audit event {self.sealed_at} ({SEALED_ACTION}) and its signed checkpoint; "
-            f"{EVENTS}: {self.events}"
+            f"{EVENTS}: {self.events}; covered by the signed checkpoint at event {self.covered_by} ({COVERING})"
         )
 
 
@@ -185,6 +186,7 @@ def _check_audit_events(members, keys, report, *, public_key):
         report.problem(COVERING, f"the checkpoint (event {cp['sequence']}) does not cover event {events.last}")
     if report.sealed_at is not None and cp["sequence"] > report.sealed_at:
         report.problem(COVERING, "the checkpoint is newer than the pack's own seal")
+    report.covered_by = cp["sequence"]
 
 
 def verify_pack(path, *, public_key=None):
