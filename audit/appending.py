@@ -45,10 +45,11 @@ def lock_chain():
     return tuple(last) if last else (0, GENESIS)
 
 
-def append_events(events):
+def append_events(events, *, checkpoint=False):
     """Chain ``events`` after the head and insert them; the caller holds the chain lock (the last
     step of a ``change()``). Signs a checkpoint when the sequence passes a multiple of
-    ``PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY``."""
+    ``PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY``, or of exactly the last of them when ``checkpoint``
+    (a sealed change: its last event is signed before anything else can follow it)."""
     sequence, prev_hash = lock_chain()
     first = sequence + 1
     for event in events:
@@ -59,7 +60,7 @@ def append_events(events):
     # Counted here, the last step before the commit (no on_commit callback of its own).
     metrics.audit_events_appended([event.action for event in events])
     every = settings.PROMPTLEDGER_AUDIT_CHECKPOINT_EVERY
-    if every and sequence // every > (first - 1) // every:
+    if checkpoint or (every and sequence // every > (first - 1) // every):
         _checkpoint((sequence, prev_hash))
 
 

@@ -1,53 +1,15 @@
-"""The hash chain, in the standard library only (shared by the app and the offline verifier).
+"""The hash chain: ``hash = sha256(prev_hash + canonical JSON of the event's fields)``.
 
-``hash = sha256(prev_hash + canonical JSON of the event's fields)``; canonical JSON sorts keys,
-uses no whitespace and keeps non-ASCII as UTF-8.
-"""
+One implementation, in the standard library only, shared with the offline verifier and the SDK:
+``promptledger.verification.chain``, re-exported here for the app's modules."""
 
-import hashlib
-import json
-
-GENESIS = "0" * 64
-EVENT_FIELDS = (
-    "sequence",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "actor_username",
-    "actor_token",
-    "action",
-    "target_type",
-    "target_id",
-    "team",
-    "prompt",
-    "data",
-    "request_id",
-    "ip",
-    "user_agent",
+from promptledger.verification.chain import (  # noqa: F401 - re-exported
+    CHECKPOINT_FIELDS,
+    EVENT_FIELDS,
+    GENESIS,
+    canonical,
+    checkpoint_hash,
+    checkpoint_payload,
+    event_hash,
+    iso,
 )
-CHECKPOINT_FIELDS = ("sequence", "head_hash", "created_at", "prev_checkpoint_hash", "key_id")
-
-
-def canonical(value):
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def event_hash(prev_hash, event):
-    body = {name: event[name] for name in EVENT_FIELDS}
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical(body)).hexdigest()
-
-
-def checkpoint_payload(checkpoint):
-    """The exact bytes a checkpoint's signature covers."""
-    return canonical({name: checkpoint[name] for name in CHECKPOINT_FIELDS})
-
-
-def checkpoint_hash(checkpoint):
-    return hashlib.sha256(checkpoint_payload(checkpoint)).hexdigest()
-
-
-def iso(dt):
-    """ISO 8601 UTC with microseconds and a Z, the one time format of the log."""
-    import datetime
-
-    return dt.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

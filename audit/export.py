@@ -153,6 +153,24 @@ def event_lines(queryset, *, in_database=None):
 # --- the exports ----------------------------------------------------------------------------------
 
 
+def event_records(queryset):
+    """``queryset``'s events as the bytes of a JSONL export's event lines, exactly as it writes them."""
+    return b"".join("".join(lines).encode("utf-8") for _, _, lines in event_lines(queryset))
+
+
+def checkpoint_record(checkpoint):
+    """One checkpoint as the bytes of a JSONL export's checkpoint line."""
+    return (_encoder.encode({"record": "checkpoint", **checkpoint.as_chain_dict()}) + "\n").encode("utf-8")
+
+
+def signed_export(queryset, *, actor, filters):
+    """A whole JSONL export of ``queryset`` as bytes, not contiguous (a selection of events): each
+    event's line, the checkpoints among them, and the signed manifest. The caller checked access and
+    records the export in its own event (an evidence pack's)."""
+    return b"".join(_jsonl(queryset, actor=actor, filters=filters, contiguous=False))
+
+
+
 def _jsonl(queryset, *, actor, filters, contiguous):
     digest = hashlib.sha256()
     first = last = None

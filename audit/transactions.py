@@ -59,12 +59,16 @@ def _change_blocks():
 
 
 @contextmanager
-def change():
+def change(*, checkpoint=False):
     """The transaction of an audited change; its events are chained at its end (see above).
 
     Nested directly inside another ``change()`` it is a savepoint whose events join the outer
-    change's, and are dropped if it rolls back."""
+    change's, and are dropped if it rolls back. ``checkpoint`` (outermost changes only) also signs a
+    checkpoint of its last event under the same lock, so that event is covered by a signature at
+    once (an evidence pack's seal)."""
     outer = _change_blocks()
+    if outer and checkpoint:
+        raise LockOrderError("a change() that signs a checkpoint of its last event must be the outermost one")
     if outer and connection.atomic_blocks[-1] is not outer[-1]:
         raise LockOrderError("a change() inside a plain atomic() inside another change(): make the middle one a "
                              "change() too, so a rollback of it takes its audit events back")
@@ -84,7 +88,7 @@ def change():
         setattr(block, _EVENTS, events)
         yield
         if events:
-            append_events(events)
+            append_events(events, checkpoint=checkpoint)
 
 
 def pending_events():

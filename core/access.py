@@ -78,6 +78,10 @@ ACTIONS = {
         summary="sign a model's quarterly review: keep, restrict to tiers, retire (re-authenticated like tier 0)",
     ),
     "risk_policy.update": Rule("deploy", summary="choose per tier whether an overdue model review refuses or warns"),
+    "evidence_pack.export": Rule(
+        "audit:read", VIEWER, site_roles=frozenset({COMPLIANCE}),
+        summary="download a deploy's evidence pack (the prompt's team, compliance: who may read its audit events)",
+    ),
     # -- people, teams, tokens --------------------------------------------------------------------
     "team.create": Rule("prompts:write", summary="create a team"),
     "team.members": Rule("prompts:write", OWNER, summary="add, change or remove a member"),

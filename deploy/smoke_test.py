@@ -537,7 +537,8 @@ def audit_export(client, token, public_key, workdir):
     check(journey <= actions, f"events missing from the export: {sorted(journey - actions)}")
 
     # Offline: the system interpreter with no site-packages and no PYTHONPATH, so only the standard
-    # library and the verifier's own three modules are importable (audit/ of the checkout).
+    # library and the verifier are importable (audit/ of the checkout, which finds the SDK's
+    # promptledger.verification in sdk/).
     verify = [sys.executable, "-S", "-E", "-m", "audit.verify", str(export), "--public-key", public_key]
     done = subprocess.run(verify, cwd=REPO, capture_output=True, text=True, env={}, check=False)  # noqa: S603
     check(done.returncode == 0 and done.stdout.startswith("OK:"), f"offline verify failed: {done.stdout}{done.stderr}")

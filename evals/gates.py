@@ -76,12 +76,11 @@ def set_gate(*, actor, prompt, suites, max_regression=None):
     return gate
 
 
-def _newest_run(prompt, content_hash, suite_id):
-    return (
-        EvalRun.objects.filter(prompt=prompt, content_hash=content_hash, suite_id=suite_id, status__in=SCORED)
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+def _newest_run(prompt, content_hash, suite_id, as_of=None):
+    runs = EvalRun.objects.filter(prompt=prompt, content_hash=content_hash, suite_id=suite_id, status__in=SCORED)
+    if as_of is not None:
+        runs = runs.filter(finished_at__lte=as_of)
+    return runs.order_by("-finished_at", "-id").first()
 
 
 def gate_required(prompt):
@@ -92,9 +91,13 @@ def gate_required(prompt):
 
 
 @retry_transient
-def evaluate_gate(*, actor, prompt, version, environment, record_decision=True, required=None):
+def evaluate_gate(
+    *, actor, prompt, version, environment, record_decision=True, required=None, as_of=None, live_then=None
+):
     """``{"passed": bool, "checks": [...]}`` for ``version`` going to ``environment``; audited.
-    ``required``: whether a gate must exist (the tier policy's ``requires_gate``; asked if None)."""
+    ``required``: whether a gate must exist (the tier policy's ``requires_gate``; asked if None).
+    ``as_of`` evaluates it as it stood at that time (a deploy's evidence pack): only runs finished by
+    then count, and the baseline is ``live_then``, the version live in the environment then."""
     gate = Gate.objects.filter(prompt=prompt).first()
     gate_suites = list(gate.suites.select_related("suite")) if gate else []
     checks = []
@@ -111,10 +114,13 @@ def evaluate_gate(*, actor, prompt, version, environment, record_decision=True, 
                 ),
             }
         )
-    live = Deployment.objects.filter(prompt=prompt, environment=environment).select_related("version").first()
-    live_version = live.version if live and live.version_id and live.version_id != version.pk else None
+    if as_of is None:
+        live = Deployment.objects.filter(prompt=prompt, environment=environment).select_related("version").first()
+        live_version = live.version if live and live.version_id and live.version_id != version.pk else None
+    else:
+        live_version = live_then if live_then is not None and live_then.pk != version.pk else None
     for gs in gate_suites:
-        run = _newest_run(prompt, version.content_hash, gs.suite_id)
+        run = _newest_run(prompt, version.content_hash, gs.suite_id, as_of)
         check = {
             "suite": gs.suite.slug,
             "min_pass_rate": gs.min_pass_rate,
@@ -141,7 +147,7 @@ def evaluate_gate(*, actor, prompt, version, environment, record_decision=True, 
                 }
             )
             continue
-        baseline = _newest_run(prompt, live_version.content_hash, gs.suite_id) if live_version else None
+        baseline = _newest_run(prompt, live_version.content_hash, gs.suite_id, as_of) if live_version else None
         if baseline is not None and gate.max_regression is not None:
             check.update(
                 baseline_run=baseline.pk, baseline_pass_rate=baseline.pass_rate, baseline_version=live_version.number

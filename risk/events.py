@@ -52,6 +52,19 @@ def review_due_notified(actor, entry, *, due_on, overdue):
     )
 
 
+def evidence_pack_exported(actor, request, *, manifest_sha256, files):
+    """A deploy's evidence pack was built: the event seals its manifest (``manifest_sha256``) into the
+    chain, and the change that records it signs a checkpoint of it at once."""
+    return record(
+        actor=actor, action="evidence_pack.exported", target_type="deploy_request", target_id=request.pk,
+        team=request.prompt.team.slug, prompt=request.prompt.slug,
+        data={
+            "deploy_request": request.pk, "version": request.version.number, "content_hash": request.content_hash,
+            "environment": request.environment.slug, "manifest_sha256": manifest_sha256, "files": files,
+        },
+    )
+
+
 # What the audit log calls these actions, and the prefixes it offers as one filter choice
 # (core.vocabulary; described when the app starts).
 LABELS = {
@@ -59,6 +72,7 @@ LABELS = {
     "model_review.signed": "Model review signed",
     "model_review.due_notified": "Model review due (notified)",
     "risk_policy.updated": "Overdue-review policy changed",
+    "evidence_pack.exported": "Evidence pack exported",
 }
 GROUPS = {
     "model_review.": "Model reviews",

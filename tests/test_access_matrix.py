@@ -100,6 +100,9 @@ API = {
     ("post", "/api/v1/deploy-requests/{glass}/sign-review"): (
         Rule(200, "deploy", everyone=True, special={**ELIGIBLE, "owner": (403, "self_approval")}), {}),
     ("post", "/api/v1/deploy-requests/{approved}/deploy"): (Rule(200, "deploy", "author"), {}),
+    # risk: a deploy's evidence pack (the break-glass rollback is the world's deployed request)
+    ("get", "/api/v1/deploy-requests/{glass}/evidence"): (
+        Rule(200, "audit:read", "viewer", site=frozenset({"compliance"}), reads_first=False), None),
     ("post", "/api/v1/deploy-requests/{pending}/withdraw"): (Rule(200, "deploy", "owner", own={"author"}), {}),
     ("post", "/api/v1/deploy-requests/{approved}/withdraw-decision"): (
         Rule(409, "deploy", everyone=True, special={"approver": (200, None)}), {}),

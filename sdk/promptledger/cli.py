@@ -1,7 +1,8 @@
 """The ``promptledger`` command line: ``promptledger resolve SLUG --environment E [--unit U]``,
 ``promptledger eval SLUG --suite S (--version N | --file prompt.yaml)``, and prompts as code:
 ``promptledger push DIR [--dry-run]``, ``promptledger diff DIR`` and
-``promptledger pull --environment E DIR``; the approval flow: ``request``, ``requests``,
+``promptledger pull --environment E DIR``; ``promptledger verify FILE [--public-key KEY]`` (an audit
+export or an evidence pack, offline: ``promptledger.verification``); the approval flow: ``request``, ``requests``,
 ``approve``, ``reject``, ``withdraw`` and ``deploy`` (``promptledger.deploy_requests``); and the kill
 switch: ``promptledger kill-switch SLUG --environment E --reason R [--off]``.
 
@@ -26,6 +27,7 @@ import urllib.parse
 
 from . import __version__, deploy_requests, evaluation, prompts_as_code
 from .client import DEFAULT_TIMEOUT, APIError, PromptledgerError, client_from
+from .verification import command as verification
 
 
 def write_json(value, stream=None):
@@ -247,7 +249,25 @@ def run_kill_switch(args):
     return 0
 
 
-SUBCOMMANDS = [add_resolve, add_eval, add_push, add_diff, add_pull, deploy_requests.add, add_kill_switch]
+# --- verify --------------------------------------------------------------------------------------
+
+
+def add_verify(subparsers):
+    parser = subparsers.add_parser(
+        "verify",
+        help="check an audit export or an evidence pack offline",
+        description="Check a JSONL audit export or an evidence pack (.zip) without the server: hashes, the "
+        "signed chain and checkpoints, the manifest. Exits 0 when intact, 1 naming the first problem.",
+    )
+    verification.add_arguments(parser)
+    parser.set_defaults(run=run_verify)
+
+
+def run_verify(args):
+    return verification.run(args.file, args.public_key)
+
+
+SUBCOMMANDS = [add_resolve, add_eval, add_push, add_diff, add_pull, deploy_requests.add, add_kill_switch, add_verify]
 
 
 def build_parser():
