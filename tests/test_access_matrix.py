@@ -105,7 +105,9 @@ API = {
         Rule(409, "deploy", everyone=True, special={"approver": (200, None)}), {}),
     ("get", "/api/v1/tier-policies/"): (LIST, None),
     ("get", "/api/v1/tier-policies/{tier}/"): (LIST, None),
-    ("patch", "/api/v1/tier-policies/{tier}/"): (Rule(200, "deploy", lookup="none"), {"required_approvals": 2}),
+    ("patch", "/api/v1/tier-policies/{tier}/"): (
+        Rule(200, "deploy", lookup="none"), {"required_approvals": 2, "reason": "r"}
+    ),
     ("get", "/api/v1/teams/{team}/approver-groups/"): (READ, None),
     ("post", "/api/v1/teams/{team}/approver-groups/"): (
         Rule(200, "prompts:write", "owner"), {"slug": "reviewers", "name": "Reviewers", "members": ["approver"]}),
@@ -305,6 +307,7 @@ PAGES = {
     "settings/people/grant/": (Rule(302, "prompts:write", lookup="none"), {"username": "newcomer", "role": "risk"}),
     "settings/people/revoke/": (Rule(302, "prompts:write", lookup="none"), {"username": "risk", "role": "risk"}),
     # the model register (risk/): read by everyone signed in, edited and reviewed by the risk role
+    "approvals/pending-count/": None,  # the navigation's count: what the signed-in person may approve
     "models/": None, "models/due-count/": None, "models/<int:model_id>/": None,
     "models/<int:model_id>/affected/": None, "models/inventory/": None, "models/inventory/export/": None,
     "models/policy/": (Rule(302, "deploy", lookup="none"), {"tier": "2", "overdue_review": "refuse"}),

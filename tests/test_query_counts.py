@@ -101,7 +101,7 @@ NOT_LISTS = {
     "/prompts/{slug}/settings/tier/", "/prompts/{slug}/gate/", "/prompts/{slug}/kill-switch/",
     "/teams/{slug}/members/", "/teams/{slug}/members/remove/",
     "/settings/tokens/{token_id}/revoke/", "/settings/people/grant/", "/settings/people/revoke/",
-    "/models/due-count/", "/models/policy/", "/models/{model_id}/edit/", "/models/{model_id}/review/",
+    "/approvals/pending-count/", "/models/due-count/", "/models/policy/", "/models/{model_id}/edit/", "/models/{model_id}/review/",
     "/models/{model_id}/affected/", "/models/inventory/export/",
 }
 
