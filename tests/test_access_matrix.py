@@ -253,7 +253,8 @@ PAGES = {
     "approvals/tier-change/<slug:slug>/": (Rule(302, "prompts:write", "owner"),
                                            {"tier": 2, "rationale": "no longer customer facing"}),
     "approvals/policies/": (Rule(302, "deploy", lookup="none"), {
-        "tier": "1", "tier1-required_approvals": "2", "tier1-allowed_model_statuses": ["approved"]}),
+        "tier": "1", "tier1-required_approvals": "2", "tier1-allowed_model_statuses": ["approved"],
+        "tier1-reason": "two eyes"}),
     "settings/webhooks/": None,
     "settings/webhooks/new/": (Rule(302, "prompts:write", "owner", lookup="none", special={"outsider": (400, None)}),
                                {"url": "http://127.0.0.1:9/other", "events": ["*"], "team": "payments"}),
