@@ -108,6 +108,10 @@ def test_the_navigation_is_a_menu_at_390_that_opens_from_the_keyboard(signed_in,
     page = signed_in("approver", width=390)
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name=re.compile("^Approvals"))).to_be_hidden()
+    # The closed menu shows a dot once the pending count has loaded.
+    dot = "el => getComputedStyle(el, '::after').content"
+    expect(page.locator("#approvals-pending-count")).to_be_attached()
+    assert page.locator(".nav-toggle-label").evaluate(dot) == '""'
     toggle = page.locator("#nav-toggle")
     for _ in range(6):
         page.keyboard.press("Tab")
