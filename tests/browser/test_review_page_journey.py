@@ -98,6 +98,9 @@ def test_the_reviewers_pages_do_not_scroll_sideways_at_390(signed_in, flow, requ
     changed = page.locator("table.diff tr.diff-replace").first
     old, new = changed.locator("td.text.old").bounding_box(), changed.locator("td.text.new").bounding_box()
     assert new["y"] >= old["y"] + old["height"] - 1 and old["width"] > 250, (old, new)
+    # The tier policies list each requirement with one marker, not a bullet besides.
+    page.goto("/approvals/policies/")
+    assert page.locator(".check-list li").first.evaluate("el => getComputedStyle(el).listStyleType") == "none"
     # The audit log is another page's own work; the header and menu above it stay within the screen.
     page.goto("/audit/")
     header = page.locator(".site-header").evaluate("el => [el.scrollWidth, el.clientWidth]")
