@@ -109,10 +109,12 @@ EDITABLE = {
 
 
 @retry_transient
-def update_policy(*, actor, tier, **changes):
-    """Edit a tier's policy; site admins only. Its version goes up, so approvals given under the
-    old policy no longer count; requests keep the snapshot they were opened under."""
+def update_policy(*, actor, tier, reason=None, **changes):
+    """Edit a tier's policy; site admins only, saying why (``reason``, kept in the audit event).
+    Its version goes up, so approvals given under the old policy no longer count; requests keep
+    the snapshot they were opened under."""
     access.require(actor, "policy.update")
+    reason = check_text(reason, "reason", max_length=2000)
     if isinstance(tier, bool) or tier not in TIERS:
         raise ValidationFailed(f"no tier {tier!r}", field_errors={"tier": ["0, 1, 2 or 3"]})
     unknown = set(changes) - set(EDITABLE)
@@ -144,5 +146,5 @@ def update_policy(*, actor, tier, **changes):
         policy.version += 1
         policy.updated_by = actor.user
         policy.save()
-        events.policy_updated(actor, policy, before=before)
+        events.policy_updated(actor, policy, before=before, reason=reason)
     return policy

@@ -122,13 +122,13 @@ def _members(group):
     return sorted(group.members.values_list("username", flat=True))
 
 
-def policy_updated(actor, policy, *, before):
+def policy_updated(actor, policy, *, before, reason):
     return record(
         actor=actor,
         action="tier_policy.updated",
         target_type="tier_policy",
         target_id=policy.tier,
-        data={"before": before, "after": policy.snapshot()},
+        data={"before": before, "after": policy.snapshot(), "reason": reason},
     )
 
 

@@ -60,3 +60,7 @@ class PolicyForm(forms.Form):
         choices=[("approved", "Approved"), ("restricted", "Restricted")], widget=forms.CheckboxSelectMultiple
     )
     reauth_for_approval = forms.BooleanField(required=False, label="Password again to approve")
+    reason = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Reason for the change",
+        help_text="Kept in the audit log with the change.",
+    )

@@ -178,6 +178,17 @@ class DeployRequest(models.Model):
         return f"{prefix + ' ' if prefix else ''}{self.prompt.slug} {what}"
 
 
+SIGNED_WITH = {
+    "password": "password entered at", "session": "signed in at", "idp": "signed in at the identity provider at",
+    "api_token": "API token, used at", "bootstrap_demo": "demo data, at",
+}
+
+
+def signature_words(method):
+    """A signature's method in plain words, to be followed by its time: "password entered at"."""
+    return SIGNED_WITH.get(method, f"{method} at")
+
+
 class Approval(models.Model):
     """One person's decision on a request, bound to what they saw: the content hash, the
     environment, the model and the policy version. ``withdrawn_at`` ends a decision (a rejection
@@ -212,3 +223,18 @@ class Approval(models.Model):
 
     def __str__(self):
         return f"{self.user} {self.decision} #{self.request_id}"
+
+    # How pages say a decision in plain words: "ann approved", "withdraw my approval".
+    PAST = {APPROVE: "approved", REJECT: "rejected", SIGN_OFF: "signed the review of"}
+    NOUN = {APPROVE: "approval", REJECT: "rejection", SIGN_OFF: "review sign-off"}
+    @property
+    def decision_past(self):
+        return self.PAST.get(self.decision, self.decision)
+
+    @property
+    def decision_noun(self):
+        return self.NOUN.get(self.decision, self.decision)
+
+    @property
+    def signed_with(self):
+        return signature_words(self.auth_method)

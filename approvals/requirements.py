@@ -291,11 +291,14 @@ def first_unmet(items):
 
 
 def waiting_for(request):
-    """Users who could still approve the request now (eligible, no live decision on it)."""
+    """Ids of the users who could still approve the request now: the policy's eligible approvers
+    with no live decision on it, each passing ``refusal_to_decide`` (the approve service's rule)."""
     if not request.is_open:
         return set()
     policy = policy_for(request.prompt.tier)
-    decided = set(Approval.objects.filter(request=request, withdrawn_at__isnull=True).values_list("user_id", flat=True))
-    candidates = eligible_approver_ids(request.prompt, policy) - decided - author_ids(request)
-    candidates.discard(request.requested_by_id)
-    return set(get_user_model().objects.filter(pk__in=candidates, is_active=True).values_list("pk", flat=True))
+    decided = Approval.objects.filter(request=request, withdrawn_at__isnull=True).values_list("user_id", flat=True)
+    candidates = get_user_model().objects.filter(
+        pk__in=eligible_approver_ids(request.prompt, policy), is_active=True
+    ).exclude(pk__in=decided)
+    facts = DecisionFacts([request])
+    return {user.pk for user in candidates if refusal_to_decide(request, user, policy=policy, facts=facts) is None}

@@ -2,12 +2,15 @@
 (waiting for me, my requests, reviews to sign, recent decisions). Visibility follows the prompt's:
 who can read a prompt can read its requests."""
 
+from django.contrib.auth import get_user_model
+
 from core.errors import NotFound
 from registry.models import Membership
 from registry.permissions import visible_prompts
 
 from .models import Approval, DeployRequest
 from .requirements import DecisionFacts, refusal_to_decide
+from .requirements import waiting_for as waiting_for_request
 
 RELATED = (
     "prompt__team", "version__llm_model", "llm_model", "environment", "base_version", "requested_by", "deployed_by",
@@ -40,10 +43,14 @@ def filtered(actor, *, prompt=None, environment=None, status=None, kind=None, re
     return qs
 
 
+def approver_memberships(user):
+    """The memberships through which ``user`` could decide on requests (approver or owner of an
+    active account): no such row, nothing can ever wait for them."""
+    return Membership.objects.filter(user=user, user__is_active=True, role__in=[Membership.APPROVER, Membership.OWNER])
+
+
 def _candidate_requests(user, queryset):
-    teams = Membership.objects.filter(
-        user=user, user__is_active=True, role__in=[Membership.APPROVER, Membership.OWNER]
-    ).values_list("team_id", flat=True)
+    teams = approver_memberships(user).values_list("team_id", flat=True)
     decided = Approval.objects.filter(user=user, withdrawn_at__isnull=True).values_list("request_id", flat=True)
     return queryset.filter(prompt__team_id__in=teams).exclude(pk__in=decided).select_related(*RELATED)
 
@@ -65,6 +72,21 @@ def waiting_for(user, *, limit=200):
             break
         start += batch
     return found[:limit]
+
+
+def pending_count(user):
+    """How many open requests ``user`` could approve now (the navigation's count): the inbox's
+    rule (``waiting_for``), so the count and the inbox never disagree. A person who approves for
+    no team costs one query; an approver a fixed handful, however many requests are open."""
+    if user is None or not approver_memberships(user).exists():
+        return 0
+    return len(waiting_for(user))
+
+
+def who_can_still_sign(request):
+    """The people who could still approve ``request`` now, by name (``requirements.waiting_for``:
+    the rule the approve service applies), in username order; empty once the request is closed."""
+    return list(get_user_model().objects.filter(pk__in=waiting_for_request(request)).order_by("username"))
 
 
 def reviews_waiting_for(user):

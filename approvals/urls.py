@@ -7,6 +7,7 @@ from . import views
 app_name = "approvals"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
+    path("pending-count/", views.pending_count, name="pending-count"),
     path("requests/", views.request_list, name="request-list"),
     path("requests/<int:pk>/", views.request_detail, name="request-detail"),
     path("requests/<int:pk>/<slug:action>", views.request_action, name="request-action"),

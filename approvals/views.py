@@ -5,6 +5,7 @@ refusal re-renders the request page with the service's own words and status."""
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,7 +18,7 @@ from core.pages import registry_page
 from evals.gates import evaluate_gate
 from registry import diffing
 from registry import selectors as registry_selectors
-from registry.models import SiteRole
+from registry.models import Deployment, SiteRole
 from registry.services.deployments import get_environment
 
 from . import administration, browser_signing, selectors, services
@@ -56,11 +57,23 @@ def request_list(request, actor):
     return render(request, "approvals/request_list.html", context)
 
 
+def _live_now(dr):
+    """The version live now in the request's environment (None when nothing is), so the page's
+    labels follow a deploy made after the request was opened, this one's included."""
+    if dr.environment_id is None:
+        return None
+    pointer = Deployment.objects.filter(prompt_id=dr.prompt_id, environment_id=dr.environment_id).select_related(
+        "version"
+    ).first()
+    return pointer.version if pointer is not None else None
+
+
 def _page_context(actor, dr, request=None):
     prompt = dr.prompt
     items = checklist(dr, actor=actor) if dr.is_open else []
     context = {
-        "section": "approvals", "dr": dr, "prompt": prompt, "checklist": items,
+        "section": "approvals", "dr": dr, "prompt": prompt, "checklist": items, "live_now": _live_now(dr),
+        "can_still_sign": selectors.who_can_still_sign(dr),
         "deployable": bool(items) and first_unmet(items) is None,
         "approvals": list(dr.approvals.select_related("user")),
         "policy": policy_for(prompt.tier),
@@ -99,11 +112,14 @@ def _page_context(actor, dr, request=None):
     return context
 
 
-def _show(request, actor, pk, *, error=None, form=None):
+def _show(request, actor, pk, *, error=None, form=None, confirm=False):
     dr = selectors.get_request(actor, pk)
     context = _page_context(actor, dr, request)
     if form is not None:
         context["form"] = form
+    # The deploy asks first, naming the version and environment: a page of its own state, so it
+    # works without JavaScript (the Deploy button is a link to it) and from the keyboard.
+    context["confirm_deploy"] = confirm and context["deployable"] and context["can_deploy"]
     status = 200
     if error is not None:
         context["error"], status = error, error.status
@@ -112,7 +128,24 @@ def _show(request, actor, pk, *, error=None, form=None):
 
 @registry_page
 def request_detail(request, actor, pk):
-    return _show(request, actor, pk)
+    return _show(request, actor, pk, confirm=request.GET.get("confirm") == "deploy")
+
+
+@registry_page
+def pending_count(request, actor):
+    """The navigation's count: open requests the signed-in person could approve now (htmx)."""
+    count = selectors.pending_count(actor.user)
+    if not count:
+        return HttpResponse("")
+    return render(request, "approvals/_pending_count.html", {"pending": count})
+
+
+def _asks_first(actor, dr, data):
+    """A deploy the browser has not confirmed yet shows its confirmation instead, when it could go
+    ahead; one that could not goes to the service, whose refusal says why."""
+    if dr.kind == DeployRequest.TIER_CHANGE or data.get("confirmed") == "yes" or not dr.is_open:
+        return False
+    return first_unmet(checklist(dr, actor=actor)) is None
 
 
 ACTIONS = {"approve", "reject", "sign-review", "withdraw", "withdraw-decision", "deploy"}
@@ -138,6 +171,8 @@ def request_action(request, actor, pk, action):
             services.withdraw_request(actor=actor, request=dr)
         elif action == "withdraw-decision":
             services.withdraw_decision(actor=actor, request=dr)
+        elif _asks_first(actor, dr, request.POST):
+            return _show(request, actor, pk, confirm=True)
         else:
             services.deploy(actor=actor, request=dr)
     except DomainError as exc:

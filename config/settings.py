@@ -106,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.navigation.nav_badges",  # who gets the navigation's counts (issue 17)
             ],
         },
     },
@@ -176,6 +177,10 @@ PROMPTLEDGER_MAX_TEMPLATE_BYTES = env.int("PROMPTLEDGER_MAX_TEMPLATE_BYTES", 100
 # Approving a request whose tier policy asks for it (Tier-0 by default) in the browser needs the
 # password again when the sign-in is older than this many seconds (an electronic signature).
 PROMPTLEDGER_REAUTH_MAX_AGE = env.int("PROMPTLEDGER_REAUTH_MAX_AGE", 300, minimum=0)
+# --- Review page (issue 17) ---
+# A password typed to sign a decision in the browser signs this session's further decisions for
+# this many seconds (recorded as that password signature, at the time it was typed).
+PROMPTLEDGER_SIGNATURE_WINDOW = env.int("PROMPTLEDGER_SIGNATURE_WINDOW", 300, minimum=0)
 # An API token lives at most this many days (90 when its issuer names no expiry).
 PROMPTLEDGER_TOKEN_MAX_DAYS = env.int("PROMPTLEDGER_TOKEN_MAX_DAYS", 365, minimum=1)
 

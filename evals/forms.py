@@ -126,6 +126,10 @@ class RunStartForm(forms.Form):
     def __init__(self, *args, suites=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["suite"].choices = [
-            (s.slug, f"{s.name} ({'shared' if s.team_id is None else s.team.slug}, {s.case_count} cases)")
+            (s.slug, f"{s.name} ({'shared' if s.team_id is None else s.team.slug}, {_cases(s.case_count)})")
             for s in suites
         ]
+
+
+def _cases(count):
+    return f"{count} case{'' if count == 1 else 's'}"

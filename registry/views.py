@@ -105,6 +105,8 @@ def version_diff(request, actor, slug):
     new_number = _number(request.GET.get("to"), "to") or (numbers[0] if numbers else None)
     old_number = _number(request.GET.get("from"), "from")
     context = {"section": "prompts", "prompt": prompt, "numbers": numbers, "rows": None}
+    if not numbers:  # the empty state offers the first version only to those who may write it
+        context["can_author"] = access.may(actor, "version.create", team=prompt.team)
     if new_number is not None:
         new = selectors.get_version(prompt=prompt, number=new_number)
         if old_number is None:

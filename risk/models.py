@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from approvals.models import signature_words
 from core.tiers import TIERS
 from evals.models import Suite
 from registry.models import ImmutableRowError, LLMModel
@@ -69,6 +70,10 @@ class ModelReview(models.Model):
         if self.pk is not None and not self._state.adding:
             raise ImmutableRowError("a signed model review cannot be changed")
         super().save(*args, **kwargs)
+
+    @property
+    def signed_with(self):
+        return signature_words(self.auth_method)
 
 
 class RiskPolicy(models.Model):

@@ -12,7 +12,7 @@ from approvals.policy import policies as tier_policies
 from core.errors import NotFound
 from core.tiers import TIERS
 from evals.models import EvalRun
-from registry.models import Deployment, LLMModel, PromptVersion
+from registry.models import Deployment, LLMModel, PromptVersion, SiteRole
 from registry.permissions import visible_prompts
 
 from . import policy
@@ -124,6 +124,14 @@ def register(*, view=""):
         entry.live_prompts = sum(n for _, n in entry.prompts_by_tier)
         entry.suites_run = suites_run.get(entry.pk, 0)
     return models
+
+
+REVIEWER_ROLES = (SiteRole.RISK, SiteRole.ADMIN)  # who reviews models (and so sees the due count)
+
+
+def reviewer_roles(user):
+    """The site roles through which ``user`` reviews models (superusers are admins besides)."""
+    return SiteRole.objects.filter(user=user, role__in=REVIEWER_ROLES)
 
 
 def due_count():

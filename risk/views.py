@@ -44,7 +44,7 @@ def model_list(request, actor):
 @require_GET
 def due_count(request, actor):
     """The navigation's badge: how many reviews are due or overdue, for those who review."""
-    if not (_is_risk(actor) or actor.is_admin):
+    if not actor.site_roles & set(selectors.REVIEWER_ROLES):
         return HttpResponse("")
     return render(request, "risk/_due_count.html", {"due": selectors.due_count()})
 

@@ -63,7 +63,7 @@ def build():
 
     owner, author, approver = (now_signed(people[n]) for n in ("owner", "author", "approver"))
     registry.remove_member(actor=owner, team=team, username="removed")
-    administration.update_policy(actor=system, tier=1, requires_gate=False)
+    administration.update_policy(actor=system, tier=1, requires_gate=False, reason="test")
     prompt = registry.create_prompt(
         actor=owner, slug="loan-letter", name="Loan letter", team=team, tier=1, owner="owner",
         data_categories=["pii"],

@@ -199,7 +199,7 @@ def build(n):
     for position, slug in enumerate(settings.PROMPTLEDGER_ENVIRONMENTS):
         Environment.objects.get_or_create(slug=slug, defaults={"name": slug.capitalize(), "position": position})
     people, team, growth = _people(n)
-    administration.update_policy(actor=Actor.for_system("query-counts"), tier=1, requires_gate=False)
+    administration.update_policy(actor=Actor.for_system("query-counts"), tier=1, requires_gate=False, reason="test")
     _prompts(n, people, team, growth)
     prompt, suite, run = _focal_prompt(n, people, team)
     hook = _webhooks(n, people, team)

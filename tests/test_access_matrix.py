@@ -108,7 +108,9 @@ API = {
         Rule(409, "deploy", everyone=True, special={"approver": (200, None)}), {}),
     ("get", "/api/v1/tier-policies/"): (LIST, None),
     ("get", "/api/v1/tier-policies/{tier}/"): (LIST, None),
-    ("patch", "/api/v1/tier-policies/{tier}/"): (Rule(200, "deploy", lookup="none"), {"required_approvals": 2}),
+    ("patch", "/api/v1/tier-policies/{tier}/"): (
+        Rule(200, "deploy", lookup="none"), {"required_approvals": 2, "reason": "r"}
+    ),
     ("get", "/api/v1/teams/{team}/approver-groups/"): (READ, None),
     ("post", "/api/v1/teams/{team}/approver-groups/"): (
         Rule(200, "prompts:write", "owner"), {"slug": "reviewers", "name": "Reviewers", "members": ["approver"]}),
@@ -254,7 +256,8 @@ PAGES = {
     "approvals/tier-change/<slug:slug>/": (Rule(302, "prompts:write", "owner"),
                                            {"tier": 2, "rationale": "no longer customer facing"}),
     "approvals/policies/": (Rule(302, "deploy", lookup="none"), {
-        "tier": "1", "tier1-required_approvals": "2", "tier1-allowed_model_statuses": ["approved"]}),
+        "tier": "1", "tier1-required_approvals": "2", "tier1-allowed_model_statuses": ["approved"],
+        "tier1-reason": "two eyes"}),
     "settings/webhooks/": None,
     "settings/webhooks/new/": (Rule(302, "prompts:write", "owner", lookup="none", special={"outsider": (400, None)}),
                                {"url": "http://127.0.0.1:9/other", "events": ["*"], "team": "payments"}),
@@ -308,6 +311,7 @@ PAGES = {
     "settings/people/grant/": (Rule(302, "prompts:write", lookup="none"), {"username": "newcomer", "role": "risk"}),
     "settings/people/revoke/": (Rule(302, "prompts:write", lookup="none"), {"username": "risk", "role": "risk"}),
     # the model register (risk/): read by everyone signed in, edited and reviewed by the risk role
+    "approvals/pending-count/": None,  # the navigation's count: what the signed-in person may approve
     "models/": None, "models/due-count/": None, "models/<int:model_id>/": None,
     "models/<int:model_id>/affected/": None, "models/inventory/": None, "models/inventory/export/": None,
     "models/policy/": (Rule(302, "deploy", lookup="none"), {"tier": "2", "overdue_review": "refuse"}),

@@ -37,27 +37,30 @@ SIZES = (3, 15)
 # OpenAPI schema's (API) with the parameter names as written there; who is one of the world's cast.
 COUNTS = {
     # --- pages -------------------------------------------------------------------------------------
-    ("/", "admin"): 8,
-    ("/", "viewer"): 9,  # a team member: visibility through memberships, not a site role; + may they create one
-    ("/prompts/{slug}/", "admin"): 14,  # the versions, with what is live, runs, requests, notices
-    ("/prompts/{slug}/history/", "admin"): 7,
-    ("/evals/", "admin"): 6,  # the prompt filter is typed, not a choice among every prompt with runs
-    ("/evals/suites/", "admin"): 5,
-    ("/evals/suites/{slug}/", "admin"): 7,  # its cases and latest runs
-    ("/evals/runs/{run_id}/", "admin"): 8,  # its results
-    ("/approvals/", "approver"): 16,  # the inbox: waiting for me, reviews to sign, decisions
-    ("/approvals/requests/", "admin"): 5,
-    ("/audit/?action=version.created", "admin"): 8,  # filtered, so the small world's page is not full
-    ("/settings/webhooks/", "admin"): 5,
-    ("/settings/webhooks/{subscription_id}/", "admin"): 7,  # its delivery log
+    # Every full page takes one query more since issue 17: whether its navigation fetches the
+    # pending-approvals and due-review counts (config/navigation.py), instead of every page
+    # fetching the due count for everyone.
+    ("/", "admin"): 9,
+    ("/", "viewer"): 10,  # a team member: visibility through memberships, not a site role; + may they create one
+    ("/prompts/{slug}/", "admin"): 15,  # the versions, with what is live, runs, requests, notices
+    ("/prompts/{slug}/history/", "admin"): 8,
+    ("/evals/", "admin"): 7,  # the prompt filter is typed, not a choice among every prompt with runs
+    ("/evals/suites/", "admin"): 6,
+    ("/evals/suites/{slug}/", "admin"): 8,  # its cases and latest runs
+    ("/evals/runs/{run_id}/", "admin"): 9,  # its results
+    ("/approvals/", "approver"): 17,  # the inbox: waiting for me, reviews to sign, decisions
+    ("/approvals/requests/", "admin"): 6,
+    ("/audit/?action=version.created", "admin"): 9,  # filtered, so the small world's page is not full
+    ("/settings/webhooks/", "admin"): 6,
+    ("/settings/webhooks/{subscription_id}/", "admin"): 8,  # its delivery log
     ("/settings/webhooks/{subscription_id}/deliveries/", "admin"): 7,  # the log alone (htmx)
-    ("/settings/tokens/", "admin"): 6,
-    ("/teams/", "admin"): 4,
-    ("/teams/{slug}/", "admin"): 5,  # its members
-    ("/settings/people/", "admin"): 6,
-    ("/models/?view=all", "admin"): 7,  # the register: models, prompts by tier, suites run
-    ("/models/{model_id}/", "admin"): 10,  # suites' latest runs, reviews; where live: count, page ids, rows
-    ("/models/inventory/", "admin"): 13,  # a page of prompts and their count, versions, pointers, approvers, gates
+    ("/settings/tokens/", "admin"): 7,
+    ("/teams/", "admin"): 5,
+    ("/teams/{slug}/", "admin"): 6,  # its members
+    ("/settings/people/", "admin"): 7,
+    ("/models/?view=all", "admin"): 8,  # the register: models, prompts by tier, suites run
+    ("/models/{model_id}/", "admin"): 11,  # suites' latest runs, reviews; where live: count, page ids, rows
+    ("/models/inventory/", "admin"): 14,  # a page of prompts and their count, versions, pointers, approvers, gates
     # --- API ---------------------------------------------------------------------------------------
     ("/api/v1/audit-events/", "admin"): 3,
     ("/api/v1/deploy-requests/", "admin"): 4,
@@ -101,6 +104,7 @@ NOT_LISTS = {
     "/prompts/{slug}/settings/tier/", "/prompts/{slug}/gate/", "/prompts/{slug}/kill-switch/",
     "/teams/{slug}/members/", "/teams/{slug}/members/remove/",
     "/settings/tokens/{token_id}/revoke/", "/settings/people/grant/", "/settings/people/revoke/",
+    "/approvals/pending-count/",  # the navigation's count: the inbox's rule, a fixed handful of queries
     "/models/due-count/", "/models/policy/", "/models/{model_id}/edit/", "/models/{model_id}/review/",
     "/models/{model_id}/affected/", "/models/inventory/export/",
 }

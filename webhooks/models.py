@@ -112,6 +112,7 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhooks_due_idx")]
+        verbose_name_plural = "deliveries"  # not "Deliverys" in the admin
 
     def __str__(self):
         return f"delivery {self.pk} ({self.event}, {self.status})"

@@ -97,6 +97,9 @@ class TierPolicyUpdateSerializer(serializers.Serializer):
     requires_gate = serializers.BooleanField(required=False)
     allowed_model_statuses = serializers.ListField(child=serializers.CharField(), required=False)
     reauth_for_approval = serializers.BooleanField(required=False)
+    reason = serializers.CharField(
+        required=False, allow_blank=True, help_text="Why the policy changes (required); kept in the audit event."
+    )
 
 
 class ApproverGroupSerializer(serializers.Serializer):

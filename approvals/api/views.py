@@ -226,7 +226,8 @@ class TierPolicyDetailView(GenericAPIView):
     def patch(self, request, tier):
         self._policy(request, tier)
         data = _parse(TierPolicyUpdateSerializer, request)
-        policy = administration.update_policy(actor=actor_from(request), tier=tier, **data)
+        reason = data.pop("reason", None)
+        policy = administration.update_policy(actor=actor_from(request), tier=tier, reason=reason, **data)
         return Response(TierPolicySerializer(policy).data)
 
 

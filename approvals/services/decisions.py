@@ -53,7 +53,7 @@ def _decide(actor, request, decision, comment, signature):
         if existing is not None:
             code = {"approve": "already_approved", "reject": "already_rejected", "sign_off": "already_signed"}
             raise Conflict(
-                f"you already {existing.get_decision_display().lower()}d this request"
+                f"you already {existing.decision_past} this request"
                 + ("; withdraw your decision first to change it" if existing.decision != decision else ""),
                 code=code[existing.decision],
             )

@@ -33,11 +33,15 @@ class Signature:
 
 
 def needs_reauth(policy, signature):
-    """Whether ``signature`` is too old to approve under ``policy``: a browser session older than
-    ``PROMPTLEDGER_REAUTH_MAX_AGE`` where the policy asks for the password again."""
-    if not policy.reauth_for_approval or signature.method not in ("session", "idp"):
+    """Whether ``signature`` is too old to approve under ``policy``, where the policy asks for the
+    password again: a browser session (or IdP sign-in) older than ``PROMPTLEDGER_REAUTH_MAX_AGE``,
+    or a password typed for an earlier signature longer ago than ``PROMPTLEDGER_SIGNATURE_WINDOW``."""
+    if not policy.reauth_for_approval or signature.method not in ("session", "idp", "password"):
         return False
-    return (timezone.now() - signature.at).total_seconds() > settings.PROMPTLEDGER_REAUTH_MAX_AGE
+    limit = settings.PROMPTLEDGER_SIGNATURE_WINDOW if signature.method == "password" else (
+        settings.PROMPTLEDGER_REAUTH_MAX_AGE
+    )
+    return (timezone.now() - signature.at).total_seconds() > limit
 
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)

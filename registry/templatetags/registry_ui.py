@@ -1,6 +1,8 @@
 """Small presentation helpers for the registry's pages: tier badges, labels, short hashes, and
 form inputs wired to their help and error text for screen readers."""
 
+import json
+
 from django import template
 from django.utils.html import format_html
 
@@ -68,3 +70,9 @@ def inline_diff(old, new):
         if b:
             right.append(f"<ins>{b}</ins>")
     return mark_safe("".join(left)), mark_safe("".join(right))  # noqa: S308 - every piece is escaped
+
+
+@register.filter
+def json_value(value):
+    """A value as its JSON literal (``false``, ``null``, ``"text"``), the way prompts declare it."""
+    return json.dumps(value, ensure_ascii=False)

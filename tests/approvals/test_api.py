@@ -107,9 +107,16 @@ def test_tier_policies_are_read_by_all_and_edited_by_admins(flow, api_for):
     assert listed[0]["required_approvals"] == 2 and listed[0]["named_approvers_only"] is True
     denied = api_for("owner").patch("/api/v1/tier-policies/1/", {"required_approvals": 2}, format="json")
     assert denied.status_code == 403
-    edited = api_for("admin").patch("/api/v1/tier-policies/1/", {"required_approvals": 2}, format="json")
+    unexplained = api_for("admin").patch("/api/v1/tier-policies/1/", {"required_approvals": 2}, format="json")
+    assert unexplained.status_code == 400
+    assert unexplained.json()["field_errors"] == {"reason": ["this field is required"]}
+    edited = api_for("admin").patch(
+        "/api/v1/tier-policies/1/", {"required_approvals": 2, "reason": "two eyes on tier 1"}, format="json"
+    )
     assert edited.status_code == 200 and edited.json()["version"] == 2
-    bad = api_for("admin").patch("/api/v1/tier-policies/1/", {"allowed_model_statuses": ["gold"]}, format="json")
+    bad = api_for("admin").patch(
+        "/api/v1/tier-policies/1/", {"allowed_model_statuses": ["gold"], "reason": "r"}, format="json"
+    )
     assert bad.status_code == 400 and "allowed_model_statuses" in bad.json()["field_errors"]
 
 

@@ -70,7 +70,9 @@ def test_lower_tiers_leave_out_what_their_policy_does_not_ask_for(flow, producti
 
 def test_a_policy_edit_changes_the_checklist_of_open_requests(flow, production):
     request = open_v2(flow, production)
-    administration.update_policy(actor=act(flow["admin"]), tier=0, requires_gate=False, required_approvals=3)
+    administration.update_policy(
+        actor=act(flow["admin"]), tier=0, requires_gate=False, required_approvals=3, reason="test"
+    )
     items = {item.key: item for item in items_of(request, flow)}
     assert list(items) == ["state", "rejections", "base", "approvals", "model", "model_review"]
     assert items["approvals"].label.startswith("3 approvals from named approvers")

@@ -67,7 +67,10 @@ def test_two_approvals_in_the_browser_then_deploy(flow, dr):
         assert answer.status_code == 302
     page = browser(flow["owner"]).get(f"/approvals/requests/{dr.pk}/").content.decode()
     assert 'id="deploy-button"' in page
-    assert browser(flow["owner"]).post(f"/approvals/requests/{dr.pk}/deploy").status_code == 302
+    # The deploy asks first (issue 17), then goes ahead once confirmed.
+    asked = browser(flow["owner"]).post(f"/approvals/requests/{dr.pk}/deploy")
+    assert asked.status_code == 200 and 'id="confirm-deploy-button"' in asked.content.decode()
+    assert browser(flow["owner"]).post(f"/approvals/requests/{dr.pk}/deploy", {"confirmed": "yes"}).status_code == 302
     dr.refresh_from_db()
     assert dr.status == DeployRequest.DEPLOYED
 
@@ -150,12 +153,12 @@ def test_policies_are_shown_to_all_and_edited_by_admins(flow):
     assert "Edit tier 0" in admin.get("/approvals/policies/").content.decode()
     saved = admin.post("/approvals/policies/", {
         "tier": 1, "tier1-required_approvals": 2, "tier1-requires_gate": "on",
-        "tier1-allowed_model_statuses": ["approved"],
+        "tier1-allowed_model_statuses": ["approved"], "tier1-reason": "two eyes on tier 1",
     })
     assert saved.status_code == 302
     policy = TierPolicy.objects.get(tier=1)
     assert (policy.required_approvals, policy.version, policy.named_approvers_only) == (2, 2, False)
     refused = browser(flow["owner"]).post("/approvals/policies/", {
-        "tier": 1, "tier1-required_approvals": 0, "tier1-allowed_model_statuses": ["approved"],
+        "tier": 1, "tier1-required_approvals": 0, "tier1-allowed_model_statuses": ["approved"], "tier1-reason": "r",
     })
     assert refused.status_code == 403

@@ -185,8 +185,9 @@ def test_a_policy_edit_leaves_earlier_approvals_unmatched_and_keeps_the_snapshot
     request = open_v2(flow, production)
     services.approve(actor=act(flow["approver"]), request=request)
     services.approve(actor=act(flow["approver2"]), request=request)
-    refused("site_role_required", administration.update_policy, actor=act(flow["owner"]), tier=0, requires_gate=True)
-    policy = administration.update_policy(actor=act(flow["admin"]), tier=0, reauth_for_approval=False)
+    refused("site_role_required", administration.update_policy, actor=act(flow["owner"]), tier=0, requires_gate=True,
+            reason="test")
+    policy = administration.update_policy(actor=act(flow["admin"]), tier=0, reauth_for_approval=False, reason="test")
     assert policy.version == 2
     request.refresh_from_db()
     assert request.policy_snapshot["version"] == 1 and request.policy_snapshot["reauth_for_approval"] is True
@@ -196,11 +197,11 @@ def test_a_policy_edit_leaves_earlier_approvals_unmatched_and_keeps_the_snapshot
 
 def test_policy_edits_are_validated(flow):
     admin = act(flow["admin"])
-    refused("invalid", administration.update_policy, actor=admin, tier=0, required_approvals=-1)
-    refused("invalid", administration.update_policy, actor=admin, tier=0, required_approvals="2")
+    refused("invalid", administration.update_policy, actor=admin, tier=0, required_approvals=-1, reason="r")
+    refused("invalid", administration.update_policy, actor=admin, tier=0, required_approvals="2", reason="r")
     refused("invalid_model_statuses", administration.update_policy, actor=admin, tier=0,
-            allowed_model_statuses=["retired"])
-    refused("invalid", administration.update_policy, actor=admin, tier=7, requires_gate=False)
+            allowed_model_statuses=["retired"], reason="r")
+    refused("invalid", administration.update_policy, actor=admin, tier=7, requires_gate=False, reason="r")
     assert TierPolicy.objects.get(tier=0).version == 1
 
 
@@ -410,5 +411,5 @@ def test_reading_the_policies_writes_nothing(flow, api_for):
     assert listed.json()[2]["requires_gate"] is True
     assert api_for("viewer").get("/api/v1/tier-policies/2/").status_code == 200
     assert not TierPolicy.objects.filter(tier=2).exists()
-    administration.update_policy(actor=act(flow["admin"]), tier=2, requires_gate=False)
+    administration.update_policy(actor=act(flow["admin"]), tier=2, requires_gate=False, reason="test")
     assert TierPolicy.objects.get(tier=2).requires_gate is False

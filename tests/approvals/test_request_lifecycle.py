@@ -164,7 +164,7 @@ def test_a_promotion_counts_canary_approvals_only_from_people_still_eligible(flo
 
 def test_a_promotion_does_not_carry_canary_approvals_given_under_an_older_policy(flow, production):
     deployed_canary(flow, production)
-    administration.update_policy(actor=act(flow["admin"]), tier=0, reauth_for_approval=False)
+    administration.update_policy(actor=act(flow["admin"]), tier=0, reauth_for_approval=False, reason="test")
     promote = open_v2(flow, production)
     assert requirements.counted_approvals(promote) == []
     refused("insufficient_approvals", deploy, flow, promote)

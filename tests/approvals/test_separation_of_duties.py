@@ -105,7 +105,7 @@ def test_raising_the_tier_leaves_approvals_given_under_the_lower_tier_unmatched(
 def test_an_approval_under_an_older_policy_counts_again_only_once_withdrawn_and_given_again(flow, production):
     request = open_v2(flow, production)
     approve_by(flow, request, "approver", "approver2")
-    administration.update_policy(actor=act(flow["admin"]), tier=0, reauth_for_approval=False)
+    administration.update_policy(actor=act(flow["admin"]), tier=0, reauth_for_approval=False, reason="test")
     refused("already_approved", services.approve, actor=act(flow["approver"]), request=request)
     for name in ("approver", "approver2"):
         services.withdraw_decision(actor=act(flow[name]), request=request)

@@ -64,6 +64,7 @@ def test_tier_0_request_approved_by_two_named_approvers_in_two_sessions_then_dep
     owner.reload()
     expect(owner.locator(".requirement[data-key=approvals]")).to_contain_text("2 of 2")
     owner.locator("#deploy-button").click()
+    owner.get_by_role("button", name="Deploy v2 to Production").click()  # the deploy asks first (issue 17)
     expect(owner.get_by_text("Deployed.")).to_be_visible()
     expect(owner.locator(".request-state")).to_contain_text("Deployed")
     timeline = owner.locator("#timeline-title + .table-wrap")

@@ -52,6 +52,8 @@ def test_risk_reviews_an_overdue_model_signing_with_the_password_again(
     settings.PROMPTLEDGER_REAUTH_MAX_AGE = 0  # every sign-in is already too old to sign with
     entry = overdue(9)
     page = signed_in("risk", width)
+    if width < 860:  # the navigation is a menu on a phone (issue 17): open it
+        page.locator(".nav-toggle-label").click()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.locator("#models-due-count")).to_have_text(re.compile(r"^1"))  # loaded by htmx
     assert_no_sideways_scroll(page)
@@ -94,7 +96,7 @@ def test_risk_reviews_an_overdue_model_signing_with_the_password_again(
     expect(page.get_by_text("It affects 1 live prompt.")).to_be_visible()
     history = page.locator("#review-history")
     expect(history).to_contain_text("Restrict to tiers (tiers 2, 3) by risk")
-    expect(history).to_contain_text("signed by password")
+    expect(history).to_contain_text("signature: password entered at")  # plain words (issue 17)
     expect(history).to_contain_text("Affected live prompts: loan-letter (production, tier 0)")
     assert_no_sideways_scroll(page)
 

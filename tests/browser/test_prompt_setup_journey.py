@@ -171,6 +171,8 @@ def test_an_owner_sets_a_prompt_up_from_an_empty_team_and_uses_the_kill_switch(s
     page.get_by_label("Rationale").fill("first release")
     page.get_by_role("button", name="Open request").click()
     page.locator("#deploy-button").click()
+    page.get_by_role("button", name="Deploy v1 to Staging").click()  # the deploy asks first (issue 17)
+    expect(page.get_by_role("status")).to_contain_text("Deployed.")
     page.goto("/prompts/claim-reply/")
     staging = page.get_by_role("row", name=re.compile("^Staging"))
     expect(staging).to_contain_text("v1")

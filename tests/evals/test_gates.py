@@ -116,6 +116,6 @@ def test_whether_a_gate_is_required_is_the_tier_policys(gated, cast, prompt):
     assert refused["passed"] is False
     assert refused["checks"][0]["code"] == "no_gate_configured"
     assert "tier-2 policy requires" in refused["checks"][0]["detail"]
-    update_policy(actor=Actor(user=cast["admin"]), tier=2, requires_gate=False)
+    update_policy(actor=Actor(user=cast["admin"]), tier=2, requires_gate=False, reason="test")
     allowed = gate_of(gated, 1)
     assert allowed["passed"] is True and allowed["checks"][0]["code"] == "no_gate_configured"

@@ -38,7 +38,8 @@ def register(cast, environments):
     system = Actor.for_system("risk-tests")
     for tier in (0, 2):
         administration.update_policy(
-            actor=system, tier=tier, required_approvals=1, named_approvers_only=False, requires_gate=False
+            actor=system, tier=tier, required_approvals=1, named_approvers_only=False, requires_gate=False,
+            reason="risk tests",
         )
     production = Environment.objects.get(slug="production")
     live = {}

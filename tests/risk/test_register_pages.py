@@ -46,7 +46,9 @@ def test_the_navigation_counts_due_reviews_for_the_risk_role_only(register, over
     client.force_login(register["risk"])
     assert 'id="models-due-count"' in client.get("/models/due-count/").content.decode()
     assert browser_for("viewer").get("/models/due-count/").content.strip() == b""
-    assert 'hx-get="/models/due-count/"' in browser_for("viewer").get("/").content.decode()
+    # only those who review models fetch it (issue 17): not a viewer on every page
+    assert 'hx-get="/models/due-count/"' not in browser_for("viewer").get("/").content.decode()
+    assert 'hx-get="/models/due-count/"' in client.get("/").content.decode()
 
 
 def test_the_model_page_shows_its_document_suites_reviews_and_where_it_is_live(register, browser_for):

@@ -52,7 +52,7 @@ def test_a_review_in_a_fresh_session_is_signed_by_the_session_and_audited(regist
     assert event.actor_username == "risk" and event.data["signature"]["method"] == "session"
     assert event.data["decision"] == "keep" and event.data["previous_due"] == review.previous_due.isoformat()
     html = client.get(f"/models/{entry.pk}/").content.decode()
-    assert "Keep approved" in html and "signed by session" in html and "https://evals.example/runs/41" in html
+    assert "Keep approved" in html and "signature: signed in at" in html and "https://evals.example/runs/41" in html
 
 
 def test_a_stale_sign_in_asks_for_the_password_again(register, client, settings):
