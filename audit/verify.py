@@ -260,8 +260,13 @@ def _records(path):
                 raise ValueError(f"line {number} is not valid JSON") from exc
 
 
-def verify_file(path, *, public_key=None):
+def verify_file(path, *, public_key=None, stream_copy=False):
     """Verify a JSONL export: events, the checkpoints it carries, and its signed manifest.
+
+    ``stream_copy``: the file is what a SIEM received from an audit stream (event lines, no
+    manifest): every event's hash and each link to the event before it are checked, from the
+    first event's ``prev_hash`` (the chain's start when it is the first event); nothing signed
+    vouches for its last event, so compare that hash with the server's (docs/siem.md).
 
     ``public_key`` is the key (base64) or list of keys the auditor trusts: exactly those, each
     checkpoint and the manifest checked with the one its key id names. Without any, the keys the
@@ -305,7 +310,8 @@ def verify_file(path, *, public_key=None):
     verifier.checkpoints(checkpoints)
     report = verifier.report
     if manifest is None:
-        report.problems.append(Problem(None, "manifest", "the file has no manifest line (was it cut short?)"))
+        if not stream_copy:
+            report.problems.append(Problem(None, "manifest", "the file has no manifest line (was it cut short?)"))
         return report
     report.problems.extend(key_problems)
     expected = {
@@ -363,9 +369,14 @@ def main(argv=None):
         help="base64 Ed25519 public key to trust; give it once per key when the export spans a key rotation "
         "(default: the keys the file lists; pass your own copies to rule out a re-signed file)",
     )
+    parser.add_argument(
+        "--stream-copy",
+        action="store_true",
+        help="the file is a SIEM's copy from an audit stream: event lines without a manifest (docs/siem.md)",
+    )
     args = parser.parse_args(argv)
     try:
-        report = verify_file(args.file, public_key=args.public_key)
+        report = verify_file(args.file, public_key=args.public_key, stream_copy=args.stream_copy)
     except OSError as exc:
         print(f"cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
