@@ -109,9 +109,10 @@ def audit_stream_state(now):
     seconds = GaugeMetricFamily("promptledger_audit_stream_lag_seconds",
                                 "Age of the oldest audit event the stream's receiver has not acknowledged (0 when "
                                 "caught up)", labels=["stream"])
-    head = audit_stream.head_sequence()
-    for stream in AuditStream.objects.order_by("name"):
-        behind, age = audit_stream.lag(stream, head=head, now=now)
+    streams = list(AuditStream.objects.order_by("name"))
+    lags = audit_stream.lags(streams, now=now)
+    for stream in streams:
+        behind, age = lags[stream.pk]
         events.add_metric([stream.name], behind)
         seconds.add_metric([stream.name], age)
     yield events

@@ -51,6 +51,8 @@ COUNTS = {
     ("/settings/webhooks/", "admin"): 5,
     ("/settings/webhooks/{subscription_id}/", "admin"): 7,  # its delivery log
     ("/settings/webhooks/{subscription_id}/deliveries/", "admin"): 7,  # the log alone (htmx)
+    ("/settings/webhooks/streams/", "admin"): 6,  # audit streams, the head, the oldest event behind each
+    ("/settings/webhooks/streams/{stream_id}/", "admin"): 6,
     ("/settings/tokens/", "admin"): 6,
     ("/teams/", "admin"): 4,
     ("/teams/{slug}/", "admin"): 5,  # its members
@@ -96,6 +98,8 @@ NOT_LISTS = {
     "/settings/webhooks/new/", "/settings/webhooks/{subscription_id}/edit/",
     "/settings/webhooks/{subscription_id}/test/", "/settings/webhooks/{subscription_id}/rotate/",
     "/settings/webhooks/{subscription_id}/delete/", "/settings/webhooks/deliveries/{delivery_id}/redeliver/",
+    "/settings/webhooks/streams/new/", "/settings/webhooks/streams/{stream_id}/edit/",
+    "/settings/webhooks/streams/{stream_id}/pause/",
     "/prompts/{slug}/versions/new/", "/prompts/{slug}/versions/{number}/", "/prompts/{slug}/diff/",
     "/new-prompt/", "/prompts/{slug}/settings/", "/prompts/{slug}/settings/approvers/",
     "/prompts/{slug}/settings/tier/", "/prompts/{slug}/gate/", "/prompts/{slug}/kill-switch/",
@@ -152,7 +156,7 @@ def _url(route, ids):
         name, before = match.group(2), match.group(1)
         if name == "slug":
             return before + str(ids[OBJECT_OF[before.strip("/").rsplit("/", 1)[-1]]])
-        return before + str(ids[{"run_id": "run", "subscription_id": "hook", "model_id": "llm"}[name]])
+        return before + str(ids[{"run_id": "run", "subscription_id": "hook", "model_id": "llm", "stream_id": "stream"}[name]])
 
     return re.sub(r"([^{]*)\{(\w+)\}", value, route)
 

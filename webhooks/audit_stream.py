@@ -281,17 +281,25 @@ def tick():
 
 
 # --- lag --------------------------------------------------------------------------------------------
-def lag(stream, *, head=None, now=None):
-    """``(events behind, seconds behind)``: events after the cursor, and the age of the oldest of
-    them (0 when caught up)."""
+def lags(streams, *, now=None):
+    """``{stream id: (events behind, seconds behind)}``: events after each cursor, and the age of the
+    oldest of them (0 when caught up). Two queries however many streams."""
     now = now or timezone.now()
-    if head is None:
-        head = AuditEvent.objects.aggregate(head=Max("sequence"))["head"] or 0
-    behind = max(0, head - stream.cursor)
-    if not behind:
-        return 0, 0.0
-    oldest = AuditEvent.objects.filter(sequence=stream.cursor + 1).values_list("occurred_at", flat=True).first()
-    return behind, max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+    head = head_sequence()
+    behind = {s.pk: max(0, head - s.cursor) for s in streams}
+    wanted = {s.cursor + 1 for s in streams if behind[s.pk]}
+    oldest = dict(AuditEvent.objects.filter(sequence__in=wanted).values_list("sequence", "occurred_at")) if wanted \
+        else {}
+    found = {}
+    for s in streams:
+        moment = oldest.get(s.cursor + 1) if behind[s.pk] else None
+        found[s.pk] = (behind[s.pk], max(0.0, (now - moment).total_seconds()) if moment else 0.0)
+    return found
+
+
+def lag(stream, *, now=None):
+    """``(events behind, seconds behind)`` of one stream."""
+    return lags([stream], now=now)[stream.pk]
 
 
 def head_sequence():

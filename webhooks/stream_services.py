@@ -88,16 +88,16 @@ def _checked(fields):
 def streams(actor):
     """Every stream, with ``lag_events`` and ``lag_seconds`` set (admins and compliance)."""
     require_may_read(actor)
-    head = audit_stream.head_sequence()
     found = list(AuditStream.objects.order_by("name"))
+    lags = audit_stream.lags(found)
     for stream in found:
-        stream.lag_events, stream.lag_seconds = audit_stream.lag(stream, head=head)
+        stream.lag_events, stream.lag_seconds = lags[stream.pk]
     return found
 
 
 def get_stream(*, actor, stream_id):
     require_may_read(actor)
-    stream = AuditStream.objects.filter(pk=stream_id).first()
+    stream = AuditStream.objects.select_related("created_by").filter(pk=stream_id).first()
     if stream is None:
         raise NotFound(f"no audit stream {stream_id}", code="audit_stream_not_found")
     stream.lag_events, stream.lag_seconds = audit_stream.lag(stream)
