@@ -156,7 +156,8 @@ def _url(route, ids):
         name, before = match.group(2), match.group(1)
         if name == "slug":
             return before + str(ids[OBJECT_OF[before.strip("/").rsplit("/", 1)[-1]]])
-        return before + str(ids[{"run_id": "run", "subscription_id": "hook", "model_id": "llm", "stream_id": "stream"}[name]])
+        ids_of = {"run_id": "run", "subscription_id": "hook", "model_id": "llm", "stream_id": "stream"}
+        return before + str(ids[ids_of[name]])
 
     return re.sub(r"([^{]*)\{(\w+)\}", value, route)
 
