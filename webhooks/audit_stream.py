@@ -142,7 +142,10 @@ def next_batch(stream):
             raise ChainGap(f"event {sequence} does not link to the event before it (chain broken): not sent")
         expected, prev = sequence + 1, hash_
     last = rows[-1][0]
-    lines = [line for _, _, block in event_lines(queryset.filter(sequence__lte=last)) for line in block]
+    # The export's own writer of event lines, in Python: a batch is small, and COPY would want a
+    # transaction of its own per batch.
+    lines = [line for _, _, block in event_lines(queryset.filter(sequence__lte=last), in_database=False)
+             for line in block]
     return lines, rows[0][0], last, rows[-1][2]
 
 
@@ -217,6 +220,16 @@ def run(stream_id):
     owner = claim(stream_id)
     if owner is None:
         return None
+    try:
+        return _send(stream_id, owner)
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the lease goes back and the stream says so
+        log.exception("audit stream %s: sending failed", stream_id)
+        _release(stream_id, owner, wait=backoff_seconds(1), last_attempt_at=timezone.now(),
+                 last_error=f"internal error ({type(exc).__name__}); see the worker's log")
+        return 0
+
+
+def _send(stream_id, owner):
     started, sent = time.monotonic(), 0
     while True:
         stream = AuditStream.objects.get(pk=stream_id)
