@@ -10,8 +10,8 @@ from .models import AuditStream
 class StreamEditForm(_DomainErrors, forms.Form):
     url = forms.CharField(
         label="Receiver URL", max_length=2000,
-        help_text="An http:// or https:// address that accepts POSTed batches, e.g. Splunk's "
-        "https://splunk.example.com:8088/services/collector.",
+        help_text="An http:// or https:// address that accepts POSTed batches; for Splunk, the HEC "
+        "endpoint ending in /services/collector.",
         widget=forms.TextInput(attrs={"inputmode": "url", "spellcheck": "false",
                                       "placeholder": "https://siem.example.com/ingest"}),
     )
