@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class SiemReceiver:
-    def __init__(self, status=200, retry_after=None):
-        self.status, self.retry_after = status, retry_after
+    def __init__(self, status=200, retry_after=None, delay=0.0):
+        self.status, self.retry_after, self.delay = status, retry_after, delay
         self.requests = []  # every POST: {"headers", "body", "status"}
+        self.in_flight = self.most_in_flight = 0  # POSTs being answered at once, now and at most
         self.changed = threading.Condition()
         self.server = self.thread = None
         self.port = 0
@@ -23,9 +24,15 @@ class SiemReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.changed:
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
+                if receiver.delay:
+                    threading.Event().wait(receiver.delay)  # a slow receiver, on purpose
                 status = receiver.status
                 with receiver.changed:
                     receiver.requests.append({"headers": dict(self.headers), "body": body, "status": status})
+                    receiver.in_flight -= 1
                     receiver.changed.notify_all()
                 self.send_response(status)
                 if receiver.retry_after is not None and status >= 300:

@@ -6,9 +6,12 @@ copy verifies with ``python -m audit.verify --stream-copy``."""
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -226,3 +229,38 @@ def test_the_tick_signals_due_streams_and_the_task_sends_them(cast, siem, quick,
 
     wait_for(ticked_until_caught_up, timeout=10, interval=0.02, message="the tick to send the stream")
     assert [json.loads(line)["sequence"] for line in siem.copy()] == list(range(1, head() + 1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_one_stream_never_send_it_at_once_and_deliver_each_event_once(postgres, cast, quick):
+    """Four threads (four workers) run the same stream over and over against a slow receiver: the
+    lease lets one send at a time, so no two POSTs overlap and, with nobody dying, nothing is resent."""
+    slow = SiemReceiver(delay=0.05)
+    try:
+        write_events(30)
+        stream = stream_for(cast, slow.url, batch_size=4)
+        goal = head()
+        problems = []
+
+        def worker():
+            try:
+                deadline = time.monotonic() + 30
+                while AuditStream.objects.get(pk=stream.pk).cursor < goal and time.monotonic() < deadline:
+                    audit_stream.run(stream.pk)
+            except Exception as exc:  # noqa: BLE001 - reported by the test below
+                problems.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert problems == []
+        assert AuditStream.objects.get(pk=stream.pk).cursor == goal
+        assert slow.most_in_flight == 1, "two workers sent the stream at the same time"
+        sequences = [json.loads(line)["sequence"] for line in slow.event_lines()]
+        assert sequences == list(range(sequences[0], goal + 1)), "an event was sent twice, skipped or reordered"
+    finally:
+        slow.stop()
