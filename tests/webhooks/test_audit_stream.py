@@ -264,3 +264,13 @@ def test_workers_racing_for_one_stream_never_send_it_at_once_and_deliver_each_ev
         assert sequences == list(range(sequences[0], goal + 1)), "an event was sent twice, skipped or reordered"
     finally:
         slow.stop()
+
+
+def test_a_receiver_no_longer_allowed_is_not_sent_to_and_the_stream_says_why(cast, siem, quick, settings):
+    write_events(3)
+    stream = stream_for(cast, siem.url)
+    settings.PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS = []  # the operator took 127.0.0.1 off the allowed list
+    assert audit_stream.run(stream.pk) == 0
+    refused = AuditStream.objects.get(pk=stream.pk)
+    assert siem.requests == [] and refused.cursor == 0 and refused.failures == 1
+    assert refused.last_error.startswith("not sent: ") and "not a public address" in refused.last_error
