@@ -267,6 +267,7 @@ PAGES = {
         Rule(302, "prompts:write", "owner", lookup="owners"), {}),
     # audit streams to a SIEM: admins configure (compliance reads their status, a GET)
     "settings/webhooks/streams/": None, "settings/webhooks/streams/<int:stream_id>/": None,
+    "settings/webhooks/streams/<int:stream_id>/status/": None,
     "settings/webhooks/streams/new/": (Rule(302, "prompts:write", lookup="none"), {
         "name": "siem-two", "url": "http://127.0.0.1:9/siem-two", "format": "jsonl", "batch_size": "10",
         "interval_seconds": "5", "start": "beginning"}),

@@ -53,6 +53,7 @@ COUNTS = {
     ("/settings/webhooks/{subscription_id}/deliveries/", "admin"): 7,  # the log alone (htmx)
     ("/settings/webhooks/streams/", "admin"): 6,  # audit streams, the head, the oldest event behind each
     ("/settings/webhooks/streams/{stream_id}/", "admin"): 6,
+    ("/settings/webhooks/streams/{stream_id}/status/", "admin"): 6,  # the status block alone (htmx)
     ("/settings/tokens/", "admin"): 6,
     ("/teams/", "admin"): 4,
     ("/teams/{slug}/", "admin"): 5,  # its members
@@ -82,7 +83,9 @@ COUNTS = {
     ("/api/v1/webhooks/", "admin"): 4,
     ("/api/v1/webhooks/{subscription_id}/deliveries/", "admin"): 6,
 }
-HTMX = {"/settings/webhooks/{subscription_id}/deliveries/"}  # pages asked for as htmx partials
+HTMX = {  # pages asked for as htmx partials
+    "/settings/webhooks/{subscription_id}/deliveries/", "/settings/webhooks/streams/{stream_id}/status/",
+}
 
 # Every other page the URL conf routes: one object, a form, an action or a download, whose queries
 # do not depend on how many rows some list has (downloads stream in chunks).

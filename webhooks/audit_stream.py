@@ -40,7 +40,7 @@ from audit.models import AuditEvent
 from core import metrics
 from core.tasks import send_task
 
-from .delivery import _pinned
+from .delivery import pinned_destination
 from .destinations import DestinationRefused
 from .models import AuditStream
 
@@ -193,7 +193,7 @@ def post(stream, body, headers):
     The error never quotes the exception or the URL (either may carry a token)."""
     limit = _conf("TIMEOUT", 10)
     try:
-        url, extensions = _pinned(stream.url, headers)
+        url, extensions = pinned_destination(stream.url, headers)
     except DestinationRefused as exc:
         return None, f"not sent: {exc}"[:200], None
     except (OSError, ValueError, httpx.InvalidURL):
@@ -233,6 +233,9 @@ def _send(stream_id, owner):
     started, sent = time.monotonic(), 0
     while True:
         stream = AuditStream.objects.get(pk=stream_id)
+        if not stream.active:  # paused while this worker was sending
+            _release(stream_id, owner, wait=0)
+            return sent
         try:
             batch = next_batch(stream)
         except ChainGap as exc:

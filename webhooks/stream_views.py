@@ -4,6 +4,7 @@ error. As thin as the webhook pages: every rule is ``webhooks.stream_services``'
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import Conflict, ValidationFailed
@@ -55,6 +56,17 @@ def _detail(request, actor, stream, form=None, status=200):
 def stream_detail(request, actor, stream_id):
     stream = stream_services.get_stream(actor=actor, stream_id=stream_id)
     return _detail(request, actor, stream)
+
+
+@registry_page
+def stream_status(request, actor, stream_id):
+    """The status block alone (cursor, lag, last success and error): htmx refreshes it every 5 s."""
+    stream = stream_services.get_stream(actor=actor, stream_id=stream_id)
+    if not request.headers.get("HX-Request"):
+        return redirect("webhooks:stream", stream_id=stream.pk)
+    response = render(request, "webhooks/_stream_status.html", {"stream": stream})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @registry_page

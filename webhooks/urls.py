@@ -19,6 +19,7 @@ urlpatterns = [
     path("streams/", stream_views.stream_list, name="streams"),
     path("streams/new/", stream_views.stream_new, name="stream-new"),
     path("streams/<int:stream_id>/", stream_views.stream_detail, name="stream"),
+    path("streams/<int:stream_id>/status/", stream_views.stream_status, name="stream-status"),
     path("streams/<int:stream_id>/edit/", stream_views.stream_edit, name="stream-edit"),
     path("streams/<int:stream_id>/pause/", stream_views.stream_pause, name="stream-pause"),
 ]

@@ -66,9 +66,10 @@ def test_an_admin_creates_an_audit_stream_and_sees_its_lag_then_it_up_to_date(ch
         assert_no_sideways_scroll(page)
 
         audit_stream.run(stream.pk)  # what the worker does on beat's next tick
-        page.reload()
-        expect(page.locator("#stream-status")).to_contain_text(f"event {behind} acknowledged")
+        # The status block refreshes itself (htmx, every 5 s): no reload.
+        expect(page.locator("#stream-status")).to_contain_text(f"event {behind} acknowledged", timeout=15_000)
         expect(page.locator("#stream-status")).to_contain_text("0 events, 0 s")
+        page.reload()
         expect(page.get_by_text("Up to date").first).to_be_visible()
         assert siem.acknowledged()[0]["headers"]["Authorization"] == "Splunk hec-browser-token"
 
