@@ -438,6 +438,9 @@ PROMPTLEDGER_AUDIT_STREAM_LEASE = env.float("PROMPTLEDGER_AUDIT_STREAM_LEASE", 0
 CELERY_BEAT_SCHEDULE["webhooks-audit-streams"] = {
     "task": "webhooks.tasks.audit_stream_tick",
     "schedule": PROMPTLEDGER_AUDIT_STREAM_TICK,
+    # A tick no worker took in time is dropped: the next one does the same, so ticks never pile up
+    # in the broker while the workers are down.
+    "options": {"expires": 2 * PROMPTLEDGER_AUDIT_STREAM_TICK},
 }
 # The cache every process shares: API rate limits count there (core.throttling). Redis
 # (PROMPTLEDGER_CACHE_URL, else the broker's Redis) in production; this process's memory otherwise.
