@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.db import connection
 from django.utils import timezone
 
@@ -274,3 +275,14 @@ def test_a_receiver_no_longer_allowed_is_not_sent_to_and_the_stream_says_why(cas
     refused = AuditStream.objects.get(pk=stream.pk)
     assert siem.requests == [] and refused.cursor == 0 and refused.failures == 1
     assert refused.last_error.startswith("not sent: ") and "not a public address" in refused.last_error
+
+
+def test_a_token_that_cannot_be_unsealed_gives_the_lease_back_and_shows_on_the_stream(cast, siem, quick, settings):
+    write_events(2)
+    stream = stream_for(cast, siem.url, token="hec-token")
+    settings.PROMPTLEDGER_SECRETS_KEY = Fernet.generate_key().decode()  # the sealing key replaced, the old one lost
+    assert audit_stream.run(stream.pk) == 0
+    broken = AuditStream.objects.get(pk=stream.pk)
+    assert siem.requests == [] and broken.cursor == 0
+    assert broken.last_error.startswith("internal error (RuntimeError)")
+    assert broken.lease_owner == "" and broken.lease_until is None, "a failed worker kept the stream's lease"
