@@ -286,3 +286,23 @@ def test_a_token_that_cannot_be_unsealed_gives_the_lease_back_and_shows_on_the_s
     assert siem.requests == [] and broken.cursor == 0
     assert broken.last_error.startswith("internal error (RuntimeError)")
     assert broken.lease_owner == "" and broken.lease_until is None, "a failed worker kept the stream's lease"
+
+
+def test_the_verifier_fails_a_siem_copy_with_a_changed_or_missing_event(cast, siem, quick, tmp_path):
+    write_events(8)
+    send_until_caught_up(stream_for(cast, siem.url))
+    path = assert_complete_and_verifiable(siem, tmp_path)
+    lines = path.read_text().splitlines(keepends=True)
+
+    def verify(text):
+        path.write_text(text)
+        return subprocess.run([sys.executable, "-S", "-m", "audit.verify", "--stream-copy", str(path)],
+                              cwd=REPO, capture_output=True, text=True, check=False)
+
+    changed = verify("".join(lines).replace('"n":3', '"n":4', 1))
+    assert changed.returncode == 1 and "changed" in changed.stdout
+    missing = verify("".join(lines[:4] + lines[5:]))
+    assert missing.returncode == 1 and "event 5 is missing" in missing.stdout
+    without_flag = subprocess.run([sys.executable, "-S", "-m", "audit.verify", str(path)], cwd=REPO,
+                                  capture_output=True, text=True, check=False)
+    assert without_flag.returncode == 1 and "no manifest" in without_flag.stdout  # an export must have one
