@@ -29,7 +29,8 @@ from audit.models import AuditCheckpoint, ChainVerification
 from core import metrics
 from evals.models import EvalItem, EvalRun
 from registry.api.errors import json_error
-from webhooks.models import Delivery
+from webhooks import audit_stream
+from webhooks.models import AuditStream, Delivery
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,23 @@ def webhook_state(now):
                  _age(now, pending["oldest"]) or 0.0)
 
 
+def audit_stream_state(now):
+    """Each audit stream's lag behind the chain's head (webhooks.audit_stream.lag), paused ones too."""
+    events = GaugeMetricFamily("promptledger_audit_stream_lag_events",
+                               "Audit events not yet acknowledged by the stream's receiver", labels=["stream"])
+    seconds = GaugeMetricFamily("promptledger_audit_stream_lag_seconds",
+                                "Age of the oldest audit event the stream's receiver has not acknowledged (0 when "
+                                "caught up)", labels=["stream"])
+    streams = list(AuditStream.objects.order_by("name"))
+    lags = audit_stream.lags(streams, now=now)
+    for stream in streams:
+        behind, age = lags[stream.pk]
+        events.add_metric([stream.name], behind)
+        seconds.add_metric([stream.name], age)
+    yield events
+    yield seconds
+
+
 class DatabaseState:
     """A collector: the state gauges, read when Prometheus scrapes. A database that does not answer
     leaves them out and sets ``promptledger_metrics_database_ok`` to 0; the counts still go out."""
@@ -108,7 +126,7 @@ class DatabaseState:
     def collect(self):
         now = timezone.now()
         try:
-            families = [*eval_state(now), *audit_state(now), *webhook_state(now)]
+            families = [*eval_state(now), *audit_state(now), *webhook_state(now), *audit_stream_state(now)]
         except DatabaseError:
             log.exception("metrics: the database state could not be read")
             families = []

@@ -428,6 +428,25 @@ CELERY_BEAT_SCHEDULE["risk-model-reviews-due"] = {
     "task": "risk.tasks.notify_due_reviews",
     "schedule": crontab(hour=PROMPTLEDGER_MODEL_REVIEW_HOUR, minute=15),
 }
+# --- Audit stream to a SIEM (webhooks.audit_stream; docs/siem.md) ---------------------------------
+# Beat signals every due stream each TICK seconds; a stream's own interval (set on its page) spaces
+# its batches once caught up. A POST waits at most TIMEOUT seconds per step; a failed batch is sent
+# again after min(BACKOFF_MAX, BACKOFF_BASE * 2**(failures-1)) seconds, jittered, or the receiver's
+# Retry-After when longer (never more than BACKOFF_MAX). Streams never give up or skip an event.
+PROMPTLEDGER_AUDIT_STREAM_TICK = env.float("PROMPTLEDGER_AUDIT_STREAM_TICK", 5, minimum=1)
+PROMPTLEDGER_AUDIT_STREAM_TIMEOUT = env.float("PROMPTLEDGER_AUDIT_STREAM_TIMEOUT", 10, minimum=0.1)
+PROMPTLEDGER_AUDIT_STREAM_BACKOFF_BASE = env.float("PROMPTLEDGER_AUDIT_STREAM_BACKOFF_BASE", 2, minimum=0)
+PROMPTLEDGER_AUDIT_STREAM_BACKOFF_MAX = env.float("PROMPTLEDGER_AUDIT_STREAM_BACKOFF_MAX", 300, minimum=0)
+# How long a worker holds a stream (renewed before each batch); a dead worker's stream is sent by
+# another once it runs out. 0: 4 x TIMEOUT + 30 s, longer than any one POST may take.
+PROMPTLEDGER_AUDIT_STREAM_LEASE = env.float("PROMPTLEDGER_AUDIT_STREAM_LEASE", 0, minimum=0)
+CELERY_BEAT_SCHEDULE["webhooks-audit-streams"] = {
+    "task": "webhooks.tasks.audit_stream_tick",
+    "schedule": PROMPTLEDGER_AUDIT_STREAM_TICK,
+    # A tick no worker took in time is dropped: the next one does the same, so ticks never pile up
+    # in the broker while the workers are down.
+    "options": {"expires": 2 * PROMPTLEDGER_AUDIT_STREAM_TICK},
+}
 # The cache every process shares: API rate limits count there (core.throttling). Redis
 # (PROMPTLEDGER_CACHE_URL, else the broker's Redis) in production; this process's memory otherwise.
 PROMPTLEDGER_CACHE_URL = env.str("PROMPTLEDGER_CACHE_URL", "") or (

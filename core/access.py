@@ -118,6 +118,13 @@ ACTIONS = {
     "webhook.manage": Rule(
         "prompts:write", OWNER, summary="create, change, delete, test, redeliver, rotate (site-wide: admins)"
     ),
+    # -- the audit stream to a SIEM (webhooks.audit_stream) --------------------------------------
+    "audit_stream.read": Rule(
+        "audit:read", site_roles=frozenset({COMPLIANCE}), summary="see audit streams: cursor, lag, last error"
+    ),
+    "audit_stream.manage": Rule(
+        "prompts:write", person=True, summary="create, change, pause or resume an audit stream to a SIEM"
+    ),
     # -- audit ------------------------------------------------------------------------------------
     "audit.read": Rule("audit:read", everyone=True, summary="read and export audit events (filtered to the visible)"),
     "audit.verify": Rule("audit:read", site_roles=frozenset({COMPLIANCE}), summary="verify the audit chain"),

@@ -408,6 +408,28 @@ def audit_chain_verified(ok):
         AUDIT_VERIFICATIONS.labels("ok" if ok else "broken").inc()
 
 
+# --- Audit stream to a SIEM (webhooks.audit_stream) --------------------------------------------------
+# The stream label is a stream's name: a slug admins choose, a handful per site. Its lag is state,
+# read from the database at scrape time (config.metrics).
+AUDIT_STREAM_BATCHES = _counter(
+    "promptledger_audit_stream_batches_total", "Batches of audit events POSTed to a SIEM, by stream and outcome: "
+    "delivered (2xx) or failed (sent again after a backoff)", ["stream", "outcome"],
+)
+AUDIT_STREAM_EVENTS = _counter(
+    "promptledger_audit_stream_delivered_events_total", "Audit events a SIEM acknowledged (2xx), by stream "
+    "(a batch resent after a lost lease counts again)", ["stream"],
+)
+
+
+@_never_raises
+def audit_stream_batch(*, stream, outcome, events):
+    if not ENABLED:
+        return
+    AUDIT_STREAM_BATCHES.labels(stream, outcome).inc()
+    if events:
+        AUDIT_STREAM_EVENTS.labels(stream).inc(events)
+
+
 # --- check --deploy -----------------------------------------------------------------------------------
 @register(Tags.security, deploy=True)
 def metrics_token_configured(app_configs, **kwargs):

@@ -20,6 +20,7 @@ from registry import services as registry
 from registry.models import APIToken, Environment, Membership, SiteRole
 from tests.factories import LLMModelFactory, MembershipFactory, TeamFactory, UserFactory, version_body
 from webhooks import services as webhooks
+from webhooks import stream_services
 from webhooks.models import Delivery
 
 TEAM_ROLES = ("viewer", "author", "approver", "owner")
@@ -113,6 +114,8 @@ def build():
             actor=owner, url="http://127.0.0.1:9/hook", events=["*"], team=team,
         )
         webhooks.send_test(actor=owner, subscription=hook)
+        stream = stream_services.create_stream(actor=Actor(user=people["admin"]), name="siem",
+                                               url="http://127.0.0.1:9/siem")
     delivery = Delivery.objects.filter(subscription=hook).latest("pk")
     Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.FAILED)  # what a redeliver is for
 
@@ -126,6 +129,6 @@ def build():
     ids = {
         "prompt": prompt.slug, "llm": llm.pk, "pending": pending.pk, "approved": approved.pk, "glass": glass.pk,
         "run": run.pk, "finished_run": earlier.pk, "notice": notice.pk, "suite": suite.slug, "hook": hook.pk,
-        "delivery": delivery.pk, "spare_token": spare.pk, "newcomer": extra.username,
+        "delivery": delivery.pk, "spare_token": spare.pk, "newcomer": extra.username, "stream": stream.pk,
     }
     return people, raw, ids

@@ -21,6 +21,7 @@ from registry import services as registry
 from registry.models import Environment, LLMModel, Membership, SiteRole
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, version_body
 from webhooks import services as webhooks
+from webhooks import stream_services
 from webhooks.models import Delivery, DeliveryAttempt
 
 TEAM_ROLES = ("viewer", "author", "approver", "owner")
@@ -192,6 +193,15 @@ def _model_register(n, people):
     return entry
 
 
+def _audit_streams(n, people):
+    """``n`` audit streams, behind the chain's head (so each has a lag to show)."""
+    admin = Actor(user=people["admin"])
+    with override_settings(PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS=["127.0.0.1/32"]):
+        made = [stream_services.create_stream(actor=admin, name=f"siem-{i}", url=f"http://127.0.0.1:9/siem-{i}")
+                for i in range(n)]
+    return made[0]
+
+
 def build(n):
     """The world with ``n`` of every listed thing; returns ``(people, ids)``: the cast by name, and
     the slug or id of each object a list hangs from (``prompt``, ``suite``, ``run``, ``hook``,
@@ -204,7 +214,8 @@ def build(n):
     prompt, suite, run = _focal_prompt(n, people, team)
     hook = _webhooks(n, people, team)
     llm = _model_register(n, people)
+    stream = _audit_streams(n, people)
     ids = {"prompt": prompt.slug, "suite": suite.slug, "run": run.pk, "hook": hook.pk, "team": team.slug,
-           "llm": llm.pk}
+           "llm": llm.pk, "stream": stream.pk}
     return people, ids
 

@@ -271,6 +271,16 @@ PAGES = {
     "settings/webhooks/<int:subscription_id>/delete/": (Rule(302, "prompts:write", "owner", lookup="owners"), {}),
     "settings/webhooks/deliveries/<int:delivery_id>/redeliver/": (
         Rule(302, "prompts:write", "owner", lookup="owners"), {}),
+    # audit streams to a SIEM: admins configure (compliance reads their status, a GET)
+    "settings/webhooks/streams/": None, "settings/webhooks/streams/<int:stream_id>/": None,
+    "settings/webhooks/streams/<int:stream_id>/status/": None,
+    "settings/webhooks/streams/new/": (Rule(302, "prompts:write", lookup="none"), {
+        "name": "siem-two", "url": "http://127.0.0.1:9/siem-two", "format": "jsonl", "batch_size": "10",
+        "interval_seconds": "5", "start": "beginning"}),
+    "settings/webhooks/streams/<int:stream_id>/edit/": (Rule(302, "prompts:write", lookup="none"), {
+        "url": "http://127.0.0.1:9/siem-moved", "format": "jsonl", "batch_size": "10", "interval_seconds": "5"}),
+    "settings/webhooks/streams/<int:stream_id>/pause/": (Rule(302, "prompts:write", lookup="none"),
+                                                         {"active": "false"}),
     "": None, "prompts/<slug:slug>/": None,
     "prompts/<slug:slug>/versions/new/": (Rule(302, "prompts:write", "author"), lambda ids: {
         "messages-TOTAL_FORMS": "1", "messages-INITIAL_FORMS": "1", "messages-MIN_NUM_FORMS": "0",
@@ -407,6 +417,7 @@ def _page_url(route, ids):
         .replace("loan-letter/<int:number>", "loan-letter/3")
         .replace("<int:subscription_id>", str(ids["hook"])).replace("<int:delivery_id>", str(ids["delivery"]))
         .replace("<int:token_id>", str(ids["spare_token"])).replace("<int:model_id>", str(ids["llm"]))
+        .replace("<int:stream_id>", str(ids["stream"]))
     )
 
 

@@ -29,7 +29,9 @@ from registry.services import set_deployment, set_kill_switch
 from tests.conftest import need_service
 from tests.evals.fake_provider import FakeProvider, ok, server_error
 from tests.webhook_receiver import Receiver
+from webhooks import audit_stream
 from webhooks.services import create_subscription
+from webhooks.stream_services import create_stream
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -51,6 +53,8 @@ FAMILIES = {
     "audit": ["promptledger_audit_events_total", "promptledger_audit_checkpoints_total",
               "promptledger_audit_checkpoint_age_seconds", "promptledger_audit_chain_verification_ok",
               "promptledger_audit_chain_verification_age_seconds", "promptledger_audit_chain_verifications_total"],
+    "audit stream": ["promptledger_audit_stream_lag_events", "promptledger_audit_stream_lag_seconds",
+                     "promptledger_audit_stream_batches_total", "promptledger_audit_stream_delivered_events_total"],
 }
 LABELS = {  # family -> its label names (besides a histogram's le); families not named have none
     "promptledger_http_requests_total": {"route", "method", "status"},
@@ -67,6 +71,10 @@ LABELS = {  # family -> its label names (besides a histogram's le); families not
     "promptledger_webhook_deliveries_total": {"event", "outcome"},
     "promptledger_audit_events_total": {"action"},
     "promptledger_audit_chain_verifications_total": {"result"},
+    "promptledger_audit_stream_lag_events": {"stream"},
+    "promptledger_audit_stream_lag_seconds": {"stream"},
+    "promptledger_audit_stream_batches_total": {"stream", "outcome"},
+    "promptledger_audit_stream_delivered_events_total": {"stream"},
 }
 
 
@@ -147,6 +155,9 @@ def journey(cast, prompt, version, api_for, provider, capture):
             set_kill_switch(actor=owner, prompt=prompt, environment=production, disabled=True, reason="incident")
         receiver.wait_for(1)
         assert reader.get(url, {"environment": "production"}).status_code == 423
+        # The audit trail so far, streamed to the same receiver (as to a SIEM) in one batch.
+        stream = create_stream(actor=Actor(user=cast["admin"]), name="siem", url=receiver.url, batch_size=5000)
+        assert audit_stream.run(stream.pk) > 0
     finally:
         receiver.stop()
 
@@ -208,6 +219,10 @@ def test_a_scrape_after_a_journey_has_every_family_with_bounded_labels_and_passe
     assert grew("promptledger_audit_events_total", action="kill_switch.changed")
     assert grew("promptledger_audit_checkpoints_total")
     assert grew("promptledger_audit_chain_verifications_total", result="ok")
+    assert value(after, "promptledger_audit_stream_delivered_events_total", stream="siem") > 0
+    assert grew("promptledger_audit_stream_batches_total", stream="siem", outcome="delivered")
+    # Events written after the batch (the checkpoint's run, the export...) are the stream's lag.
+    assert value(after, "promptledger_audit_stream_lag_events", stream="siem") >= 0
     assert value(after, "promptledger_eval_runs", status="completed") == 1
     assert value(after, "promptledger_audit_chain_verification_ok") == 1
     assert 0 <= value(after, "promptledger_audit_checkpoint_age_seconds") < 60

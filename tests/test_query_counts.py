@@ -54,6 +54,9 @@ COUNTS = {
     ("/settings/webhooks/", "admin"): 6,
     ("/settings/webhooks/{subscription_id}/", "admin"): 8,  # its delivery log
     ("/settings/webhooks/{subscription_id}/deliveries/", "admin"): 7,  # the log alone (htmx)
+    ("/settings/webhooks/streams/", "admin"): 7,  # audit streams, the head, the oldest event behind each
+    ("/settings/webhooks/streams/{stream_id}/", "admin"): 7,
+    ("/settings/webhooks/streams/{stream_id}/status/", "admin"): 6,  # the status block alone (htmx)
     ("/settings/tokens/", "admin"): 7,
     ("/teams/", "admin"): 5,
     ("/teams/{slug}/", "admin"): 6,  # its members
@@ -83,7 +86,9 @@ COUNTS = {
     ("/api/v1/webhooks/", "admin"): 4,
     ("/api/v1/webhooks/{subscription_id}/deliveries/", "admin"): 6,
 }
-HTMX = {"/settings/webhooks/{subscription_id}/deliveries/"}  # pages asked for as htmx partials
+HTMX = {  # pages asked for as htmx partials
+    "/settings/webhooks/{subscription_id}/deliveries/", "/settings/webhooks/streams/{stream_id}/status/",
+}
 
 # Every other page the URL conf routes: one object, a form, an action or a download, whose queries
 # do not depend on how many rows some list has (downloads stream in chunks).
@@ -99,6 +104,8 @@ NOT_LISTS = {
     "/settings/webhooks/new/", "/settings/webhooks/{subscription_id}/edit/",
     "/settings/webhooks/{subscription_id}/test/", "/settings/webhooks/{subscription_id}/rotate/",
     "/settings/webhooks/{subscription_id}/delete/", "/settings/webhooks/deliveries/{delivery_id}/redeliver/",
+    "/settings/webhooks/streams/new/", "/settings/webhooks/streams/{stream_id}/edit/",
+    "/settings/webhooks/streams/{stream_id}/pause/",
     "/prompts/{slug}/versions/new/", "/prompts/{slug}/versions/{number}/", "/prompts/{slug}/diff/",
     "/new-prompt/", "/prompts/{slug}/settings/", "/prompts/{slug}/settings/approvers/",
     "/prompts/{slug}/settings/tier/", "/prompts/{slug}/gate/", "/prompts/{slug}/kill-switch/",
@@ -156,7 +163,8 @@ def _url(route, ids):
         name, before = match.group(2), match.group(1)
         if name == "slug":
             return before + str(ids[OBJECT_OF[before.strip("/").rsplit("/", 1)[-1]]])
-        return before + str(ids[{"run_id": "run", "subscription_id": "hook", "model_id": "llm"}[name]])
+        ids_of = {"run_id": "run", "subscription_id": "hook", "model_id": "llm", "stream_id": "stream"}
+        return before + str(ids[ids_of[name]])
 
     return re.sub(r"([^{]*)\{(\w+)\}", value, route)
 

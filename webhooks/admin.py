@@ -1,10 +1,11 @@
-"""Read-only admin for inspection; subscriptions change through webhooks.services only."""
+"""Read-only admin for inspection; subscriptions change through webhooks.services only, audit streams
+through webhooks.stream_services."""
 
 from django.contrib import admin
 
 from registry.admin import ReadOnlyAdmin
 
-from .models import Delivery, DeliveryAttempt, Subscription
+from .models import AuditStream, Delivery, DeliveryAttempt, Subscription
 
 
 @admin.register(Subscription)
@@ -25,3 +26,11 @@ class DeliveryAdmin(ReadOnlyAdmin):
 class DeliveryAttemptAdmin(ReadOnlyAdmin):
     list_display = ["delivery", "number", "started_at", "duration_ms", "status_code", "outcome"]
     list_filter = ["outcome"]
+
+
+@admin.register(AuditStream)
+class AuditStreamAdmin(ReadOnlyAdmin):
+    list_display = ["name", "display_url", "format", "active", "cursor", "last_success_at", "last_error"]
+    list_filter = ["active", "format"]
+    exclude = ["token", "url"]
+    readonly_fields = ["display_url"]

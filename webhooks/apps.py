@@ -11,6 +11,12 @@ class WebhooksConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from core import vocabulary
+
+        from . import stream_events
+
+        vocabulary.describe(stream_events.LABELS, stream_events.GROUPS)  # the audit stream's actions
+
         from .operator import sync_after_migrate
 
         # After every `migrate` (each deploy runs one) the operator's alert webhook from the

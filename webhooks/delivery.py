@@ -104,7 +104,7 @@ def _post(delivery, subscription):
     }
     limit = timeout_seconds()
     try:
-        url, extensions = _pinned(subscription.url, headers)
+        url, extensions = pinned_destination(subscription.url, headers)
     except DestinationRefused as exc:
         return None, f"not sent: {exc}"[:200]
     except (OSError, ValueError, httpx.InvalidURL):
@@ -125,7 +125,7 @@ def _post(delivery, subscription):
     return code, f"HTTP {code}"
 
 
-def _pinned(url, headers):
+def pinned_destination(url, headers):
     """``url`` with its host replaced by the address it resolves to, once that address is checked
     (``webhooks.destinations``); the name still goes in the Host header and, over TLS, in SNI and
     the certificate check. Sets ``headers["Host"]``; returns ``(url, request extensions)``."""

@@ -144,3 +144,65 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"attempt {self.number} of delivery {self.delivery_id}: {self.outcome}"
+
+
+class AuditStream(models.Model):
+    """The audit trail sent on, in sequence order, to one HTTP endpoint (a SIEM): ``cursor`` is the
+    last sequence the receiver acknowledged with a 2xx, ``cursor_hash`` that event's chain hash (the
+    next batch must link to it). One worker at a time sends a stream: it holds the lease
+    (``lease_owner`` until ``lease_until``), taken by a conditional UPDATE (webhooks.audit_stream)."""
+
+    JSONL, SPLUNK_HEC = "jsonl", "splunk_hec"
+    FORMAT_CHOICES = [(JSONL, "JSON lines (the audit export's event lines)"), (SPLUNK_HEC, "Splunk HEC")]
+
+    name = models.SlugField(max_length=50, unique=True)
+    url = models.URLField(max_length=2000)
+    format = models.CharField(max_length=16, choices=FORMAT_CHOICES, default=JSONL)
+    token = models.CharField(max_length=500, blank=True)  # sealed (webhooks.secret_box): use auth_token()
+    sourcetype = models.CharField(max_length=100, default="promptledger:audit")
+    batch_size = models.PositiveIntegerField(default=500)
+    interval_seconds = models.PositiveIntegerField(default=10)
+    active = models.BooleanField(default=True)
+    cursor = models.PositiveBigIntegerField(default=0)
+    cursor_hash = models.CharField(max_length=64)
+    lease_owner = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)  # consecutive failed batches
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    delivered_events = models.PositiveBigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(batch_size__gte=1, batch_size__lte=5000),
+                                   name="webhooks_stream_batch_size"),
+            models.CheckConstraint(condition=models.Q(interval_seconds__gte=1, interval_seconds__lte=3600),
+                                   name="webhooks_stream_interval"),
+        ]
+
+    def __str__(self):
+        return f"audit stream {self.name} → {self.display_url}"
+
+    @property
+    def display_url(self):
+        return redacted_url(self.url)
+
+    def auth_token(self):
+        """The receiver's token (HEC token, bearer token), unsealed for the moment; "" for none."""
+        from .secret_box import unseal
+
+        return unseal(self.token) if self.token else ""
+
+    def set_auth_token(self, raw):
+        from .secret_box import seal
+
+        self.token = seal(raw) if raw else ""

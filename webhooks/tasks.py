@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import delivery
+from . import audit_stream, delivery
 
 
 @shared_task(name="webhooks.tasks.deliver", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -16,3 +16,15 @@ def deliver(delivery_id):
 def requeue_due():
     """Beat, every minute: re-signal pending deliveries that are due (lost messages, long backoffs)."""
     return delivery.requeue_due()
+
+
+@shared_task(name="webhooks.tasks.send_audit_stream", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def send_audit_stream(stream_id):
+    """Send one audit stream's due batches; a duplicate message finds the lease taken and does nothing."""
+    return audit_stream.run(stream_id)
+
+
+@shared_task(name="webhooks.tasks.audit_stream_tick", ignore_result=True)
+def audit_stream_tick():
+    """Beat, every PROMPTLEDGER_AUDIT_STREAM_TICK seconds: signal each audit stream that is due."""
+    return audit_stream.tick()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import stream_views, views
 
 app_name = "webhooks"
 urlpatterns = [
@@ -15,4 +15,11 @@ urlpatterns = [
     path("<int:subscription_id>/rotate/", views.subscription_rotate, name="rotate"),
     path("<int:subscription_id>/delete/", views.subscription_delete, name="delete"),
     path("deliveries/<int:delivery_id>/redeliver/", views.delivery_redeliver, name="redeliver"),
+    # the audit stream to a SIEM (webhooks.stream_views)
+    path("streams/", stream_views.stream_list, name="streams"),
+    path("streams/new/", stream_views.stream_new, name="stream-new"),
+    path("streams/<int:stream_id>/", stream_views.stream_detail, name="stream"),
+    path("streams/<int:stream_id>/status/", stream_views.stream_status, name="stream-status"),
+    path("streams/<int:stream_id>/edit/", stream_views.stream_edit, name="stream-edit"),
+    path("streams/<int:stream_id>/pause/", stream_views.stream_pause, name="stream-pause"),
 ]

@@ -15,7 +15,7 @@ from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.pages import registry_page
 from registry.models import Team
 
-from . import selectors, services
+from . import selectors, services, stream_services
 from .forms import SubscriptionEditForm, SubscriptionForm
 from .models import Delivery
 
@@ -44,6 +44,7 @@ def subscription_list(request, actor):
         "section": "webhooks",
         "subscriptions": list(selectors.manageable_subscriptions(actor)),
         "may_create": any(services.may_manage(actor, team) for team in [*teams, None]),
+        "may_see_streams": stream_services.may_read(actor),
     }
     return render(request, "webhooks/subscription_list.html", context)
 

@@ -28,14 +28,22 @@ def add_arguments(parser):
         help="base64 Ed25519 public key to trust; give it once per key when the file spans a key rotation "
         "(default: the keys the file lists; pass your own copies to rule out a re-signed file)",
     )
+    parser.add_argument(
+        "--stream-copy",
+        action="store_true",
+        help="the file is a SIEM's copy from an audit stream: event lines without a manifest (docs/siem.md)",
+    )
 
 
-def run(path, public_keys, *, out=None, err=None):
+def run(path, public_keys, *, stream_copy=False, out=None, err=None):
     """Verify ``path`` and print the verdict; returns the exit code."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
         pack = is_pack(path)
-        report = verify_pack(path, public_key=public_keys) if pack else verify_file(path, public_key=public_keys)
+        report = (
+            verify_pack(path, public_key=public_keys) if pack
+            else verify_file(path, public_key=public_keys, stream_copy=stream_copy)
+        )
     except OSError as exc:
         print(f"cannot read {path}: {exc}", file=err)
         return 2
@@ -61,4 +69,4 @@ def main(argv=None, *, prog="python -m audit.verify"):
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run(args.file, args.public_key)
+    return run(args.file, args.public_key, stream_copy=args.stream_copy)

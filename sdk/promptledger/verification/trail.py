@@ -273,17 +273,22 @@ def _key_texts(keys):
     return {key_id: base64.b64encode(raw).decode() for key_id, raw in (keys or {}).items()}
 
 
-def verify_file(path, *, public_key=None):
+def verify_file(path, *, public_key=None, stream_copy=False):
     """Verify a JSONL export file (see ``verify_lines``)."""
-    return verify_lines(_file_lines(path), public_key=public_key)
+    return verify_lines(_file_lines(path), public_key=public_key, stream_copy=stream_copy)
 
 
-def verify_lines(open_lines, *, public_key=None):
+def verify_lines(open_lines, *, public_key=None, stream_copy=False):
     """Verify a JSONL export: events, the checkpoints it carries, and its signed manifest.
 
     ``public_key`` is the key (base64) or list of keys the auditor trusts: exactly those, each
     checkpoint and the manifest checked with the one its key id names. Without any, the keys the
     manifest lists are used, which proves the file consistent but not who signed it.
+
+    ``stream_copy``: the lines are what a SIEM received from an audit stream (event lines, no
+    manifest): every event's hash and each link to the event before it are checked, from the first
+    event's ``prev_hash``; nothing signed vouches for its last event, so compare that hash with the
+    server's (docs/siem.md).
 
     Two streaming passes, so memory stays flat however long the file: the first reads the
     checkpoints and the manifest, the second checks every event against them."""
@@ -324,7 +329,8 @@ def verify_lines(open_lines, *, public_key=None):
     report = verifier.report
     report.trusted_keys, report.pinned = _key_texts(keys), pinned is not None
     if manifest is None:
-        report.problems.append(Problem(None, "manifest", "the file has no manifest line (was it cut short?)"))
+        if not stream_copy:
+            report.problems.append(Problem(None, "manifest", "the file has no manifest line (was it cut short?)"))
         return report
     report.problems.extend(key_problems)
     expected = {

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('webhooks', '0003_team_in_core'),
+        ('webhooks', '0004_audit_stream'),
     ]
 
     operations = [
