@@ -26,7 +26,7 @@ from registry import selectors as registry_selectors
 from registry.models import Team
 from registry.permissions import visible_prompts
 
-from . import drift, runner, selectors, services
+from . import drift, runner, selectors, services, suite_fit
 from .compare import compare_runs
 from .forms import CaseUploadForm, RunFilterForm, RunStartForm, SuiteForm
 from .models import DriftNotice, EvalResult, EvalRun
@@ -40,11 +40,6 @@ SCORED = (EvalRun.COMPLETED, EvalRun.COMPLETED_WITH_ERRORS)
 
 
 # --- reads -----------------------------------------------------------------------------------------
-def runnable_suites(actor, prompt):
-    """The suites ``start_run`` accepts for this prompt: its team's and the shared ones."""
-    return visible_suites(actor).filter(Q(team__isnull=True) | Q(team=prompt.team))
-
-
 def _may_edit_suite(actor, suite):
     return access.may(actor, "suite.edit", team=suite.team)
 
@@ -56,10 +51,15 @@ def _query_without_page(request):
 
 
 # --- parts of the registry's pages -----------------------------------------------------------------
+def _run_form(actor, prompt, version, data=None):
+    choices = suite_fit.run_choices(actor, prompt, version)
+    return RunStartForm(data, choices=choices, default=suite_fit.default_choice(choices))
+
+
 def run_panel(actor, prompt, version):
-    """The version page's Run form (only for those who may run) and its latest runs."""
+    """The version page's Run picker (only for those who may run) and its latest runs."""
     may_run = access.may(actor, "run.start", team=prompt.team)
-    form = RunStartForm(suites=runnable_suites(actor, prompt)) if may_run else None
+    form = _run_form(actor, prompt, version) if may_run else None
     recent = list(EvalRun.objects.filter(version=version).select_related("suite").order_by("-created_at", "-id")[:5])
     return {"run_form": form, "recent_runs": recent}
 
@@ -136,7 +136,7 @@ def run_list(request, actor):
 def run_start(request, actor, slug, number):
     prompt = registry_selectors.get_visible_prompt(actor=actor, slug=slug)
     version = registry_selectors.get_version(prompt=prompt, number=number)
-    form = RunStartForm(request.POST, suites=runnable_suites(actor, prompt))
+    form = RunStartForm(request.POST, choices=suite_fit.run_choices(actor, prompt, version))
     if not form.is_valid():
         messages.error(request, "Choose a suite to run.")
         return redirect("registry:version-detail", slug=prompt.slug, number=version.number)
@@ -150,11 +150,28 @@ def run_start(request, actor, slug, number):
             trigger=form.cleaned_data["trigger"] or EvalRun.MANUAL,
         )
     except ValidationFailed as exc:
-        problems = "; ".join(f"{key}: {', '.join(texts)}" for key, texts in list(exc.field_errors.items())[:5])
-        messages.error(request, f"The run was not started: {exc.detail}" + (f" ({problems})" if problems else ""))
-        return redirect("registry:version-detail", slug=prompt.slug, number=version.number)
+        return _run_refused(request, actor, prompt, version, suite, exc)
     messages.success(request, f"Run {run.pk} queued: {run.total} case{'s' if run.total != 1 else ''} of {suite.slug}.")
     return redirect("evals:run-detail", run_id=run.pk)
+
+
+def _run_refused(request, actor, prompt, version, suite, exc):
+    """The refusal as a page (400): what the service said, the first few offending cases as a list,
+    and the picker again to choose another suite."""
+    fit = suite_fit.fit_of(suite, version) if exc.code == "case_variables_mismatch" else None
+    problems = [] if fit else [(key, text) for key, texts in exc.field_errors.items() for text in texts]
+    context = {
+        "section": "evals",
+        "prompt": prompt,
+        "version": version,
+        "suite": suite,
+        "error": exc,
+        "fit": fit,
+        "problems": problems[: suite_fit.FIRST_FEW],
+        "more_problems": max(0, len(problems) - suite_fit.FIRST_FEW),
+        "run_form": _run_form(actor, prompt, version),
+    }
+    return render(request, "evals/run_refused.html", context, status=exc.status)
 
 
 def _run_context(actor, run):
