@@ -76,7 +76,8 @@ def set_gate(*, actor, prompt, suites, max_regression=None):
     return gate
 
 
-def _newest_run(prompt, content_hash, suite_id):
+def newest_scored_run(prompt, content_hash, suite_id):
+    """The newest finished, scored run of a suite on a content hash: the run a gate reads."""
     return (
         EvalRun.objects.filter(prompt=prompt, content_hash=content_hash, suite_id=suite_id, status__in=SCORED)
         .order_by("-finished_at", "-id")
@@ -114,7 +115,7 @@ def evaluate_gate(*, actor, prompt, version, environment, record_decision=True, 
     live = Deployment.objects.filter(prompt=prompt, environment=environment).select_related("version").first()
     live_version = live.version if live and live.version_id and live.version_id != version.pk else None
     for gs in gate_suites:
-        run = _newest_run(prompt, version.content_hash, gs.suite_id)
+        run = newest_scored_run(prompt, version.content_hash, gs.suite_id)
         check = {
             "suite": gs.suite.slug,
             "min_pass_rate": gs.min_pass_rate,
@@ -141,7 +142,7 @@ def evaluate_gate(*, actor, prompt, version, environment, record_decision=True, 
                 }
             )
             continue
-        baseline = _newest_run(prompt, live_version.content_hash, gs.suite_id) if live_version else None
+        baseline = newest_scored_run(prompt, live_version.content_hash, gs.suite_id) if live_version else None
         if baseline is not None and gate.max_regression is not None:
             check.update(
                 baseline_run=baseline.pk, baseline_pass_rate=baseline.pass_rate, baseline_version=live_version.number

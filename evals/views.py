@@ -23,19 +23,20 @@ from core import access
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.pages import registry_page
 from registry import selectors as registry_selectors
+from registry.diffing import word_diff
 from registry.models import Team
 from registry.permissions import visible_prompts
 
-from . import drift, runner, selectors, services, suite_fit
-from .compare import compare_runs
+from . import compare, drift, runner, selectors, services, suite_fit
 from .forms import CaseUploadForm, RunFilterForm, RunStartForm, SuiteForm
-from .models import DriftNotice, EvalResult, EvalRun
+from .models import DriftNotice, EvalRun
 from .selectors import get_run, visible_runs, visible_suites
 
 RUNS_PER_PAGE = 25
 CASES_PER_PAGE = 50
 RESULTS_PER_PAGE = 50
 COMPARE_CHOICES = 50
+COMPARE_PER_PAGE = 20
 SCORED = (EvalRun.COMPLETED, EvalRun.COMPLETED_WITH_ERRORS)
 
 
@@ -237,28 +238,35 @@ def run_compare(request, actor, run_id):
     run = get_run(actor, run_id)
     others = list(visible_runs(actor).filter(suite=run.suite).exclude(pk=run.pk).order_by("-created_at", "-id"))
     against = request.GET.get("against", "")
-    context = {"section": "evals", "run": run, "others": others[:COMPARE_CHOICES], "against": against, "diff": None}
+    show = request.GET.get("show") or "changed"
+    if show not in compare.FILTERS:
+        show = "changed"
+    context = {
+        "section": "evals", "run": run, "others": others[:COMPARE_CHOICES], "against": against, "diff": None,
+        "show": show,
+    }
     if against:
         if not against.isdigit():
             raise ValidationFailed("against must be a run id", field_errors={"against": ["another run's id"]})
         base = get_run(actor, int(against))
-        diff = compare_runs(run, base)
-        cases = {e["case"] for key in ("regressions", "improvements", "still_failing") for e in diff[key]}
-        results = EvalResult.objects.filter(run__in=(run, base), case_id__in=cases).select_related("case")
-        pairs = defaultdict(dict)
-        for result in results:
-            pairs[result.case_id]["now" if result.run_id == run.pk else "before"] = result
+        diff = compare.compare_runs(run, base)
+        counts = diff["counts"]
+        shown = Paginator(compare.filtered(diff["cases"], show), COMPARE_PER_PAGE).get_page(request.GET.get("page"))
+        pairs = compare.outputs_of(run, base, [c["case"] for c in shown.object_list])
+        rows = []
+        for entry in shown.object_list:
+            pair = pairs[entry["case"]]
+            now, before = pair.get("now"), pair.get("before")
+            words = word_diff(before.output, now.output) if now and before and entry["output_changed"] else None
+            rows.append({**entry, "now": now, "before": before, "words": words})
+        filter_counts = {
+            "changed": counts["changed_output"], "regressions": counts["regression"],
+            "improvements": counts["improvement"], "all": counts["cases"],
+        }
         context.update(
-            base=base,
-            diff=diff,
-            sections=[
-                (key, title, [pairs[e["case"]] | {"position": e["position"]} for e in diff[key]])
-                for key, title in (
-                    ("regressions", "Regressions: passed before, fail now"),
-                    ("improvements", "Improvements: failed before, pass now"),
-                    ("still_failing", "Still failing"),
-                )
-            ],
+            base=base, diff=diff, counts=counts, totals=diff["totals"], rows=rows, page=shown,
+            filters=[(key, label, filter_counts[key]) for key, label in compare.FILTERS.items()],
+            query=_query_without_page(request),
         )
     return render(request, "evals/run_compare.html", context)
 
