@@ -78,6 +78,21 @@ def add_cases(*, actor, suite, cases, replace=False):
     return made
 
 
+def load_shared_suite(*, actor, spec):
+    """Create the shared suite ``spec`` describes (``{slug, name, description, cases}``, e.g.
+    ``attack_suites.SUITE``) or top it up with the cases a newer release appended; an existing suite
+    with all its cases is left alone. Returns ``(suite, added)``. ``load_attack_suites`` and the demo
+    load the attack suite through it."""
+    suite = Suite.objects.filter(slug=spec["slug"]).first()
+    if suite is None:
+        suite = create_suite(actor=actor, slug=spec["slug"], name=spec["name"], team=None,
+                             description=spec["description"])
+    missing = spec["cases"][suite.cases.count():]
+    if missing:
+        add_cases(actor=actor, suite=suite, cases=missing)
+    return suite, len(missing)
+
+
 @retry_transient
 def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=None):
     """Queue a run of ``suite`` against ``version`` (optionally on another registered model).
