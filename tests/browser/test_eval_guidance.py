@@ -3,8 +3,10 @@ that fit the version (the gate suite first and selected) and shows why the other
 comparison of two runs shows the changed outputs side by side (stacked on a phone) with the words
 that changed, sums at the top and filters. Neither page scrolls sideways at 390 px."""
 
+import os
 import re
 import threading
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -54,6 +56,15 @@ def work_on(run_id):
     assert not worker.is_alive()
 
 
+SCREENS = os.environ.get("PROMPTLEDGER_SCREENSHOTS")  # a folder: each journey's pages are saved there
+
+
+def shoot(page, name):
+    if SCREENS:
+        Path(SCREENS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENS) / f"{name}-{page.viewport_size['width']}.png"), full_page=True)
+
+
 def assert_no_sideways_scroll(page):
     width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width <= inner, f"{page.url} is {width}px wide in a {inner}px window"
@@ -85,6 +96,7 @@ def test_the_run_picker_selects_the_gate_suite_and_says_why_others_cannot_run(pa
     why.locator("summary").click()
     expect(why.locator("li")).to_have_text("Accounts: 3 of 5 cases need variable `account`, which v1 does not declare.")
     assert_no_sideways_scroll(page)
+    shoot(page, "run-picker")
     evals.get_by_role("button", name="Run").click()
     expect(page).to_have_url(re.compile(r"/evals/runs/\d+/$"))
     assert EvalRun.objects.get().suite.slug == "letters-core"
@@ -125,6 +137,7 @@ def test_compare_shows_changed_outputs_side_by_side_with_sums_and_filters(page, 
     else:
         assert before["y"] + before["height"] <= now["y"] + 1, "stacked on a phone"
     assert_no_sideways_scroll(page)
+    shoot(page, "run-compare")
 
     cases.get_by_role("link", name=re.compile(r"^Regressions")).click()
     expect(page).to_have_url(re.compile(r"show=regressions"))
@@ -168,6 +181,8 @@ def test_the_request_page_shows_each_gate_suites_changed_outputs_and_links_the_c
     expect(evidence.locator("li.compare-case").first.locator(".compare-now ins").first).to_have_text("Dear")
     # The rest of the request page (its timeline) is another change's to narrow: this part stays inside.
     assert_inside_the_window(page, "#gate-comparisons")
+    if SCREENS:
+        evidence.screenshot(path=str(Path(SCREENS) / f"request-gate-comparisons-{width}.png"))
     evidence.get_by_role("link", name="Open the comparison of letters-core").click()
     expect(page).to_have_url(re.compile(rf"/evals/runs/{runs[1].pk}/compare/\?against={runs[0].pk}$"))
     expect(page.get_by_role("region", name="Cases").locator(".compare-case")).to_have_count(3)
