@@ -204,7 +204,11 @@ def run_detail(request, actor, run_id):
         "results": Paginator(results, RESULTS_PER_PAGE).get_page(request.GET.get("page")),
         "counts": counts,
         "query": _query_without_page(request),
-        "compare_with": others.filter(status__in=SCORED).first(),
+        # the newest other scored run of this prompt on another version, else any other of the suite
+        "compare_with": (
+            others.filter(status__in=SCORED, prompt=run.prompt).exclude(content_hash=run.content_hash).first()
+            or others.filter(status__in=SCORED).first()
+        ),
     }
     return render(request, "evals/run_detail.html", context)
 

@@ -133,3 +133,12 @@ def test_the_api_adds_counts_totals_and_cases_to_the_comparison(api_for, runs):
         "against_passed": True, "output_changed": True,
         "deltas": {"cost_usd": 0.0005, "latency_ms": 50.0, "input_tokens": 2, "output_tokens": 2},
     }
+
+
+def test_a_run_page_offers_the_comparison_with_another_version_of_its_prompt(client, cast, prompt, runs):
+    now, before = runs
+    again = services.start_run(actor=Actor(user=cast["author"]), prompt=prompt, version=now.version, suite=now.suite)
+    runner.execute(again.pk)  # a rerun of v2: newer than both, but the same content
+    client.force_login(cast["viewer"])
+    body = client.get(f"/evals/runs/{again.pk}/").content.decode()
+    assert f'href="/evals/runs/{again.pk}/compare/?against={before.pk}">Compare with run {before.pk}</a>' in body
