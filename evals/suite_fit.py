@@ -96,12 +96,14 @@ def _summary(cases, misfits, declared, total, number):
     order = {"undeclared": 0, "missing": 1, "type": 2}
     for (kind, name), n in sorted(counts.items(), key=lambda kv: (-kv[1], order[kv[0][0]], kv[0][1])):
         cases_text = f"{n} of {total} case{'s' if total != 1 else ''}"
+        one = n == 1 and total != 1  # "1 of 5 cases needs", "1 of 1 case needs", "3 of 5 cases need"
+        s = "s" if one or total == 1 else ""
         if kind == "undeclared":
-            lines.append(f"{cases_text} need variable `{name}`, which v{number} does not declare")
+            lines.append(f"{cases_text} need{s} variable `{name}`, which v{number} does not declare")
         elif kind == "missing":
-            lines.append(f"{cases_text} lack `{name}`, which v{number} requires")
+            lines.append(f"{cases_text} lack{s} `{name}`, which v{number} requires")
         else:
-            lines.append(f"{cases_text} give `{name}` a value that is not a {declared[name]['type']}")
+            lines.append(f"{cases_text} give{s} `{name}` a value that is not a {declared[name]['type']}")
     if not lines and misfits:
         lines.append(f"{len(misfits)} of {total} cases do not match v{number}'s variables")
     return tuple(lines)

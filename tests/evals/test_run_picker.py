@@ -131,3 +131,22 @@ def test_an_empty_suite_is_refused_with_its_reason_listed(client, cast, version,
     body = text(response)
     assert "The run was not started:</strong> suite 'empty' has no cases" in body
     assert "<li><code>suite</code>: add at least one case before running it</li>" in body
+
+
+def test_each_kind_of_misfit_is_named_once_with_how_many_cases_have_it(cast, version):
+    author = Actor(user=cast["author"])
+    suite = services.create_suite(actor=author, slug="mixed", name="Mixed", team=cast["team"])
+    services.add_cases(actor=author, suite=suite, cases=[
+        {"vars": {"name": 5}, "assertions": [{"type": "contains", "value": "x"}]},
+        {"vars": {}, "assertions": [{"type": "contains", "value": "x"}]},
+        {"vars": {"name": "Ada", "tone": "warm"}, "assertions": [{"type": "contains", "value": "x"}]},
+        {"vars": {"name": "Ada", "tone": "cold"}, "assertions": [{"type": "contains", "value": "x"}]},
+    ])
+    fit = suite_fit.fit_of(suite, version)
+    assert fit.summary == (
+        "2 of 4 cases need variable `tone`, which v1 does not declare",
+        "1 of 4 cases lacks `name`, which v1 requires",
+        "1 of 4 cases gives `name` a value that is not a string",
+    )
+    assert fit.reason == "2 of 4 cases need variable `tone`, which v1 does not declare (and 2 other problems)"
+    assert [m.position for m in fit.misfits] == [1, 2, 3, 4]
