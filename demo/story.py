@@ -22,10 +22,10 @@ from approvals.services import Signature
 from audit.transactions import change
 from core.actors import Actor
 from core.errors import DomainError, NotFound
-from evals import runner
+from evals import attack_suites, runner
 from evals.gates import SCORED, set_gate
 from evals.models import EvalRun, Gate, Suite
-from evals.services import add_cases, create_suite, start_run
+from evals.services import add_cases, create_suite, load_shared_suite, start_run
 from registry.models import Environment, Prompt
 
 from . import files
@@ -131,14 +131,25 @@ class Story:
 
     def gate(self, prompt, plan):
         suite = self.suite(prompt, plan["suite"])
+        shared = {self.shared_suite(slug): rate for slug, rate in (plan.get("shared") or {}).items()}
         if not Gate.objects.filter(prompt=prompt).exists():
             set_gate(
                 actor=self.who(f"{prompt.team.slug}-owner"), prompt=prompt,
-                suites=[{"suite": suite.slug, "min_pass_rate": plan["min_pass_rate"]}],
+                suites=[{"suite": suite.slug, "min_pass_rate": plan["min_pass_rate"]}]
+                + [{"suite": s.slug, "min_pass_rate": rate} for s, rate in shared.items()],
                 max_regression=plan["max_regression"],
             )
         for number in plan["runs"]:
-            self.run(prompt, prompt.versions.get(number=number), suite)
+            for each in (suite, *shared):
+                self.run(prompt, prompt.versions.get(number=number), each)
+
+    def shared_suite(self, slug):
+        """A shared suite the gate names: the attack suite, loaded as ``load_attack_suites`` would."""
+        if slug != attack_suites.SLUG:
+            raise ValueError(f"world.yaml: the demo knows one shared suite, {attack_suites.SLUG}, not '{slug}'")
+        suite, added = load_shared_suite(actor=Actor.for_system("bootstrap_demo"), spec=attack_suites.SUITE)
+        self.created["suites"] += int(added == len(attack_suites.SUITE["cases"]))
+        return suite
 
     def suite(self, prompt, slug):
         suite = Suite.objects.filter(slug=slug).first()

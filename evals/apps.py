@@ -27,9 +27,9 @@ class EvalsConfig(AppConfig):
         # The registry's gate page (registry/views_setup.py) reads and sets the gate through these.
         from registry import hooks
 
-        from . import gates
+        from . import gates, suite_fit
 
         hooks.provide("gate_config", gates.gate_config)
         hooks.provide("set_gate", gates.set_gate)
-        hooks.provide("gate_suites", views.runnable_suites)
+        hooks.provide("gate_suites", suite_fit.runnable_suites)
         hooks.provide("gate_verdict", lambda **kwargs: gates.evaluate_gate(**kwargs, record_decision=False))

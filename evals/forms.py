@@ -117,19 +117,57 @@ class CaseUploadForm(forms.Form):
         return rows or [("file", "", exc.detail)]
 
 
+class SuiteSelect(forms.Select):
+    """A select whose options for suites that cannot run are there but disabled."""
+
+    def __init__(self, *args, disabled=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.disabled_values = set(disabled)
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in self.disabled_values:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+def _suite_label(fit):
+    suite = fit.suite
+    owner = "shared" if suite.team_id is None else suite.team.slug
+    label = f"{suite.name} ({owner}, {fit.total} case{'s' if fit.total != 1 else ''})"
+    if fit.gate:
+        label = f"★ {label} · gate ≥ {fit.gate_min_pass_rate:.0%}"
+    return label
+
+
 class RunStartForm(forms.Form):
-    """The Run button's form on a version page: which suite (the team's and the shared ones)."""
+    """The Run button's form on a version page. ``choices`` are ``suite_fit.run_choices``: gate
+    suites that fit, other suites that fit, then the ones that cannot run, disabled. Which suite fits
+    is the service's rule (``suite_fit``); the form only lays the answer out."""
 
     suite = forms.ChoiceField(label="Suite")
     trigger = forms.CharField(widget=forms.HiddenInput, initial=EvalRun.MANUAL, required=False)
 
-    def __init__(self, *args, suites=(), **kwargs):
+    def __init__(self, *args, choices=(), default=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["suite"].choices = [
-            (s.slug, f"{s.name} ({'shared' if s.team_id is None else s.team.slug}, {_cases(s.case_count)})")
-            for s in suites
+        self.fits = list(choices)
+        groups = [
+            ("Gate suites of this prompt", [f for f in self.fits if f.fits and f.gate]),
+            ("Suites that fit this version", [f for f in self.fits if f.fits and not f.gate]),
+            ("Cannot run on this version", [f for f in self.fits if not f.fits]),
         ]
+        self.fields["suite"].choices = [
+            (title, [(f.suite.slug, _suite_label(f)) for f in fits]) for title, fits in groups if fits
+        ]
+        self.fields["suite"].widget = SuiteSelect(disabled=[f.suite.slug for f in self.fits if not f.fits])
+        self.fields["suite"].widget.choices = self.fields["suite"].choices
+        if default is not None:
+            self.fields["suite"].initial = default.slug
 
+    @property
+    def unfit(self):
+        return [f for f in self.fits if not f.fits]
 
-def _cases(count):
-    return f"{count} case{'' if count == 1 else 's'}"
+    @property
+    def runnable(self):
+        return any(f.fits for f in self.fits)

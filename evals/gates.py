@@ -76,7 +76,9 @@ def set_gate(*, actor, prompt, suites, max_regression=None):
     return gate
 
 
-def _newest_run(prompt, content_hash, suite_id, as_of=None):
+def newest_scored_run(prompt, content_hash, suite_id, as_of=None):
+    """The newest finished, scored run of a suite on a content hash (finished by ``as_of`` when
+    given): the run a gate reads."""
     runs = EvalRun.objects.filter(prompt=prompt, content_hash=content_hash, suite_id=suite_id, status__in=SCORED)
     if as_of is not None:
         runs = runs.filter(finished_at__lte=as_of)
@@ -120,7 +122,7 @@ def evaluate_gate(
     else:
         live_version = live_then if live_then is not None and live_then.pk != version.pk else None
     for gs in gate_suites:
-        run = _newest_run(prompt, version.content_hash, gs.suite_id, as_of)
+        run = newest_scored_run(prompt, version.content_hash, gs.suite_id, as_of)
         check = {
             "suite": gs.suite.slug,
             "min_pass_rate": gs.min_pass_rate,
@@ -147,7 +149,7 @@ def evaluate_gate(
                 }
             )
             continue
-        baseline = _newest_run(prompt, live_version.content_hash, gs.suite_id, as_of) if live_version else None
+        baseline = newest_scored_run(prompt, live_version.content_hash, gs.suite_id, as_of) if live_version else None
         if baseline is not None and gate.max_regression is not None:
             check.update(
                 baseline_run=baseline.pk, baseline_pass_rate=baseline.pass_rate, baseline_version=live_version.number

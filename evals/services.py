@@ -11,7 +11,7 @@ from core.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.services.prompts import normalize_model_config, registered_model
 from registry.services.validation import check_slug, check_storable, check_text
 
-from . import assertions, events, queueing, runner
+from . import assertions, events, queueing, runner, suite_fit
 from .models import Case, EvalItem, EvalRun, Suite
 
 TRIGGERS = [t for t, _ in EvalRun.TRIGGER_CHOICES]
@@ -78,12 +78,28 @@ def add_cases(*, actor, suite, cases, replace=False):
     return made
 
 
+def load_shared_suite(*, actor, spec):
+    """Create the shared suite ``spec`` describes (``{slug, name, description, cases}``, e.g.
+    ``attack_suites.SUITE``) or top it up with the cases a newer release appended; an existing suite
+    with all its cases is left alone. Returns ``(suite, added)``. ``load_attack_suites`` and the demo
+    load the attack suite through it."""
+    suite = Suite.objects.filter(slug=spec["slug"]).first()
+    if suite is None:
+        suite = create_suite(actor=actor, slug=spec["slug"], name=spec["name"], team=None,
+                             description=spec["description"])
+    missing = spec["cases"][suite.cases.count():]
+    if missing:
+        add_cases(actor=actor, suite=suite, cases=missing)
+    return suite, len(missing)
+
+
 @retry_transient
 def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=None):
     """Queue a run of ``suite`` against ``version`` (optionally on another registered model).
 
     Everything is checked before anything runs: the suite has cases, every case's variables match
-    the version's declarations, the model is registered and not retired."""
+    the version's declarations (``suite_fit``: the rule the Run picker offers suites by), the model
+    is registered and not retired."""
     access.require(actor, "run.start", team=prompt.team)
     if version.prompt_id != prompt.pk:
         raise ValidationFailed("version is not a version of this prompt", field_errors={"version": ["wrong prompt"]})
@@ -98,13 +114,7 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
         model_config = normalize_model_config({**version.model_config, **check_storable(model, "model")})
     llm_model = registered_model(model_config)
     cases = list(suite.cases.order_by("position"))
-    if not cases:
-        raise ValidationFailed(
-            f"suite '{suite.slug}' has no cases",
-            code="empty_suite",
-            field_errors={"suite": ["add at least one case before running it"]},
-        )
-    assertions.check_case_variables([{"vars": c.vars} for c in cases], version.variables)
+    suite_fit.require_fit(suite_fit.fit_of(suite, version, cases=[(c.position, c.vars) for c in cases]))
     _check_judges(cases)
     with change():
         run = EvalRun.objects.create(

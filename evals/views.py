@@ -23,28 +23,24 @@ from core import access
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.pages import registry_page
 from registry import selectors as registry_selectors
+from registry.diffing import word_diff
 from registry.models import Team
 from registry.permissions import visible_prompts
 
-from . import drift, runner, selectors, services
-from .compare import compare_runs
+from . import compare, drift, runner, selectors, services, suite_fit
 from .forms import CaseUploadForm, RunFilterForm, RunStartForm, SuiteForm
-from .models import DriftNotice, EvalResult, EvalRun
+from .models import DriftNotice, EvalRun
 from .selectors import get_run, visible_runs, visible_suites, with_results_done
 
 RUNS_PER_PAGE = 25
 CASES_PER_PAGE = 50
 RESULTS_PER_PAGE = 50
 COMPARE_CHOICES = 50
+COMPARE_PER_PAGE = 20
 SCORED = (EvalRun.COMPLETED, EvalRun.COMPLETED_WITH_ERRORS)
 
 
 # --- reads -----------------------------------------------------------------------------------------
-def runnable_suites(actor, prompt):
-    """The suites ``start_run`` accepts for this prompt: its team's and the shared ones."""
-    return visible_suites(actor).filter(Q(team__isnull=True) | Q(team=prompt.team))
-
-
 def _may_edit_suite(actor, suite):
     return access.may(actor, "suite.edit", team=suite.team)
 
@@ -56,10 +52,15 @@ def _query_without_page(request):
 
 
 # --- parts of the registry's pages -----------------------------------------------------------------
+def _run_form(actor, prompt, version, data=None):
+    choices = suite_fit.run_choices(actor, prompt, version)
+    return RunStartForm(data, choices=choices, default=suite_fit.default_choice(choices))
+
+
 def run_panel(actor, prompt, version):
-    """The version page's Run form (only for those who may run) and its latest runs."""
+    """The version page's Run picker (only for those who may run) and its latest runs."""
     may_run = access.may(actor, "run.start", team=prompt.team)
-    form = RunStartForm(suites=runnable_suites(actor, prompt)) if may_run else None
+    form = _run_form(actor, prompt, version) if may_run else None
     recent = list(EvalRun.objects.filter(version=version).select_related("suite").order_by("-created_at", "-id")[:5])
     return {"run_form": form, "recent_runs": recent}
 
@@ -136,7 +137,7 @@ def run_list(request, actor):
 def run_start(request, actor, slug, number):
     prompt = registry_selectors.get_visible_prompt(actor=actor, slug=slug)
     version = registry_selectors.get_version(prompt=prompt, number=number)
-    form = RunStartForm(request.POST, suites=runnable_suites(actor, prompt))
+    form = RunStartForm(request.POST, choices=suite_fit.run_choices(actor, prompt, version))
     if not form.is_valid():
         messages.error(request, "Choose a suite to run.")
         return redirect("registry:version-detail", slug=prompt.slug, number=version.number)
@@ -150,11 +151,28 @@ def run_start(request, actor, slug, number):
             trigger=form.cleaned_data["trigger"] or EvalRun.MANUAL,
         )
     except ValidationFailed as exc:
-        problems = "; ".join(f"{key}: {', '.join(texts)}" for key, texts in list(exc.field_errors.items())[:5])
-        messages.error(request, f"The run was not started: {exc.detail}" + (f" ({problems})" if problems else ""))
-        return redirect("registry:version-detail", slug=prompt.slug, number=version.number)
+        return _run_refused(request, actor, prompt, version, suite, exc)
     messages.success(request, f"Run {run.pk} queued: {run.total} case{'s' if run.total != 1 else ''} of {suite.slug}.")
     return redirect("evals:run-detail", run_id=run.pk)
+
+
+def _run_refused(request, actor, prompt, version, suite, exc):
+    """The refusal as a page (400): what the service said, the first few offending cases as a list,
+    and the picker again to choose another suite."""
+    fit = suite_fit.fit_of(suite, version) if exc.code == "case_variables_mismatch" else None
+    problems = [] if fit else [(key, text) for key, texts in exc.field_errors.items() for text in texts]
+    context = {
+        "section": "evals",
+        "prompt": prompt,
+        "version": version,
+        "suite": suite,
+        "error": exc,
+        "fit": fit,
+        "problems": problems[: suite_fit.FIRST_FEW],
+        "more_problems": max(0, len(problems) - suite_fit.FIRST_FEW),
+        "run_form": _run_form(actor, prompt, version),
+    }
+    return render(request, "evals/run_refused.html", context, status=exc.status)
 
 
 def _run_context(actor, run):
@@ -186,7 +204,11 @@ def run_detail(request, actor, run_id):
         "results": Paginator(results, RESULTS_PER_PAGE).get_page(request.GET.get("page")),
         "counts": counts,
         "query": _query_without_page(request),
-        "compare_with": others.filter(status__in=SCORED).first(),
+        # the newest other scored run of this prompt on another version, else any other of the suite
+        "compare_with": (
+            others.filter(status__in=SCORED, prompt=run.prompt).exclude(content_hash=run.content_hash).first()
+            or others.filter(status__in=SCORED).first()
+        ),
     }
     return render(request, "evals/run_detail.html", context)
 
@@ -220,28 +242,35 @@ def run_compare(request, actor, run_id):
     run = get_run(actor, run_id)
     others = list(visible_runs(actor).filter(suite=run.suite).exclude(pk=run.pk).order_by("-created_at", "-id"))
     against = request.GET.get("against", "")
-    context = {"section": "evals", "run": run, "others": others[:COMPARE_CHOICES], "against": against, "diff": None}
+    show = request.GET.get("show") or "changed"
+    if show not in compare.FILTERS:
+        show = "changed"
+    context = {
+        "section": "evals", "run": run, "others": others[:COMPARE_CHOICES], "against": against, "diff": None,
+        "show": show,
+    }
     if against:
         if not against.isdigit():
             raise ValidationFailed("against must be a run id", field_errors={"against": ["another run's id"]})
         base = get_run(actor, int(against))
-        diff = compare_runs(run, base)
-        cases = {e["case"] for key in ("regressions", "improvements", "still_failing") for e in diff[key]}
-        results = EvalResult.objects.filter(run__in=(run, base), case_id__in=cases).select_related("case")
-        pairs = defaultdict(dict)
-        for result in results:
-            pairs[result.case_id]["now" if result.run_id == run.pk else "before"] = result
+        diff = compare.compare_runs(run, base)
+        counts = diff["counts"]
+        shown = Paginator(compare.filtered(diff["cases"], show), COMPARE_PER_PAGE).get_page(request.GET.get("page"))
+        pairs = compare.outputs_of(run, base, [c["case"] for c in shown.object_list])
+        rows = []
+        for entry in shown.object_list:
+            pair = pairs[entry["case"]]
+            now, before = pair.get("now"), pair.get("before")
+            words = word_diff(before.output, now.output) if now and before and entry["output_changed"] else None
+            rows.append({**entry, "now": now, "before": before, "words": words})
+        filter_counts = {
+            "changed": counts["changed_output"], "regressions": counts["regression"],
+            "improvements": counts["improvement"], "all": counts["cases"],
+        }
         context.update(
-            base=base,
-            diff=diff,
-            sections=[
-                (key, title, [pairs[e["case"]] | {"position": e["position"]} for e in diff[key]])
-                for key, title in (
-                    ("regressions", "Regressions: passed before, fail now"),
-                    ("improvements", "Improvements: failed before, pass now"),
-                    ("still_failing", "Still failing"),
-                )
-            ],
+            base=base, diff=diff, counts=counts, totals=diff["totals"], rows=rows, page=shown,
+            filters=[(key, label, filter_counts[key]) for key, label in compare.FILTERS.items()],
+            query=_query_without_page(request),
         )
     return render(request, "evals/run_compare.html", context)
 

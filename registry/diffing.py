@@ -1,8 +1,9 @@
 """Differences between two prompt versions: one unified text diff, a diff per message, and rows
-for a side-by-side view."""
+for a side-by-side view; and ``word_diff``, the changed words of two texts (eval outputs)."""
 
 import difflib
 import json
+import re
 
 
 def version_text(version):
@@ -91,3 +92,27 @@ def side_by_side(old, new):
                 )
             )
     return rows
+
+
+_WORD = re.compile(r"\s+|\w+|[^\w\s]")
+WORD_DIFF_LIMIT = 10_000  # characters per text: past this a page shows the texts without a diff
+
+
+def word_diff(old, new):
+    """The words that changed between two texts, as two lists of ``(kind, text)`` segments: the old
+    text's (kind ``equal`` or ``delete``) and the new text's (``equal`` or ``insert``). Joined, each
+    list gives its text back. None when either text is longer than ``WORD_DIFF_LIMIT``."""
+    if len(old) > WORD_DIFF_LIMIT or len(new) > WORD_DIFF_LIMIT:
+        return None
+    a, b = _WORD.findall(old), _WORD.findall(new)
+    left, right = [], []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            left.append(("equal", "".join(a[i1:i2])))
+            right.append(("equal", "".join(b[j1:j2])))
+            continue
+        if i2 > i1:
+            left.append(("delete", "".join(a[i1:i2])))
+        if j2 > j1:
+            right.append(("insert", "".join(b[j1:j2])))
+    return left, right

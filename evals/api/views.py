@@ -247,7 +247,19 @@ class RunCompareView(GenericAPIView):
     @extend_schema(
         summary="Compare with another run of the same suite",
         parameters=[OpenApiParameter("against", int, required=True)],
-        responses={200: OpenApiResponse(description="regressions, improvements, pass_rate_delta"), **ERRORS},
+        description=(
+            "Case by case against another run of the same suite. `regressions`, `improvements`, "
+            "`still_failing`: `[{case, position}]`. `cases`: every case in both runs with `verdict` "
+            "(regression, improvement, still_failing, still_passing), `passed`, `against_passed`, "
+            "`output_changed` and `deltas` (`cost_usd`, `latency_ms`, `input_tokens`, `output_tokens`: "
+            "this run minus the other). `counts`: cases, changed_output, each verdict, only_in_run, "
+            "only_in_against. `totals`: each measure summed over the compared cases for `run`, "
+            "`against` and their `delta`."
+        ),
+        responses={
+            200: OpenApiResponse(description="pass_rate_delta, regressions, improvements, cases, counts, totals"),
+            **ERRORS,
+        },
     )
     def get(self, request, run_id):
         actor = actor_from(request)

@@ -265,28 +265,44 @@ _TYPE_NORMALIZERS = {
 }
 
 
-def check_case_variables(cases, declared_variables) -> None:
-    """Refuse a run when any case's vars miss a required variable, mistype one, or add one the
-    version does not declare; keys are ``cases[i].vars.name`` (i counts from 0 in run order)."""
+def case_misfits(cases, declared_variables):
+    """``[(index, {"variables.name": [messages]})]`` for each case whose vars miss a required
+    variable, mistype one, or add one the version does not declare (index counts from 0 in run
+    order). The one rule of "a case fits a version": ``check_case_variables`` refuses runs by it and
+    ``evals.suite_fit`` offers suites by it."""
     declared = normalize_variables(declared_variables)
-    errors, failing = {}, 0
+    misfits = []
     for index, case in enumerate(cases):
         values = case.get("vars") if isinstance(case, dict) else getattr(case, "vars", None)
         try:
             check_values(declared, values if values is not None else {})
         except ValidationFailed as exc:
-            failing += 1
-            if failing <= MAX_REPORTED_CASES:
-                for name, messages in exc.field_errors.items():
-                    errors[f"cases[{index}].vars" + name.removeprefix("variables")] = messages
-    if failing > MAX_REPORTED_CASES:
-        errors["cases"] = [f"{failing} cases do not match; the first {MAX_REPORTED_CASES} are listed"]
-    if errors:
+            misfits.append((index, exc.field_errors))
+    return misfits
+
+
+def check_case_variables(cases, declared_variables) -> None:
+    """Refuse a run when any case's vars miss a required variable, mistype one, or add one the
+    version does not declare; keys are ``cases[i].vars.name`` (i counts from 0 in run order)."""
+    misfits = case_misfits(cases, declared_variables)
+    if misfits:
         raise ValidationFailed(
-            f"{failing} case(s) do not match the version's declared variables",
+            f"{len(misfits)} case(s) do not match the version's declared variables",
             code="case_variables_mismatch",
-            field_errors=errors,
+            field_errors=misfit_field_errors(misfits),
         )
+
+
+def misfit_field_errors(misfits):
+    """``case_misfits`` as a refusal's field errors: ``cases[i].vars.name`` for the first
+    ``MAX_REPORTED_CASES`` cases, then a ``cases`` line saying how many more."""
+    errors = {}
+    for index, field_errors in misfits[:MAX_REPORTED_CASES]:
+        for name, messages in field_errors.items():
+            errors[f"cases[{index}].vars" + name.removeprefix("variables")] = messages
+    if len(misfits) > MAX_REPORTED_CASES:
+        errors["cases"] = [f"{len(misfits)} cases do not match; the first {MAX_REPORTED_CASES} are listed"]
+    return errors
 
 
 def judge_models(cases):

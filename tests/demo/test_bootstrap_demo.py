@@ -19,6 +19,8 @@ from audit.checks import verify_database
 from audit.models import AuditEvent
 from core.actors import Actor
 from demo import files
+from evals import attack_suites, suite_fit
+from evals.compare import compare_runs
 from evals.gates import evaluate_gate
 from evals.models import Case, EvalResult, EvalRun, Gate, Suite
 from promptledger.prompt_files import content_hash, load_directory, read_prompt_file
@@ -343,13 +345,13 @@ class TestTheApprovalFlowOfTheDemo:
         gated = Prompt.objects.filter(tier__lte=2)
         assert Gate.objects.filter(prompt__in=gated).count() == gated.count()
         for gate in Gate.objects.select_related("prompt__team"):
-            suites = [gs.suite for gs in gate.suites.select_related("suite")]
+            suites = [gs.suite for gs in gate.suites.select_related("suite") if gs.suite.team_id is not None]
             assert [s.team_id for s in suites] == [gate.prompt.team_id], gate.prompt.slug
-        runs = EvalRun.objects.all()
+        runs = EvalRun.objects.filter(suite__team__isnull=False)  # the attack suite's: see below
         assert runs.count() >= 12
         assert set(runs.values_list("status", flat=True)) == {EvalRun.COMPLETED}
         assert set(runs.values_list("pass_rate", flat=True)) == {1.0}
-        assert not EvalResult.objects.filter(passed=False).exists()
+        assert not EvalResult.objects.filter(passed=False, run__in=runs).exists()
         production = Environment.objects.get(slug="production")
         for slug in ("loan-decision-letter", "discharge-summary", "council-tax-reduction-explainer"):
             prompt = Prompt.objects.get(slug=slug)
@@ -359,6 +361,27 @@ class TestTheApprovalFlowOfTheDemo:
                 record_decision=False,
             )
             assert result["passed"], (slug, result["checks"])
+
+    def test_a_demo_prompt_fits_the_shared_attack_suite_and_has_its_runs(self):
+        prompt = Prompt.objects.get(slug="ask-the-council")
+        attacks = Suite.objects.get(slug=attack_suites.SLUG, team__isnull=True)
+        assert attacks.cases.count() == len(attack_suites.SUITE["cases"])
+        gate = Gate.objects.get(prompt=prompt)
+        assert attacks.pk in set(gate.suites.values_list("suite_id", flat=True)), "a gate suite: top of the picker"
+        for version in prompt.versions.all():
+            assert suite_fit.fit_of(attacks, version).fits, version.number
+        runs = EvalRun.objects.filter(prompt=prompt, suite=attacks)
+        assert sorted(runs.values_list("version__number", flat=True)) == [1, 2]
+        assert set(runs.values_list("status", flat=True)) <= {EvalRun.COMPLETED, EvalRun.COMPLETED_WITH_ERRORS}
+        results = EvalResult.objects.filter(run__in=runs)
+        assert results.count() == 2 * attacks.cases.count()
+        assert not results.exclude(error="").exists(), "no case failed on its variables (or anything else)"
+        choices = suite_fit.run_choices(Actor(user=user("citizen-author")), prompt, prompt.versions.get(number=2))
+        assert [(f.suite.slug, f.fits, f.gate) for f in choices[:2]] == [
+            ("ask-the-council-core", True, True), (attack_suites.SLUG, True, True)
+        ]
+        first, second = sorted(runs, key=lambda r: r.version.number)
+        assert compare_runs(second, first)["counts"]["changed_output"] == attacks.cases.count(), "v2 fences the message"
 
     def test_every_request_is_in_the_audit_trail_and_the_chain_verifies_after_a_second_run(self):
         before = snapshot()

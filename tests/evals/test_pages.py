@@ -192,7 +192,7 @@ def test_version_page_offers_run_only_to_those_who_may_run(as_user, cast, suite)
     Suite.objects.create(slug="shared-injection", name="Prompt injection")
     body = text(as_user("author").get("/prompts/loan-letter/versions/1/"))
     assert 'action="/evals/prompts/loan-letter/versions/1/run/"' in body
-    assert '<option value="letters-core">' in body and '<option value="shared-injection">' in body
+    assert '<option value="letters-core" selected>' in body and '<option value="shared-injection" disabled>' in body
     assert "growth-only" not in body
     viewer = text(as_user("viewer").get("/prompts/loan-letter/versions/1/"))
     assert "/run/" not in viewer
@@ -217,12 +217,13 @@ def test_viewer_cannot_start_a_run(as_user, suite):
     assert not EvalRun.objects.exists()
 
 
-def test_a_run_that_cannot_start_says_why_on_the_version_page(as_user, cast, version):
+def test_a_run_that_cannot_start_says_why(as_user, cast, version):
     services.create_suite(actor=Actor(user=cast["author"]), slug="empty", name="Empty", team=cast["team"])
     client = as_user("author")
-    response = client.post("/evals/prompts/loan-letter/versions/1/run/", {"suite": "empty"}, follow=True)
-    assert response.redirect_chain[-1][0] == "/prompts/loan-letter/versions/1/"
-    assert "The run was not started: suite 'empty' has no cases" in text(response)
+    response = client.post("/evals/prompts/loan-letter/versions/1/run/", {"suite": "empty"})
+    assert response.status_code == 400
+    assert "The run was not started:</strong> suite 'empty' has no cases" in text(response)
+    assert 'href="/prompts/loan-letter/versions/1/"' in text(response)
     assert not EvalRun.objects.exists()
 
 
@@ -277,14 +278,13 @@ def test_compare_shows_regressions_improvements_and_the_delta(as_user, cast, pro
     )
     run = run_of(cast, prompt, second, suite)
     client = as_user("viewer")
-    body = text(client.get(f"/evals/runs/{run.pk}/compare/", {"against": base.pk}))
+    body = text(client.get(f"/evals/runs/{run.pk}/compare/", {"against": base.pk, "show": "regressions"}))
     assert f'<option value="{base.pk}" selected>' in body
-    regressions = re.search(r'compare-regressions".*?</section>', body, re.S).group(0)
-    assert 'Regressions: passed before, fail now <span class="count">2</span>' in regressions
-    assert "Dear customer, nobody says this." in regressions
-    assert "Write to Ada." in regressions
+    assert re.findall(r'data-case="(\d+)"', body) == ["1", "2"]
+    regression = re.sub(r"</?(del|ins)>", "", re.search(r'data-case="1".*?</li>', body, re.S).group(0))
+    assert "Dear customer, nobody says this." in regression and "Write to Ada." in regression
     assert "-33 pts" in body
-    assert 'Improvements: failed before, pass now <span class="count">1</span>' in body
+    assert re.search(r'data-count="improvement"><dt>Improvements</dt><dd class="big-number delta-up">1<', body)
     other = Suite.objects.create(slug="other", name="Other", team=cast["team"])
     services.add_cases(actor=Actor(user=cast["author"]), suite=other, cases=CASES[:1])
     foreign = run_of(cast, prompt, version, other)

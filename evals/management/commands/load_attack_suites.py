@@ -7,7 +7,6 @@ from django.core.management.base import BaseCommand
 
 from core.actors import Actor
 from evals import attack_suites, services
-from evals.models import Suite
 
 
 class Command(BaseCommand):
@@ -15,14 +14,5 @@ class Command(BaseCommand):
 
     def handle(self, **options):
         actor = Actor.for_system("load_attack_suites")
-        spec = attack_suites.SUITE
-        suite = Suite.objects.filter(slug=spec["slug"]).first()
-        if suite is None:
-            suite = services.create_suite(
-                actor=actor, slug=spec["slug"], name=spec["name"], team=None, description=spec["description"]
-            )
-        have = suite.cases.count()
-        missing = spec["cases"][have:]
-        if missing:
-            services.add_cases(actor=actor, suite=suite, cases=missing)
-        self.stdout.write(f"{spec['slug']}: {have + len(missing)} cases ({len(missing)} added)")
+        suite, added = services.load_shared_suite(actor=actor, spec=attack_suites.SUITE)
+        self.stdout.write(f"{suite.slug}: {suite.cases.count()} cases ({added} added)")
