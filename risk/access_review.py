@@ -48,6 +48,8 @@ def _approval_rights(teams):
             "team": key[0], "tier": row.tier, "named_approvers_only": row.named_approvers_only,
             "any_prompt": [], "prompts": {},
         })
+        if row.prompt_id is not None:  # listed even when nobody may approve it
+            cell["prompts"].setdefault(slugs[row.prompt_id], [])
         for uid in row.user_ids:
             rights = by_user.setdefault(uid, {}).setdefault(key, {"team": key[0], "tier": row.tier, "prompts": []})
             if row.prompt_id is None:
