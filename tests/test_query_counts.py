@@ -58,8 +58,10 @@ COUNTS = {
     ("/models/?view=all", "admin"): 7,  # the register: models, prompts by tier, suites run
     ("/models/{model_id}/", "admin"): 8,  # linked suites' latest runs, reviews, where it is live
     ("/models/inventory/", "admin"): 12,  # prompts, newest versions, pointers, approvers, last gates
+    ("/compliance/access-review/", "admin"): 15,  # accounts, roles, tokens, approval rights, sign-offs
     # --- API ---------------------------------------------------------------------------------------
     ("/api/v1/audit-events/", "admin"): 3,
+    ("/api/v1/access-review/sign-offs/", "admin"): 3,
     ("/api/v1/deploy-requests/", "admin"): 4,
     ("/api/v1/deploy-requests/?waiting_for=me", "approver"): 9,  # the inbox's rule, asked of every request
     ("/api/v1/eval-runs/", "admin"): 4,
@@ -103,6 +105,7 @@ NOT_LISTS = {
     "/settings/tokens/{token_id}/revoke/", "/settings/people/grant/", "/settings/people/revoke/",
     "/models/due-count/", "/models/policy/", "/models/{model_id}/edit/", "/models/{model_id}/review/",
     "/models/{model_id}/affected/", "/models/inventory/export/",
+    "/compliance/access-review/export/",  # the page's report as a file: its queries are the page's
 }
 
 
