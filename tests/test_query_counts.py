@@ -47,7 +47,7 @@ COUNTS = {
     ("/evals/runs/{run_id}/", "admin"): 8,  # its results
     ("/approvals/", "approver"): 16,  # the inbox: waiting for me, reviews to sign, decisions
     ("/approvals/requests/", "admin"): 5,
-    ("/audit/?action=version.created", "admin"): 9,  # filtered, so the small world's page is not full; + the export panel's count
+    ("/audit/?action=version.created", "admin"): 9,  # filtered (a page not full in the small world); + the count
     ("/settings/webhooks/", "admin"): 5,
     ("/settings/webhooks/{subscription_id}/", "admin"): 7,  # its delivery log
     ("/settings/webhooks/{subscription_id}/deliveries/", "admin"): 7,  # the log alone (htmx)
