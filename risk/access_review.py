@@ -36,12 +36,18 @@ def current_period(today=None):
     return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
 
 
-def _approval_rights(teams):
+def _approval_rights(teams, in_force):
     """``(per user id: [{team, tier, prompts}], the matrix by team and tier)``; ``prompts`` None
-    means every prompt of that tier in the team."""
+    means every prompt of that tier in the team. Every team has a cell for every tier that asks for
+    approvals, even one nobody may approve in."""
     rows = approval_eligibility(list(teams))
     slugs = dict(Prompt.objects.filter(pk__in={r.prompt_id for r in rows if r.prompt_id}).values_list("pk", "slug"))
     by_user, matrix = {}, {}
+    for slug in teams.values():
+        for policy in in_force:
+            if policy.required_approvals:
+                matrix[(slug, policy.tier)] = {"team": slug, "tier": policy.tier, "any_prompt": [], "prompts": {},
+                                               "named_approvers_only": policy.named_approvers_only}
     for row in rows:
         key = (teams[row.team_id], row.tier)
         cell = matrix.setdefault(key, {
@@ -83,7 +89,8 @@ def build(*, actor):
                 "prefix": token.prefix, "name": token.name, "scopes": sorted(token.scopes),
                 "expires": _day(token.expires_at), "last_used": _day(token.last_used_at),
             })
-    rights, matrix = _approval_rights(teams)
+    in_force = policies()
+    rights, matrix = _approval_rights(teams, in_force)
     people = []
     for user in users:
         live = tokens.get(user.pk, [])
@@ -104,7 +111,7 @@ def build(*, actor):
             "prompts": {slug: sorted(names[u] for u in uids) for slug, uids in sorted(cell["prompts"].items())},
         })
     tiers = [{"tier": p.tier, "required_approvals": p.required_approvals,
-              "named_approvers_only": p.named_approvers_only, "policy_version": p.version} for p in policies()]
+              "named_approvers_only": p.named_approvers_only, "policy_version": p.version} for p in in_force]
     return {"as_of": now.date().isoformat(), "users": people, "approvers": approvers, "tier_policies": tiers}
 
 
