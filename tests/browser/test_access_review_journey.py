@@ -1,11 +1,16 @@
 """Compliance in real Chromium, on a desktop and at a phone's 390 px: opens the access review from the
 audit log, reads who may approve what, downloads the CSV, signs the review off (the stale sign-in
 asks for the password again) and sees it in the history; then filters the audit log to one deploy
-request and reads the export panel's account of what it would export. No page scrolls sideways."""
+request and reads the export panel's account of what it would export. No page scrolls sideways.
+
+With ``PROMPTLEDGER_SCREENSHOTS=DIR`` set, the pages are also saved as PNGs in DIR at 1280 and
+390 px (``docs/screens/`` holds the committed ones); without it nothing is written."""
 
 import csv
 import io
+import os
 import re
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -21,6 +26,7 @@ from tests.factories import PromptFactory, version_body
 
 from .conftest import PASSWORD
 
+SCREENS = os.environ.get("PROMPTLEDGER_SCREENSHOTS", "")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
@@ -71,6 +77,13 @@ def signed_in(chromium, live_server):
     yield sign_in
     for context in contexts:
         context.close()
+
+
+def shoot(page, name):
+    if SCREENS:
+        folder = Path(SCREENS)
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}-{page.viewport_size['width']}.png"), full_page=True)
 
 
 def assert_no_sideways_scroll(page):
@@ -128,6 +141,7 @@ def test_compliance_reviews_access_signs_it_off_and_follows_one_deploy_request(
     page.locator("#sign-off-button").click()
     expect(page.get_by_role("status")).to_contain_text("signed off")
     expect(page.locator("#signoff-history")).to_contain_text("Every account justified")
+    shoot(page, "access-review")
     signed = AccessReviewSignOff.objects.get()
     assert (signed.reviewer_name, signed.auth_method, signed.fingerprint) == ("compliance", "password", fingerprint)
     assert_no_sideways_scroll(page)
@@ -140,4 +154,5 @@ def test_compliance_reviews_access_signs_it_off_and_follows_one_deploy_request(
     expect(rows).to_have_count(4)  # opened, approved, deployed, and the pointer move of the deploy
     expect(page.locator("#export-summary")).to_contain_text(f"4 events: about deploy request #{deployed['a'].pk}")
     expect(page.locator("#export-jsonl")).to_have_attribute("href", re.compile(rf"deploy_request={deployed['a'].pk}"))
+    shoot(page, "audit-log-deploy-request")
     assert_no_sideways_scroll(page)
