@@ -1,5 +1,6 @@
 """Every state change of the risk workspace: editing a model's profile, signing a quarterly review,
-setting the per-tier rule on overdue reviews, and the daily ``model.review_due`` reminders. Each
+setting the per-tier rule on overdue reviews, the daily ``model.review_due`` reminders, and
+signing off the quarterly access review (``risk.access_review``). Each
 checks its rule in ``core.access``, writes, and records its audit event in one transaction; the
 register entry itself changes only through ``registry.services.update_llm_model``, inside it.
 
