@@ -8,8 +8,9 @@ and 3; a ``retired`` one carries nothing.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass
 
-from registry.models import LLMModel, Membership
+from registry.models import LLMModel, Membership, Prompt
 
 from .models import NamedApprover, TierPolicy
 
@@ -95,10 +96,55 @@ def team_approver_ids(team):
     return team_approvers_by_team([team.pk])[team.pk]
 
 
+def _eligible(team_approvers, named, policy):
+    """The rule itself: team approvers and owners, and under a named-approvers policy only those of
+    them named on the prompt."""
+    return set(team_approvers) & set(named) if policy.named_approvers_only else set(team_approvers)
+
+
 def eligible_approver_ids(prompt, policy):
     """Who may decide on this prompt's requests under ``policy``: team approvers and owners, and
     under a named-approvers policy only those of them named on the prompt (still members, active)."""
-    approvers = team_approver_ids(prompt.team)
-    if policy.named_approvers_only:
-        approvers &= named_approver_ids(prompt)
-    return approvers
+    return _eligible(team_approver_ids(prompt.team), named_approver_ids(prompt), policy)
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Who may approve the requests of one team's prompts of one tier: ``prompt`` is None when the
+    tier's policy does not ask for named approvers (then the same people may approve every prompt of
+    that tier in the team, today's and tomorrow's), else the one prompt they are named on."""
+
+    team_id: int
+    tier: int
+    prompt_id: int | None
+    user_ids: frozenset
+    named_approvers_only: bool
+
+
+def approval_eligibility(team_ids):
+    """Standing approval rights, for the access review: for each team and each tier whose policy
+    asks for approvals, who is eligible, by ``eligible_approver_ids``'s rule (the one a decision is
+    checked against), in a fixed number of queries. A request's own author and requester are
+    refused on top of this when they decide (``requirements.refusal_to_decide``)."""
+    in_force = {policy.tier: policy for policy in policies()}
+    team_approvers = team_approvers_by_team(team_ids)
+    named_tiers = [t for t, policy in in_force.items() if policy.required_approvals and policy.named_approvers_only]
+    prompts = list(
+        Prompt.objects.filter(team_id__in=team_ids, tier__in=named_tiers)
+        .order_by("slug").values_list("pk", "team_id", "tier")
+    )
+    named = named_approvers_by_prompt([pk for pk, _, _ in prompts])
+    rows = []
+    for team_id in team_ids:
+        for tier, policy in sorted(in_force.items()):
+            if not policy.required_approvals:
+                continue  # nobody approves: the tier deploys on its gate alone
+            if not policy.named_approvers_only:
+                users = _eligible(team_approvers[team_id], (), policy)
+                rows.append(Eligibility(team_id, tier, None, frozenset(users), False))
+                continue
+            for pk, prompt_team, prompt_tier in prompts:
+                if prompt_team == team_id and prompt_tier == tier:
+                    users = _eligible(team_approvers[team_id], named[pk], policy)
+                    rows.append(Eligibility(team_id, tier, pk, frozenset(users), True))
+    return rows

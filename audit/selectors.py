@@ -1,6 +1,19 @@
-"""Which audit events an actor may read, and the filters every audit view and export share."""
+"""Which audit events an actor may read, and the filters every audit view and export share.
+
+Every filter narrows through an index of ``AuditEvent`` (time, team, prompt, actor, action, the
+target, the request id), so each stays quick on a log of millions of events:
+- ``deploy_request``: the events about the request (target ``deploy_request``/id) and those recorded
+  by the same requests on the same prompt (the pointer move and gate check of its deploy, the
+  request it superseded), found by their request id;
+- ``version`` (with ``prompt``): the events naming that version: its creation, gate checks, eval
+  runs, deploy requests for it, and the deployments that put it live or took it off;
+- ``sign_ins=hide``: leaves out successful sign-ins and sign-outs (failures and lockouts stay), unless
+  the action filter asks for them.
+"""
 
 import datetime
+
+from django.db.models import Q
 
 from core import access
 from core.errors import ValidationFailed
@@ -8,7 +21,8 @@ from core.models import SiteRole
 
 from .models import AuditEvent
 
-FILTERS = ("since", "until", "team", "prompt", "actor", "action")
+FILTERS = ("since", "until", "team", "prompt", "version", "deploy_request", "actor", "action", "sign_ins")
+SIGN_INS = ("auth.login", "auth.logout")  # the routine ones; auth.login_failed and auth.locked_out stay
 
 
 def reads_all_events(actor):
@@ -47,13 +61,56 @@ def _time(value, field):
         ) from exc
 
 
+def _number(value, field, what):
+    if not value.isdigit() or int(value) < 1 or len(value) > 18:
+        raise ValidationFailed(f"{field} is not a {what}", field_errors={field: [f"a {what}, e.g. 3"]})
+    return str(int(value))
+
+
+def asks_for_sign_ins(action):
+    """Whether an action filter names sign-ins (an explicit ask wins over hiding them)."""
+    return bool(action) and any(a.startswith(action) if action.endswith(".") else a == action for a in SIGN_INS)
+
+
 def clean_filters(params):
-    """The filters given (as strings), checked; unknown keys are ignored."""
+    """The filters given (as strings), checked; unknown keys are ignored. ``sign_ins`` is ``hide``
+    or ``show`` (showing is no filter, so it is left out)."""
     filters = {name: params.get(name).strip() for name in FILTERS if params.get(name, "").strip()}
     for name in ("since", "until"):
         if name in filters:
             _time(filters[name], name)
+    if "deploy_request" in filters:
+        filters["deploy_request"] = _number(filters["deploy_request"], "deploy_request", "deploy request id")
+    if "version" in filters:
+        filters["version"] = _number(filters["version"].removeprefix("v"), "version", "version number")
+        if "prompt" not in filters:
+            raise ValidationFailed(
+                "a version is a prompt's: choose the prompt too",
+                field_errors={"version": ["choose the prompt too"], "prompt": ["needed with a version"]},
+            )
+    sign_ins = filters.pop("sign_ins", "show")
+    if sign_ins not in ("hide", "show"):
+        raise ValidationFailed(f"sign_ins is '{sign_ins[:20]}'", field_errors={"sign_ins": ["hide or show"]})
+    if sign_ins == "hide" and not asks_for_sign_ins(filters.get("action", "")):
+        filters["sign_ins"] = "hide"
     return filters
+
+
+def _about_deploy_request(number):
+    """The request's own events, and those its requests recorded on the same prompt."""
+    about = Q(target_type="deploy_request", target_id=number)
+    pairs = set(AuditEvent.objects.filter(about).exclude(request_id="").values_list("request_id", "prompt"))
+    if pairs:
+        about |= Q(request_id__in={r for r, _ in pairs}, prompt__in={p for _, p in pairs})
+    return about
+
+
+def _about_version(prompt, number):
+    n = int(number)
+    return (
+        Q(target_type="prompt_version", target_id=f"{prompt}@{n}") | Q(data__version=n)
+        | Q(data__to_version=n) | Q(data__from_version=n)
+    )
 
 
 def filter_events(queryset, filters):
@@ -71,6 +128,10 @@ def filter_events(queryset, filters):
         queryset = queryset.filter(team=filters["team"])
     if "prompt" in filters:
         queryset = queryset.filter(prompt=filters["prompt"])
+    if "version" in filters:
+        queryset = queryset.filter(_about_version(filters["prompt"], filters["version"]))
+    if "deploy_request" in filters:
+        queryset = queryset.filter(_about_deploy_request(filters["deploy_request"]))
     if "actor" in filters:
         queryset = queryset.filter(actor_username=filters["actor"])
     if "action" in filters:
@@ -78,6 +139,8 @@ def filter_events(queryset, filters):
         queryset = (
             queryset.filter(action__startswith=action) if action.endswith(".") else queryset.filter(action=action)
         )
+    if filters.get("sign_ins") == "hide":
+        queryset = queryset.exclude(action__in=SIGN_INS)
     return queryset
 
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from core import access
+from core import access, vocabulary
 from core.errors import ValidationFailed
 from core.models import Team
 from core.pages import registry_page
@@ -22,7 +22,7 @@ from .checks import verify_database
 from .export import start_export
 from .forms import AuditFilterForm, action_label
 from .models import AuditEvent, ChainVerification
-from .selectors import FILTERS, clean_filters, filter_events, reads_all_events, visible_events
+from .selectors import FILTERS, clean_filters, filter_events, is_contiguous, reads_all_events, visible_events
 
 PAGE_SIZE = 50
 EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
@@ -221,25 +221,89 @@ def _teams_for(actor):
     return teams if reads_all_events(actor) else teams.filter(pk__in=access.teams_of(actor))
 
 
+def describe(filters, *, reads_all):
+    """The filters in words, as the export panel states them: what an export will hold."""
+    words = []
+    since, until = filters.get("since"), filters.get("until")
+    if since and until:
+        words.append(f"from {since} until {until} (UTC)")
+    elif since or until:
+        words.append(f"from {since} on (UTC)" if since else f"until {until} (UTC)")
+    if "team" in filters:
+        words.append(f"of team {filters['team']}")
+    if "version" in filters:
+        words.append(f"naming v{filters['version']} of prompt {filters['prompt']}")
+    elif "prompt" in filters:
+        words.append(f"about prompt {filters['prompt']}")
+    if "deploy_request" in filters:
+        words.append(f"about deploy request #{filters['deploy_request']}, with what its requests recorded "
+                     "(the deploy's pointer move and gate check)")
+    if "actor" in filters:
+        words.append(f"by {filters['actor']}")
+    action = filters.get("action")
+    if action:
+        if action.endswith("."):
+            words.append(f"of kind “{vocabulary.GROUPS.get(action, action + '*')}”")
+        else:
+            words.append(f"of action “{action_label(action)}” ({action})")
+    if filters.get("sign_ins") == "hide":
+        words.append("without successful sign-ins and sign-outs")
+    if not reads_all:
+        words.append("of your teams only")
+    return words
+
+
+def page_filters(params):
+    """The page's filters: sign-ins are hidden unless the form says to show them (the API and the
+    export show everything unless asked), so one's own sign-ins do not bury the changes."""
+    if "sign_ins" in params:
+        return params
+    params = params.copy()
+    params["sign_ins"] = "hide"
+    return params
+
+
+def _page_query(filters):
+    """The query of this view, for the page's own links: the filters as cleaned, with the sign-in
+    choice spelled out (its default differs between the page and the export)."""
+    query = QueryDict(mutable=True)
+    for name in FILTERS:
+        if name in filters:
+            query[name] = filters[name]
+    query["sign_ins"] = filters.get("sign_ins", "show")
+    return query.urlencode()
+
+
 @registry_page
 def event_log(request, actor):
-    form = AuditFilterForm(request.GET or None, teams=_teams_for(actor))
+    params = page_filters(request.GET)
+    form = AuditFilterForm(params, teams=_teams_for(actor))
     try:
-        filters = clean_filters(request.GET)
+        filters = clean_filters(params)
     except ValidationFailed as exc:
         form.show_errors(exc)
-        filters, page = None, None
+        filters, page, count = None, None, None
     else:
-        page = event_page(filter_events(visible_events(actor), filters), request.GET)
+        events = filter_events(visible_events(actor), filters)
+        page = event_page(events, request.GET)
+        count = events.count()
+    reads_all = reads_all_events(actor)
     context = {
         "section": "audit",
         "form": form,
         "filters": filters,
-        "filtered": bool(filters),
+        "filtered": bool(filters and set(filters) - {"sign_ins"}),
+        "hiding_sign_ins": params.get("sign_ins") == "hide",
         "page": page,
+        "count": count,
+        "described": describe(filters, reads_all=reads_all) if filters is not None else [],
+        "contiguous": filters is not None and is_contiguous(actor, filters),
+        "export_query": _page_query(filters) if filters is not None else "",
+        "show_sign_ins_query": _page_query({k: v for k, v in (filters or {}).items() if k != "sign_ins"}),
         "rows": rows_of(page.events) if page else [],
-        "query": _query(request.GET),
-        "reads_all": reads_all_events(actor),
+        "query": _page_query(filters) if filters is not None else _query(request.GET),
+        "may_review_access": access.may(actor, "access_review.read"),
+        "reads_all": reads_all,
         "may_verify": access.may(actor, "audit.verify"),
         "chain": chain_state(),
         **signing_keys(show_problems=access.may(actor, "audit.verify")),

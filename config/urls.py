@@ -34,6 +34,7 @@ urlpatterns = [
     path("approvals/", include("approvals.urls")),
     path("settings/webhooks/", include("webhooks.urls")),
     path("models/", include("risk.urls")),  # the model risk register
+    path("compliance/", include("risk.urls_compliance")),  # the access review
     path("", include("registry.urls")),
 ]
 

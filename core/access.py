@@ -77,6 +77,14 @@ ACTIONS = {
         "prompts:write", site_roles=frozenset({RISK}), person=True,
         summary="sign a model's quarterly review: keep, restrict to tiers, retire (re-authenticated like tier 0)",
     ),
+    "access_review.read": Rule(
+        "audit:read", site_roles=frozenset({COMPLIANCE}),
+        summary="read and export the access review: every account's roles, tokens, last use, approval rights",
+    ),
+    "access_review.sign_off": Rule(
+        "audit:read", site_roles=frozenset({COMPLIANCE}), admins=False, person=True,
+        summary="sign off a quarter's access review (in the browser, re-authenticated like tier 0)",
+    ),
     "risk_policy.update": Rule("deploy", summary="choose per tier whether an overdue model review refuses or warns"),
     "evidence_pack.export": Rule(
         "audit:read", VIEWER, site_roles=frozenset({COMPLIANCE}),

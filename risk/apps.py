@@ -1,6 +1,7 @@
-"""The risk workspace: the model register's pages, its quarterly reviews and the per-tier rule on
-deploying over an overdue review. It sits above approvals and reaches into the deploy check only
-through ``registry.hooks`` (``deploy_requirements``), so approvals never imports it."""
+"""The risk and compliance workspace: the model register's pages, its quarterly reviews, the
+per-tier rule on deploying over an overdue review, and the quarterly access review. It sits above
+approvals and reaches into the deploy check only through ``registry.hooks``
+(``deploy_requirements``), so approvals never imports it."""
 
 from django.apps import AppConfig
 

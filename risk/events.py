@@ -65,6 +65,17 @@ def evidence_pack_exported(actor, request, *, manifest_sha256, files):
     )
 
 
+def access_review_signed_off(actor, signed):
+    return record(
+        actor=actor, action="access_review.signed_off", target_type="access_review", target_id=signed.pk,
+        data={
+            "period": signed.period, "reviewer": signed.reviewer_name, "comment": signed.comment,
+            "fingerprint": signed.fingerprint, "users": signed.user_count,
+            "signature": {"method": signed.auth_method, "authenticated_at": signed.authenticated_at},
+        },
+    )
+
+
 # What the audit log calls these actions, and the prefixes it offers as one filter choice
 # (core.vocabulary; described when the app starts).
 LABELS = {
@@ -73,7 +84,9 @@ LABELS = {
     "model_review.due_notified": "Model review due (notified)",
     "risk_policy.updated": "Overdue-review policy changed",
     "evidence_pack.exported": "Evidence pack exported",
+    "access_review.signed_off": "Access review signed off",
 }
 GROUPS = {
     "model_review.": "Model reviews",
+    "access_review.": "Access reviews",
 }

@@ -64,3 +64,22 @@ class ReviewForm(forms.Form):
 class RiskPolicyForm(forms.Form):
     tier = forms.TypedChoiceField(choices=TIER_CHOICES, coerce=int)
     overdue_review = forms.ChoiceField(choices=RiskPolicy.OVERDUE_CHOICES)
+
+
+class AccessReviewSignOffForm(forms.Form):
+    """Signing off the access review: which quarter, a comment, the fingerprint of the report shown
+    (a hidden field the page fills), and the password when the sign-in is too old."""
+
+    period = forms.ChoiceField(help_text="The quarter this review covers.")
+    comment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What you checked and what you found (accounts to remove, roles to lower), for the auditors.",
+    )
+    fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), label="Your password",
+    )
+
+    def __init__(self, *args, periods=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["period"].choices = [(p, p) for p in periods]

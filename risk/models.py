@@ -110,3 +110,38 @@ class ReviewDueNotice(models.Model):
 
     def __str__(self):
         return f"review of {self.llm_model_id} due {self.due_on}"
+
+
+class AccessReviewSignOff(models.Model):
+    """A compliance person's signature on one period's access review: who signed, when and how they
+    re-authenticated, their comment, and the report they saw (its content and the sha256 of it), so
+    the fingerprint can be checked against the stored report at any time. Written once, never
+    changed (``save`` refuses, and on PostgreSQL a trigger)."""
+
+    period = models.CharField(max_length=7)  # a quarter: 2026-Q4
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reviewer_name = models.CharField(max_length=150)  # kept as signed, whatever happens to the account
+    comment = models.TextField()
+    fingerprint = models.CharField(max_length=64)  # sha256 of the report's canonical JSON
+    report = models.JSONField()  # the report signed, as it was
+    user_count = models.PositiveIntegerField()
+    auth_method = models.CharField(max_length=16)  # approvals.services.Signature's method
+    authenticated_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(period__regex=r"^[0-9]{4}-Q[1-4]$"), name="access_review_period"),
+        ]
+
+    def __str__(self):
+        return f"access review {self.period} signed by {self.reviewer_name}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ImmutableRowError("a signed access review cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRowError("a signed access review cannot be deleted")

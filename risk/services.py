@@ -1,5 +1,6 @@
 """Every state change of the risk workspace: editing a model's profile, signing a quarterly review,
-setting the per-tier rule on overdue reviews, and the daily ``model.review_due`` reminders. Each
+setting the per-tier rule on overdue reviews, the daily ``model.review_due`` reminders, and
+signing off the quarterly access review (``risk.access_review``). Each
 checks its rule in ``core.access``, writes, and records its audit event in one transaction; the
 register entry itself changes only through ``registry.services.update_llm_model``, inside it.
 
@@ -8,6 +9,7 @@ session's last authentication is older than ``PROMPTLEDGER_REAUTH_MAX_AGE`` (app
 ``needs_reauth`` on the caller's ``Signature``), and the review records the method and the time."""
 
 import datetime
+import re
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
@@ -18,7 +20,7 @@ from approvals.services.signatures import token_cannot_sign
 from audit.transactions import change, lock_rows, retry_transient
 from core import access
 from core.actors import Actor
-from core.errors import PermissionDenied, ValidationFailed
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.tiers import TIERS, check_tier
 from evals.models import Suite
 from registry.models import LLMModel
@@ -26,8 +28,8 @@ from registry.services import update_llm_model
 from registry.services.validation import check_choice, check_text, get_active_user
 from webhooks import events as webhook_events
 
-from . import events, policy, selectors
-from .models import ModelProfile, ModelReview, ReviewDueNotice, RiskPolicy
+from . import access_review, events, policy, selectors
+from .models import AccessReviewSignOff, ModelProfile, ModelReview, ReviewDueNotice, RiskPolicy
 
 # A review is signed under the Tier-0 rule: re-authentication when the sign-in is old.
 REVIEW_SIGNING = SimpleNamespace(tier=0, reauth_for_approval=True)
@@ -37,6 +39,7 @@ STATUS_AFTER = {
     ModelReview.RETIRE: LLMModel.RETIRED,
 }
 MAX_LINKS, MAX_DAYS_AHEAD, QUARTER_DAYS = 20, 400, 91
+PERIOD = re.compile(r"[0-9]{4}-Q[1-4]")
 
 
 def _profile(entry):
@@ -143,6 +146,24 @@ def _next_due(value, decision, today):
     return value
 
 
+def _check_signature(actor, signature, *, what):
+    """Refuse a signature too old for the Tier-0 rule (``reauth_required``), or an SSO person's API
+    token, which cannot vouch for them again."""
+    if needs_reauth(REVIEW_SIGNING, signature):
+        age = (datetime.datetime.now(datetime.UTC) - signature.at).total_seconds()
+        raise PermissionDenied(
+            f"{what} is signed like a tier-0 approval: enter your password again "
+            f"(last sign-in {int(age // 60)} minutes ago)",
+            code="reauth_required",
+        )
+    if signature.method == "api_token" and token_cannot_sign(REVIEW_SIGNING, actor.user):
+        raise PermissionDenied(
+            f"people who sign in with SSO sign {what} in the browser, after signing in again at the identity "
+            "provider; an API token cannot sign it",
+            code="reauth_required",
+        )
+
+
 @retry_transient
 def record_review(*, actor, llm_model, findings, decision, signature, next_review_due=None, evidence_links=(),
                   allowed_tiers=()):
@@ -159,19 +180,7 @@ def record_review(*, actor, llm_model, findings, decision, signature, next_revie
     tiers = _tiers(allowed_tiers) if decision == ModelReview.RESTRICT else []
     today = policy.today()
     due = _next_due(next_review_due, decision, today)
-    if needs_reauth(REVIEW_SIGNING, signature):
-        age = (datetime.datetime.now(datetime.UTC) - signature.at).total_seconds()
-        raise PermissionDenied(
-            f"a model review is signed like a tier-0 approval: enter your password again "
-            f"(last sign-in {int(age // 60)} minutes ago)",
-            code="reauth_required",
-        )
-    if signature.method == "api_token" and token_cannot_sign(REVIEW_SIGNING, actor.user):
-        raise PermissionDenied(
-            "people who sign in with SSO sign reviews in the browser, after signing in again at the identity "
-            "provider; an API token cannot sign them",
-            code="reauth_required",
-        )
+    _check_signature(actor, signature, what="a model review")
     with change():
         entry = lock_rows(LLMModel.objects).get(pk=llm_model.pk)
         status_before, previous_due = entry.status, entry.next_review_due
@@ -244,3 +253,38 @@ def notify_due_reviews(*, on=None):
     on = on or policy.today()
     due = LLMModel.objects.filter(next_review_due__lte=policy.due_horizon(on)).exclude(status=LLMModel.RETIRED)
     return sum(1 for entry in due.order_by("pk") if notify_review_due(entry=entry, on=on))
+
+
+@retry_transient
+def sign_off_access_review(*, actor, period, comment, fingerprint, signature):
+    """Sign off the access review for ``period`` (a quarter, ``2026-Q4``, not a future one): the
+    compliance role only, a person, re-authenticated like a Tier-0 approval. ``fingerprint`` is the
+    sha256 of the report the person saw; the report is rebuilt here and the sign-off refused with
+    ``report_changed`` when it differs, so what is recorded (the report itself, stored with the
+    sign-off) is exactly what was read. Immutable; audited as ``access_review.signed_off``."""
+    access.require(actor, "access_review.sign_off")
+    period = check_text(period, "period", max_length=7)
+    if not PERIOD.fullmatch(period) or period > access_review.current_period():
+        raise ValidationFailed(
+            f"'{period[:20]}' is not a quarter up to the current one",
+            field_errors={"period": [f"a quarter such as {access_review.current_period()}, not a future one"]},
+        )
+    comment = check_text(comment, "comment", max_length=5000)
+    if not isinstance(fingerprint, str) or not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        raise ValidationFailed("fingerprint is not a sha256", field_errors={"fingerprint": ["64 hex characters"]})
+    _check_signature(actor, signature, what="an access review")
+    with change():
+        report = access_review.build(actor=actor)
+        if access_review.fingerprint(report) != fingerprint:
+            raise Conflict(
+                "the access review changed since you opened it (an account, role, token or approver changed): "
+                "read it again before signing",
+                code="report_changed",
+            )
+        signed = AccessReviewSignOff.objects.create(
+            period=period, reviewer=actor.user, reviewer_name=actor.user.get_username(), comment=comment,
+            fingerprint=fingerprint, report=report, user_count=len(report["users"]),
+            auth_method=signature.method, authenticated_at=signature.at,
+        )
+        events.access_review_signed_off(actor, signed)
+    return signed

@@ -17,7 +17,9 @@ from django.db import transaction
 from django.test import Client
 from rest_framework.test import APIClient
 
+from core.actors import Actor
 from registry.models import Membership
+from risk import access_review
 from tests.access_world import CAST, PEOPLE, build
 from tests.routes import api_operations, page_routes
 
@@ -142,6 +144,11 @@ API = {
         {"provider": "offline", "model_id": "offline-echo-2", "owner": "risk"}),
     ("get", "/api/v1/llm-models/{llm}/"): (LIST, None),
     ("get", "/api/v1/llm-models/{llm_model}/reviews/"): (LIST, None),
+    # the access review (risk/): compliance and admins, with audit:read
+    ("get", "/api/v1/access-review/"): (
+        Rule(200, "audit:read", site=frozenset({"compliance"}), reads_first=False, lookup="none"), None),
+    ("get", "/api/v1/access-review/sign-offs/"): (
+        Rule(200, "audit:read", site=frozenset({"compliance"}), reads_first=False, lookup="none"), None),
     ("post", "/api/v1/llm-models/{llm_model}/reviews/"): (
         Rule(201, "prompts:write", site=frozenset({"risk"}), lookup="none"),
         {"findings": "still fine", "decision": "keep"}),
@@ -325,6 +332,13 @@ PAGES = {
     "models/": None, "models/due-count/": None, "models/<int:model_id>/": None,
     "models/<int:model_id>/affected/": None, "models/inventory/": None, "models/inventory/export/": None,
     "models/policy/": (Rule(302, "deploy", lookup="none"), {"tier": "2", "overdue_review": "refuse"}),
+    # the access review: read by compliance and admins, signed off by compliance only (the body
+    # carries the fingerprint of the report as it is when the cell posts)
+    "compliance/access-review/export/": None,
+    "compliance/access-review/": (
+        Rule(302, "audit:read", site=frozenset({"compliance"}), admins=False, lookup="none"), lambda ids: {
+            "period": access_review.current_period(), "comment": "all justified",
+            "fingerprint": access_review.fingerprint(access_review.build(actor=Actor.for_system()))}),
     "models/<int:model_id>/edit/": (Rule(302, "prompts:write", site=frozenset({"risk"}), lookup="none"),
                                     {"owner": "risk", "failure_modes": "echoes its input"}),
     "models/<int:model_id>/review/": (Rule(302, "prompts:write", site=frozenset({"risk"}), lookup="none"), lambda ids: {

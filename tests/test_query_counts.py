@@ -50,7 +50,7 @@ COUNTS = {
     ("/evals/runs/{run_id}/", "admin"): 9,  # its results
     ("/approvals/", "approver"): 17,  # the inbox: waiting for me, reviews to sign, decisions
     ("/approvals/requests/", "admin"): 6,
-    ("/audit/?action=version.created", "admin"): 9,  # filtered, so the small world's page is not full
+    ("/audit/?action=version.created", "admin"): 10,  # filtered (a page not full in the small world); + the count
     ("/settings/webhooks/", "admin"): 6,
     ("/settings/webhooks/{subscription_id}/", "admin"): 8,  # its delivery log
     ("/settings/webhooks/{subscription_id}/deliveries/", "admin"): 7,  # the log alone (htmx)
@@ -64,8 +64,10 @@ COUNTS = {
     ("/models/?view=all", "admin"): 8,  # the register: models, prompts by tier, suites run
     ("/models/{model_id}/", "admin"): 11,  # suites' latest runs, reviews; where live: count, page ids, rows
     ("/models/inventory/", "admin"): 14,  # a page of prompts and their count, versions, pointers, approvers, gates
+    ("/compliance/access-review/", "admin"): 16,  # accounts, roles, tokens, approval rights, sign-offs
     # --- API ---------------------------------------------------------------------------------------
     ("/api/v1/audit-events/", "admin"): 3,
+    ("/api/v1/access-review/sign-offs/", "admin"): 3,
     ("/api/v1/deploy-requests/", "admin"): 4,
     ("/api/v1/deploy-requests/?waiting_for=me", "approver"): 9,  # the inbox's rule, asked of every request
     ("/api/v1/eval-runs/", "admin"): 4,
@@ -114,6 +116,7 @@ NOT_LISTS = {
     "/approvals/pending-count/",  # the navigation's count: the inbox's rule, a fixed handful of queries
     "/models/due-count/", "/models/policy/", "/models/{model_id}/edit/", "/models/{model_id}/review/",
     "/models/{model_id}/affected/", "/models/inventory/export/",
+    "/compliance/access-review/export/",  # the page's report as a file: its queries are the page's
 }
 
 

@@ -25,9 +25,22 @@ FILTER_PARAMS = [
     ),
     OpenApiParameter("team", str, description="Team slug"),
     OpenApiParameter("prompt", str, description="Prompt slug"),
+    OpenApiParameter(
+        "version", int, description="A version number of `prompt` (needs `prompt`): its creation, gate checks, "
+        "eval runs, deploy requests, and the deployments that put it live or took it off",
+    ),
+    OpenApiParameter(
+        "deploy_request", int, description="A deploy request's id: its events, and those recorded by the same "
+        "requests on its prompt (the deploy's pointer move and gate check)",
+    ),
     OpenApiParameter("actor", str, description="Username of who acted"),
     OpenApiParameter(
         "action", str, description="An action (`deployment.changed`) or a prefix ending in a dot (`auth.`)"
+    ),
+    OpenApiParameter(
+        "sign_ins", str, enum=["show", "hide"],
+        description="`hide` leaves out successful sign-ins and sign-outs (`auth.login`, `auth.logout`); default "
+        "`show`. Failed sign-ins and lockouts always show",
     ),
 ]
 

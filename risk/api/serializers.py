@@ -1,8 +1,8 @@
-"""Shapes of the model reviews API."""
+"""Shapes of the model reviews API and the access review's."""
 
 from rest_framework import serializers
 
-from ..models import ModelReview
+from ..models import AccessReviewSignOff, ModelReview
 
 
 class ReviewSerializer(serializers.ModelSerializer):
@@ -26,3 +26,18 @@ class ReviewCreateSerializer(serializers.Serializer):
     next_review_due = serializers.DateField(required=False, allow_null=True, help_text="default: 91 days on")
     evidence_links = serializers.ListField(child=serializers.CharField(max_length=500), required=False, max_length=20)
     allowed_tiers = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=4)
+
+
+class AccessReviewSerializer(serializers.Serializer):
+    """The access review as the page shows it, and the sha256 a sign-off would record."""
+
+    fingerprint = serializers.CharField()
+    report = serializers.JSONField(help_text="as_of, users (roles, tokens, last use, can_approve), approvers, "
+                                             "tier_policies")
+
+
+class AccessReviewSignOffSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessReviewSignOff
+        fields = ["id", "period", "reviewer_name", "comment", "fingerprint", "user_count", "auth_method",
+                  "authenticated_at", "created_at"]

@@ -1,5 +1,6 @@
 """The model reviews API: a model's signed reviews, and signing one (the risk role; with an API
-token the review is signed by the token, as Tier-0 approvals are)."""
+token the review is signed by the token, as Tier-0 approvals are). The access review: the report
+and its sign-offs, read only (a sign-off is made in the browser, re-authenticated)."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -11,9 +12,14 @@ from core import access
 from core.auth import actor_from
 from registry.api.views import ERRORS
 
-from .. import selectors, services
-from ..models import ModelReview
-from .serializers import ReviewCreateSerializer, ReviewSerializer
+from .. import access_review, selectors, services
+from ..models import AccessReviewSignOff, ModelReview
+from .serializers import (
+    AccessReviewSerializer,
+    AccessReviewSignOffSerializer,
+    ReviewCreateSerializer,
+    ReviewSerializer,
+)
 
 
 class ModelReviewsView(GenericAPIView):
@@ -42,3 +48,29 @@ class ModelReviewsView(GenericAPIView):
             actor=actor, llm_model=entry, signature=signature_for(actor), **body.validated_data
         )
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+class AccessReviewView(GenericAPIView):
+    serializer_class = AccessReviewSerializer
+
+    @extend_schema(
+        summary="The access review: every account's roles, live token scopes, last use and approval rights "
+        "(compliance and admins, `audit:read`)",
+        responses={200: AccessReviewSerializer, **ERRORS},
+    )
+    def get(self, request):
+        report = access_review.build(actor=actor_from(request))
+        return Response({"fingerprint": access_review.fingerprint(report), "report": report})
+
+
+class AccessReviewSignOffsView(GenericAPIView):
+    serializer_class = AccessReviewSignOffSerializer
+
+    @extend_schema(
+        summary="Signed access reviews, newest first (sign-offs are made in the browser, re-authenticated)",
+        responses={200: AccessReviewSignOffSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        access.require(actor_from(request), "access_review.read")
+        signed = AccessReviewSignOff.objects.defer("report")[:100]
+        return Response(AccessReviewSignOffSerializer(signed, many=True).data)
