@@ -8,11 +8,11 @@ value reaches the service and comes back with its words."""
 import re
 
 from django import forms
-from django.conf import settings
 
 from core.tiers import TIERS
 
 from .access_forms import DomainErrorsForm
+from .services.prompts import data_category_values
 from .templatetags.registry_ui import TIER_MEANING, category_label
 
 TIER_OPTIONS = [(str(t.value), f"{t.label}: {TIER_MEANING[t.value]}") for t in TIERS]
@@ -51,7 +51,7 @@ class OpenChoiceField(forms.CharField):
 
 
 def category_choices():
-    return [(c, category_label(c)) for c in settings.PROMPTLEDGER_DATA_CATEGORIES]
+    return [(c, category_label(c)) for c in data_category_values()]
 
 
 class PromptFieldsForm(DomainErrorsForm):
@@ -70,7 +70,10 @@ class PromptFieldsForm(DomainErrorsForm):
         help_text="The username of the person answerable for it; a member of its team.",
     )
     data_categories = OpenMultipleChoiceField(
-        label="Data categories", required=False, help_text="What data it sees; reviewers and compliance filter on it.",
+        label="Data categories", required=False, help_text=(
+            "What data it sees; reviewers and compliance filter on it. Tier-0 and Tier-1 prompts must "
+            "declare it: choose None when it sees none of these."
+        ),
     )
 
     def __init__(self, *args, **kwargs):

@@ -17,7 +17,8 @@ from audit.spreadsheet import safe_cell
 from registry.models import Deployment, Prompt, PromptVersion
 from registry.permissions import visible_prompts
 
-NONE = "none"  # the filter for prompts that declare no data category
+NONE = "none"  # declared: touches none of the categories (registry.services.prompts.NO_DATA)
+UNDECLARED = "undeclared"  # the filter for prompts that declare nothing (Tier-0 and Tier-1 may not)
 COLUMNS = ["prompt", "name", "tier", "team", "owner", "data_categories", "provider", "model", "live",
            "named_approvers", "last_gate"]
 
@@ -35,7 +36,7 @@ def matching(actor, *, category="", environment="", tier=None, team=""):
         qs = qs.filter(tier=tier)
     if team:
         qs = qs.filter(team__slug=team)
-    if category == NONE:
+    if category == UNDECLARED:
         qs = qs.filter(data_categories=[])
     elif category:
         qs = qs.filter(data_categories__icontains=f'"{category.lower()}"')  # slugs: exact list members
@@ -100,7 +101,7 @@ def as_csv(items):
         gate = item["last_gate"]
         writer.writerow([safe_cell(v) for v in (
             item["prompt"], item["name"], item["tier"], item["team"], item["owner"],
-            " ".join(item["data_categories"]) or NONE, item["provider"] or "", item["model"] or "",
+            " ".join(item["data_categories"]) or UNDECLARED, item["provider"] or "", item["model"] or "",
             " ".join(f"{x['environment']}:v{x['version']}{'(off)' if x['disabled'] else ''}" for x in item["live"]),
             " ".join(item["named_approvers"]),
             "" if gate is None else f"{'passed' if gate['passed'] else 'failed'} v{gate['version']} "

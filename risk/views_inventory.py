@@ -22,7 +22,7 @@ FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 def _filters(request):
     """The query's filters, each checked: an unknown category, environment or tier is a 400 naming it."""
     category = request.GET.get("category", "").strip().lower()
-    if category and category != inventory.NONE and category not in settings.PROMPTLEDGER_DATA_CATEGORIES:
+    if category and category not in (inventory.NONE, inventory.UNDECLARED, *settings.PROMPTLEDGER_DATA_CATEGORIES):
         raise ValidationFailed(f"no data category '{category[:40]}'", field_errors={"category": ["unknown category"]})
     environment = request.GET.get("environment", "").strip()
     if environment and not Environment.objects.filter(slug=environment).exists():
@@ -43,7 +43,7 @@ def inventory_page(request, actor):
     context = {
         "section": "models", "items": inventory.rows_for(list(page.object_list)), "page": page,
         "filters": filters, "query": query,
-        "categories": [*settings.PROMPTLEDGER_DATA_CATEGORIES, inventory.NONE],
+        "categories": [*settings.PROMPTLEDGER_DATA_CATEGORIES, inventory.NONE, inventory.UNDECLARED],
         "environments": list(Environment.objects.order_by("position").values_list("slug", flat=True)),
         "tiers": [int(t) for t in TIERS], "teams": list(Team.objects.order_by("slug").values_list("slug", flat=True)),
     }

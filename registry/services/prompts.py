@@ -40,6 +40,37 @@ def _check_owner(username, team):
     return owner
 
 
+NO_DATA = "none"  # declared: the prompt touches none of the data categories
+DECLARING_TIERS = (0, 1)  # tiers whose prompts must declare their data categories ("none" counts)
+
+
+def data_category_values():
+    """What ``data_categories`` may hold: the configured categories, and ``none`` on its own."""
+    return [*settings.PROMPTLEDGER_DATA_CATEGORIES, NO_DATA]
+
+
+def check_data_categories(values):
+    clean = check_labels(values, "data_categories", allowed=data_category_values())
+    if NO_DATA in clean and len(clean) > 1:
+        raise ValidationFailed(
+            "'none' cannot be combined with a data category",
+            field_errors={"data_categories": ["'none' stands alone: it declares that the prompt touches none of them"]},
+        )
+    return clean
+
+
+def require_declared_data(tier, categories):
+    """Tier-0 and Tier-1 prompts say which data they touch: at least one category, or ``none``."""
+    if int(tier) in DECLARING_TIERS and not categories:
+        raise ValidationFailed(
+            f"a Tier-{int(tier)} prompt must declare the data it touches",
+            code="data_categories_required",
+            field_errors={"data_categories": [
+                "required for tiers 0 and 1: choose the categories it touches, or 'none' when it touches none"
+            ]},
+        )
+
+
 @retry_transient
 def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categories=None, description=""):
     """Create a prompt in a team; authors and above of that team."""
@@ -56,11 +87,10 @@ def create_prompt(*, actor, slug, name, team, tier, owner, tags=None, data_categ
         "tier": tier,
         "owner": _check_owner(owner, team),
         "tags": check_labels(tags, "tags"),
-        "data_categories": check_labels(
-            data_categories, "data_categories", allowed=settings.PROMPTLEDGER_DATA_CATEGORIES
-        ),
+        "data_categories": check_data_categories(data_categories),
         "description": check_text(description, "description", required=False, max_length=5000),
     }
+    require_declared_data(tier, fields["data_categories"])
     try:
         with change():
             prompt = Prompt.objects.create(**fields)
@@ -95,9 +125,7 @@ def update_prompt(*, actor, prompt, **changes):
         if "tags" in changes:
             row.tags = check_labels(changes["tags"], "tags")
         if "data_categories" in changes:
-            row.data_categories = check_labels(
-                changes["data_categories"], "data_categories", allowed=settings.PROMPTLEDGER_DATA_CATEGORIES
-            )
+            row.data_categories = check_data_categories(changes["data_categories"])
         if "owner" in changes:
             row.owner = _check_owner(changes["owner"], row.team)
         if "tier" in changes:
@@ -109,6 +137,8 @@ def update_prompt(*, actor, prompt, **changes):
                     code="tier_lowering_needs_approval",
                 )
             row.tier = tier
+        if "tier" in changes or "data_categories" in changes:  # a prompt declared before the rule can still be renamed
+            require_declared_data(row.tier, row.data_categories)
         row.save()
         if events.prompt_state(row) != before:
             events.prompt_updated(actor, row, before=before)

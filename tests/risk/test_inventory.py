@@ -41,7 +41,7 @@ def test_one_click_lists_the_prompts_touching_phi_in_production(inventory, brows
         assert text in html, text
     everywhere = client.get("/models/inventory/?category=phi").content.decode()
     assert 'data-prompt="claim-triage"' in everywhere and "Not live" in everywhere
-    undeclared = client.get("/models/inventory/?category=none").content.decode()
+    undeclared = client.get("/models/inventory/?category=undeclared").content.decode()
     assert 'data-prompt="faq-answer"' in undeclared and 'data-prompt="loan-letter"' not in undeclared
 
 
