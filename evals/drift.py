@@ -94,7 +94,17 @@ def _schedule_one(pointer, suite, day_start, day_end):
         log.warning(
             "drift: no scheduled run of %s on %s: %s (%s)", suite.slug, pointer.prompt.slug, exc.detail, exc.code
         )
+        if exc.code == "budget_exceeded":  # skipped, and said so where people look: the audit log
+            _report_skipped(pointer, suite, exc)
         return None
+
+
+def _report_skipped(pointer, suite, exc):
+    with change():
+        events.drift_skipped(
+            pointer.prompt, suite, environment=pointer.environment.slug,
+            version=pointer.version.number if pointer.version_id else None, code=exc.code, detail=exc.detail,
+        )
 
 
 def _previous_run(run):

@@ -26,7 +26,7 @@ from registry import selectors as registry_selectors
 from registry.models import Team
 from registry.permissions import visible_prompts
 
-from . import drift, runner, selectors, services
+from . import budgets, drift, runner, selectors, services
 from .compare import compare_runs
 from .forms import CaseUploadForm, RunFilterForm, RunStartForm, SuiteForm
 from .models import DriftNotice, EvalResult, EvalRun
@@ -153,7 +153,12 @@ def run_start(request, actor, slug, number):
         problems = "; ".join(f"{key}: {', '.join(texts)}" for key, texts in list(exc.field_errors.items())[:5])
         messages.error(request, f"The run was not started: {exc.detail}" + (f" ({problems})" if problems else ""))
         return redirect("registry:version-detail", slug=prompt.slug, number=version.number)
+    except budgets.BudgetExceeded as exc:
+        messages.error(request, f"The run was not started ({exc.code}): {exc.detail}")
+        return redirect("registry:version-detail", slug=prompt.slug, number=version.number)
     messages.success(request, f"Run {run.pk} queued: {run.total} case{'s' if run.total != 1 else ''} of {suite.slug}.")
+    if run.budget.state in ("warning", "overridden"):
+        messages.warning(request, f"Budget: {run.budget.sentence()}")
     return redirect("evals:run-detail", run_id=run.pk)
 
 
