@@ -53,11 +53,12 @@ COUNTS = {
     ("/settings/webhooks/{subscription_id}/deliveries/", "admin"): 7,  # the log alone (htmx)
     ("/settings/tokens/", "admin"): 6,
     ("/teams/", "admin"): 4,
-    ("/teams/{slug}/", "admin"): 5,  # its members
+    ("/teams/{slug}/", "admin"): 6,  # its members; its eval budget (evals' panel)
     ("/settings/people/", "admin"): 6,
     ("/models/?view=all", "admin"): 7,  # the register: models, prompts by tier, suites run
     ("/models/{model_id}/", "admin"): 8,  # linked suites' latest runs, reviews, where it is live
     ("/models/inventory/", "admin"): 12,  # prompts, newest versions, pointers, approvers, last gates
+    ("/costs/", "admin"): 8,  # teams, the spend report (one GROUP BY), budgets, overrides, the month's spend
     # --- API ---------------------------------------------------------------------------------------
     ("/api/v1/audit-events/", "admin"): 3,
     ("/api/v1/deploy-requests/", "admin"): 4,
@@ -103,6 +104,7 @@ NOT_LISTS = {
     "/settings/tokens/{token_id}/revoke/", "/settings/people/grant/", "/settings/people/revoke/",
     "/models/due-count/", "/models/policy/", "/models/{model_id}/edit/", "/models/{model_id}/review/",
     "/models/{model_id}/affected/", "/models/inventory/export/",
+    "/costs/export/", "/costs/teams/{slug}/budget/", "/costs/teams/{slug}/override/",
 }
 
 
