@@ -70,12 +70,13 @@ def _budget_rows(actor, teams):
 @registry_page
 def cost_page(request, actor):
     teams = list(costs.visible_teams(actor))
-    form = CostFilterForm(request.GET or None, teams=teams)
     error = None
     try:
         query = _query(actor, request.GET)
     except ValidationFailed as exc:
         error, query = exc, _query(actor, {})
+    # The form shows the range in force (the defaults too), or what was typed when it was refused.
+    form = CostFilterForm({**query.as_params(), **request.GET.dict()}, teams=teams)
     rows = costs.spend_report(actor, query)
     labels = [label for label, _ in costs.GROUPS[query.group_by]]
     for row in rows:
