@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from audit.transactions import change, lock_rows, retry_transient
@@ -97,23 +97,36 @@ class BudgetStatus:
         return said
 
 
+def _month_results(month):
+    start, end = month_bounds(month)
+    return EvalResult.objects.filter(created_at__gte=start, created_at__lt=end)
+
+
 def month_spend(team, month):
     """The team's eval spend in ``month``: one SUM over that month's results (an index range)."""
-    start, end = month_bounds(month)
-    spent = EvalResult.objects.filter(run__prompt__team=team, created_at__gte=start, created_at__lt=end).aggregate(
-        total=Coalesce(Sum("cost_usd"), 0.0)
-    )["total"]
-    return float(spent)
+    spent = _month_results(month).filter(run__prompt__team=team).aggregate(total=Coalesce(Sum("cost_usd"), 0.0))
+    return float(spent["total"])
 
 
 def budget_status(team, month=None):
-    """Where ``team`` stands this month (or in ``month``): three small queries, no lock."""
+    """Where ``team`` stands this month (or in ``month``), without a lock: ONE query (the budget with
+    the month's spend as a subquery), and a second for the override only at 100% or more."""
     month = month or this_month()
-    budget = TeamBudget.objects.filter(team=team).values_list("monthly_usd", flat=True).first()
-    if budget is None:
+    spend = (
+        _month_results(month).filter(run__prompt__team=OuterRef("team")).order_by()
+        .values("run__prompt__team").annotate(total=Sum("cost_usd")).values("total")
+    )
+    row = (
+        TeamBudget.objects.filter(team=team).annotate(spent=Coalesce(Subquery(spend), 0.0))
+        .values("monthly_usd", "spent").first()
+    )
+    if row is None:
         return BudgetStatus(team=team, month=month, budget=None, spent=0.0, override=None)
-    override = BudgetOverride.objects.filter(team=team, month=month).select_related("created_by").first()
-    return BudgetStatus(team=team, month=month, budget=budget, spent=month_spend(team, month), override=override)
+    budget, spent = row["monthly_usd"], float(row["spent"])
+    override = None
+    if spent >= float(budget):
+        override = BudgetOverride.objects.filter(team=team, month=month).select_related("created_by").first()
+    return BudgetStatus(team=team, month=month, budget=budget, spent=spent, override=override)
 
 
 def statuses(teams, month=None):
@@ -125,9 +138,8 @@ def statuses(teams, month=None):
         o.team_id: o
         for o in BudgetOverride.objects.filter(team__in=teams, month=month).select_related("created_by")
     }
-    start, end = month_bounds(month)
     spent = dict(
-        EvalResult.objects.filter(run__prompt__team_id__in=list(budgets), created_at__gte=start, created_at__lt=end)
+        _month_results(month).filter(run__prompt__team_id__in=list(budgets))
         .values_list("run__prompt__team_id")
         .annotate(total=Sum("cost_usd"))
         .values_list("run__prompt__team_id", "total")

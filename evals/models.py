@@ -146,8 +146,13 @@ class EvalResult(models.Model):
             models.UniqueConstraint(fields=["run", "case"], name="eval_result_unique"),
             models.CheckConstraint(condition=Q(cost_usd__gte=0), name="eval_result_cost_nonnegative"),
         ]
-        # Spend is summed by when it was incurred (evals.costs): a month's results, not every result.
-        indexes = [models.Index(fields=["created_at"], name="eval_result_created_idx")]
+        # Spend is summed by when it was incurred: a month's results of every team (evals.costs), and
+        # a team's month through its runs, each run's results of the month an index range
+        # (evals.budgets, asked by every start_run), not every result a run ever had.
+        indexes = [
+            models.Index(fields=["created_at"], name="eval_result_created_idx"),
+            models.Index(fields=["run", "created_at"], name="eval_result_run_created_idx"),
+        ]
 
     def __str__(self):
         return f"result {self.run_id}/{self.case_id} {'pass' if self.passed else 'fail'}"
