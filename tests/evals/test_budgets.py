@@ -134,6 +134,15 @@ def test_the_warning_is_sent_when_a_runs_own_results_cross_80_percent(
     assert Delivery.objects.filter(event="budget.warning").count() == 1
 
 
+def test_the_api_says_so_when_a_run_starts_at_80_percent(cast, prompt, version, suite, budget, api_for):
+    spend(cast, prompt, 8.0)
+    answer = api_for("author").post("/api/v1/eval-runs/", {"prompt": "loan-letter", "version": 1, "suite": "core"},
+                                    format="json")
+    assert answer.status_code == 202
+    assert answer["X-Promptledger-Budget"].startswith("warning; team=payments; month=")
+    assert "percent=80.0" in answer["X-Promptledger-Budget"]
+
+
 def test_the_page_warns_at_80_percent(cast, prompt, budget, browser_for):
     spend(cast, prompt, 8.5)
     html = browser_for("viewer").get("/costs/").content.decode()
