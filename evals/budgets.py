@@ -215,6 +215,15 @@ def set_budget(*, actor, team, monthly_usd):
     audited with the amount before and after. Returns the ``TeamBudget`` or None."""
     access.require(actor, "budget.set", team=team)
     amount = _amount(monthly_usd)
+    try:
+        return _write_budget(actor, team, amount)
+    except IntegrityError as exc:  # another first budget of the team committed meanwhile
+        raise Conflict(
+            f"the budget of team '{team.slug}' changed meanwhile; look again", code="budget_changed"
+        ) from exc
+
+
+def _write_budget(actor, team, amount):
     with change():
         current = lock_rows(TeamBudget.objects).filter(team=team).first()
         before = str(current.monthly_usd) if current else None

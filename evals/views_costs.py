@@ -51,11 +51,15 @@ def _query(actor, params):
     )
 
 
-def _budget_rows(actor, teams):
-    """Each team's month against its budget, with what the actor may do about it (only teams
-    with a budget, plus those the actor may give one)."""
+def _budget_rows(actor, teams, *, chosen=None):
+    """Each team's month against its budget, with what the actor may do about it: the teams with a
+    budget, plus a team without one that the actor may give one when it is the chosen team or one
+    of the actor's own (an admin picks any other in the Team filter, so the panel stays short)."""
     rows = []
+    own = set(access.teams_of(actor).values_list("pk", flat=True)) if chosen is None else {chosen.pk}
     for status in budgets.statuses(teams):
+        if status.budget is None and status.team.pk not in own:
+            continue
         may_set = access.may(actor, "budget.set", team=status.team)
         if status.budget is None and not may_set:
             continue
@@ -83,7 +87,7 @@ def cost_page(request, actor):
         row["cells"] = [row[label] for label in labels]
     totals = costs.totals_by_group(rows, query.group_by)
     shown_teams = [query.team] if query.team else teams
-    budget_rows = _budget_rows(actor, shown_teams)
+    budget_rows = _budget_rows(actor, shown_teams, chosen=query.team)
     context = {
         "section": "evals",
         "form": form,
@@ -100,6 +104,7 @@ def cost_page(request, actor):
         "budget_form": BudgetForm(),
         "override_form": OverrideForm(),
         "filtered": bool(request.GET),
+        "may_set_any": query.team is None and access.may(actor, "budget.set", team=None),
     }
     return render(request, "evals/costs.html", context, status=400 if error else 200)
 
@@ -133,7 +138,7 @@ def budget_save(request, actor, slug):
     form.is_valid()
     try:
         budget = budgets.set_budget(actor=actor, team=team, monthly_usd=form.cleaned_data.get("monthly_usd", ""))
-    except ValidationFailed as exc:
+    except (ValidationFailed, Conflict) as exc:
         messages.error(request, f"The budget was not saved: {exc.detail}.")
         return _back(team)
     if budget is None:

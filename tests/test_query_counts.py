@@ -58,7 +58,7 @@ COUNTS = {
     ("/models/?view=all", "admin"): 7,  # the register: models, prompts by tier, suites run
     ("/models/{model_id}/", "admin"): 8,  # linked suites' latest runs, reviews, where it is live
     ("/models/inventory/", "admin"): 12,  # prompts, newest versions, pointers, approvers, last gates
-    ("/costs/", "admin"): 8,  # teams, the spend report (one GROUP BY), budgets, overrides, the month's spend
+    ("/costs/", "admin"): 9,  # teams, the spend report (one GROUP BY), budgets, overrides, the month's spend, own teams
     # --- API ---------------------------------------------------------------------------------------
     ("/api/v1/audit-events/", "admin"): 3,
     ("/api/v1/deploy-requests/", "admin"): 4,

@@ -253,3 +253,14 @@ def test_the_page_offers_the_forms_only_to_owners(cast, prompt, budget, browser_
     refused = browser_for("approver").post("/costs/teams/payments/budget/", {"monthly_usd": "1000"})
     assert refused.status_code == 403
     assert TeamBudget.objects.get().monthly_usd == 10
+
+
+def test_an_admin_picks_a_team_to_give_it_a_budget(cast, browser_for):
+    admin = browser_for("admin")
+    html = admin.get("/costs/").content.decode()
+    assert "Save budget" not in html and "choose it in the Team filter" not in html  # no budget anywhere yet
+    assert "Choose a team in the Team filter above to set its budget." in html
+    chosen = admin.get("/costs/", {"team": "growth"}).content.decode()
+    assert "Monthly budget of growth" in chosen and "Save budget" in chosen
+    admin.post("/costs/teams/growth/budget/", {"monthly_usd": "75"})
+    assert TeamBudget.objects.get(team=cast["other_team"]).monthly_usd == 75
