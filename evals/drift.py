@@ -9,7 +9,8 @@ one (``PROMPTLEDGER_DRIFT_MAX_DROP`` when the gate sets none). A drifting run ge
 ``DriftNotice`` on its prompt, an audit event ``drift.alert`` with the numbers, and the webhook event
 ``drift.alert`` (``webhooks.events``) sent once the transaction commits; a run that does not drift records
 ``drift.checked``. Only runs the scheduler started (no ``created_by``) form the series, so a run a
-person labels "schedule" cannot move the baseline.
+person labels "schedule" cannot move the baseline. A team that has spent its month's eval budget
+gets no nightly runs: each one skipped is logged and recorded as ``drift.skipped`` (docs/costs.md).
 """
 
 import logging
