@@ -119,6 +119,10 @@ API = {
     ("get", "/api/v1/eval-runs/{run}/results/"): (READ, None),
     ("post", "/api/v1/notices/{notice}/acknowledge"): (Rule(200, "evals:run", "approver"), {}),
     ("get", "/api/v1/costs/"): (LIST, None),  # each sees the spend of the teams they can see
+    ("get", "/api/v1/teams/{team}/budget"): (READ, None),
+    ("put", "/api/v1/teams/{team}/budget"): (Rule(200, "prompts:write", "owner"), {"monthly_usd": "50"}),
+    ("post", "/api/v1/teams/{team}/budget/override"): (
+        Rule(201, "evals:run", "owner"), {"reason": "incident 42 re-runs"}),
     ("get", "/api/v1/suites/"): (LIST, None),
     ("post", "/api/v1/suites/"): (
         Rule(201, "evals:run", "author", reads_first=False, lookup="none"),

@@ -19,5 +19,7 @@ urlpatterns = [
     path("prompts/<slug:slug>/versions/<int:number>/gate", views.VersionGateView.as_view(), name="version-gate"),
     path("prompts/<slug:slug>/notices", views.PromptNoticeListView.as_view(), name="prompt-notices"),
     path("costs/", views_costs.CostReportView.as_view(), name="costs"),
+    path("teams/<slug:slug>/budget", views_costs.TeamBudgetView.as_view(), name="team-budget"),
+    path("teams/<slug:slug>/budget/override", views_costs.BudgetOverrideView.as_view(), name="budget-override"),
     path("notices/<int:notice_id>/acknowledge", views.NoticeAcknowledgeView.as_view(), name="notice-acknowledge"),
 ]

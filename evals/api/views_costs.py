@@ -1,13 +1,16 @@
 """GET /api/v1/costs/: eval spend by team, model or prompt and month, as JSON, with each shown
-team's budget this month. The numbers and the rules on what may be asked are ``evals.costs``'s,
-the same the cost page uses."""
+team's budget this month; ``/api/v1/teams/{slug}/budget`` (GET, PUT) and ``.../budget/override``
+(POST): a team's budget, through the same services as the cost page. The numbers and the rules
+on what may be asked are ``evals.costs``' and ``evals.budgets``'."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from core.auth import actor_from
+from core.errors import NotFound
+from registry.api.serializers import ErrorSerializer
 from registry.api.views import ERRORS
 
 from .. import budgets, costs
@@ -79,3 +82,60 @@ class CostReportView(GenericAPIView):
             "budgets": BudgetSerializer(statuses, many=True).data,
         }
         return Response(body)
+
+
+class BudgetRequestSerializer(serializers.Serializer):
+    monthly_usd = serializers.CharField(allow_null=True, allow_blank=True,
+                                        help_text="US dollars a month, e.g. \"250.00\"; null or empty removes it")
+
+
+class OverrideRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="why the team's runs must go on past its budget")
+
+
+def _team(actor, slug):
+    team = costs.visible_teams(actor).filter(slug=slug).first()
+    if team is None:
+        raise NotFound(f"no team '{slug}' (or you cannot see it)", code="team_not_found")
+    return team
+
+
+def _status(team):
+    return BudgetSerializer(budgets.budget_status(team)).data
+
+
+class TeamBudgetView(GenericAPIView):
+    serializer_class = BudgetSerializer
+    pagination_class = None
+
+    @extend_schema(summary="A team's eval budget and its spend this month", responses={200: BudgetSerializer, **ERRORS})
+    def get(self, request, slug):
+        return Response(_status(_team(actor_from(request), slug)))
+
+    @extend_schema(
+        summary="Set or remove a team's monthly eval budget (team owners, admins; audited)",
+        request=BudgetRequestSerializer, responses={200: BudgetSerializer, **ERRORS},
+    )
+    def put(self, request, slug):
+        actor = actor_from(request)
+        team = _team(actor, slug)
+        data = BudgetRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        budgets.set_budget(actor=actor, team=team, monthly_usd=data.validated_data.get("monthly_usd"))
+        return Response(_status(team))
+
+
+class BudgetOverrideView(GenericAPIView):
+    serializer_class = OverrideRequestSerializer
+
+    @extend_schema(
+        summary="Let a team's runs go on past its budget this month (team owners, admins; a person; audited)",
+        request=OverrideRequestSerializer, responses={201: BudgetSerializer, 409: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request, slug):
+        actor = actor_from(request)
+        team = _team(actor, slug)
+        data = OverrideRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        budgets.override_budget(actor=actor, team=team, reason=data.validated_data["reason"])
+        return Response(_status(team), status=status.HTTP_201_CREATED)

@@ -264,3 +264,27 @@ def test_an_admin_picks_a_team_to_give_it_a_budget(cast, browser_for):
     assert "Monthly budget of growth" in chosen and "Save budget" in chosen
     admin.post("/costs/teams/growth/budget/", {"monthly_usd": "75"})
     assert TeamBudget.objects.get(team=cast["other_team"]).monthly_usd == 75
+
+
+def test_the_api_reads_sets_and_overrides_a_budget(cast, prompt, api_for):
+    owner = api_for("owner")
+    assert owner.get("/api/v1/teams/payments/budget").json()["state"] == "none"
+    put = owner.put("/api/v1/teams/payments/budget", {"monthly_usd": "20"}, format="json")
+    assert put.status_code == 200 and put.json()["budget_usd"] == "20.00"
+    spend(cast, prompt, 21.0)
+    status = api_for("viewer").get("/api/v1/teams/payments/budget").json()
+    assert (status["state"], status["spent_usd"], status["percent"]) == ("exceeded", 21.0, 105.0)
+    bad = owner.put("/api/v1/teams/payments/budget", {"monthly_usd": "-1"}, format="json")
+    assert bad.status_code == 400 and "monthly_usd" in bad.json()["field_errors"]
+    low = api_for("approver").put("/api/v1/teams/payments/budget", {"monthly_usd": "999"}, format="json")
+    assert low.status_code == 403 and low.json()["code"] == "role_too_low"
+    assert api_for("outsider").get("/api/v1/teams/payments/budget").status_code == 404
+    refused = api_for("viewer").post("/api/v1/teams/payments/budget/override", {"reason": "x"}, format="json")
+    assert refused.status_code == 403
+    made = owner.post("/api/v1/teams/payments/budget/override", {"reason": "quarter-end audit"}, format="json")
+    assert made.status_code == 201 and made.json()["state"] == "overridden"
+    assert made.json()["override_reason"] == "quarter-end audit"
+    again = owner.post("/api/v1/teams/payments/budget/override", {"reason": "again"}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "budget_overridden"
+    assert AuditEvent.objects.filter(action="budget.set").count() == 1
+    assert AuditEvent.objects.filter(action="budget.overridden").count() == 1
