@@ -31,6 +31,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
     path("evals/", include("evals.urls")),
+    path("costs/", include("evals.urls_costs")),  # eval spend and team budgets
     path("approvals/", include("approvals.urls")),
     path("settings/webhooks/", include("webhooks.urls")),
     path("models/", include("risk.urls")),  # the model risk register

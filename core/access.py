@@ -121,6 +121,11 @@ ACTIONS = {
     "run.cancel": Rule("evals:run", APPROVER, own=True, summary="cancel a run (its starter, or approvers)"),
     "gate.set": Rule("prompts:write", OWNER, summary="choose a prompt's gate suites"),
     "drift.acknowledge": Rule("evals:run", APPROVER, summary="acknowledge a drift notice"),
+    "budget.set": Rule("prompts:write", OWNER, summary="set or remove a team's monthly eval budget"),
+    "budget.override": Rule(
+        "evals:run", OWNER, person=True,
+        summary="let a team's runs go on past its budget for the current month, with a reason",
+    ),
     # -- webhooks ---------------------------------------------------------------------------------
     "webhook.read": Rule("prompts:read", OWNER, summary="see subscriptions and deliveries (site-wide: admins)"),
     "webhook.manage": Rule(

@@ -1,8 +1,8 @@
 """The demo world, loaded from ``demo/data`` (``demo.files``) through the services.
 
-Three teams with a user in each seat plus the site roles, the model register, the prompts with
-their version histories deployed to development, staging and production (one canary, one kill
-switch), then the approval flow (``demo.story``).
+Three teams with a user in each seat plus the site roles (one team with a monthly eval budget),
+the model register, the prompts with their version histories deployed to development, staging and
+production (one canary, one kill switch), then the approval flow (``demo.story``).
 
 Idempotent: whatever exists is left as it is, so loading again (``run_embedded`` does on every
 start) neither fails nor undoes changes made since. A prompt that exists is skipped whole (versions
@@ -18,6 +18,8 @@ from django.contrib.auth.hashers import make_password
 from audit.transactions import change
 from core.actors import Actor
 from core.models import Membership, SiteRole, Team
+from evals import budgets
+from evals.models import TeamBudget
 from registry import services
 from registry.models import Environment, LLMModel, Prompt
 
@@ -32,7 +34,8 @@ class DemoWorld:
     def __init__(self, *, password):
         self.world = files.world()
         self.prompts = files.prompts()  # every prompt file checked before anything is written
-        self.created = {"users": 0, "teams": 0, "models": 0, "prompts": 0, "versions": 0, "deployments": 0}
+        self.created = {"users": 0, "teams": 0, "models": 0, "prompts": 0, "versions": 0, "deployments": 0,
+                        "budgets": 0}
         self.system = Actor.for_system("bootstrap_demo")
         # One hash for every demo user, made when the first is created: hashing once (and not at all
         # on a second run) keeps the command fast, and the demo users share the printed password anyway.
@@ -95,6 +98,10 @@ class DemoWorld:
             for seat, role in self.world["seats"].items():
                 if f"{slug}-{seat}" not in members:  # never change a role someone has set since
                     services.add_member(actor=self.system, team=team, username=f"{slug}-{seat}", role=role)
+            if team_spec.get("monthly_eval_budget_usd") and not TeamBudget.objects.filter(team=team).exists():
+                owner = Actor(user=get_user_model().objects.get(username=f"{slug}-owner"))
+                budgets.set_budget(actor=owner, team=team, monthly_usd=team_spec["monthly_eval_budget_usd"])
+                self.created["budgets"] += 1
 
     def create_models(self):
         reviewed = datetime.date.today() - datetime.timedelta(days=30)

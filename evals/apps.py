@@ -23,6 +23,9 @@ class EvalsConfig(AppConfig):
         panels.add_to_prompt_page("pass_rates", lambda actor, prompt: views.pass_rate_chart(prompt))
         panels.add_to_prompt_page("drift", views.drift_panel)
         panels.add_to_version_page(views.run_panel)
+        from . import views_costs
+
+        panels.add_to_team_page("team_budget", views_costs.team_budget_panel)
 
         # The registry's gate page (registry/views_setup.py) reads and sets the gate through these.
         from registry import hooks

@@ -9,7 +9,8 @@ one (``PROMPTLEDGER_DRIFT_MAX_DROP`` when the gate sets none). A drifting run ge
 ``DriftNotice`` on its prompt, an audit event ``drift.alert`` with the numbers, and the webhook event
 ``drift.alert`` (``webhooks.events``) sent once the transaction commits; a run that does not drift records
 ``drift.checked``. Only runs the scheduler started (no ``created_by``) form the series, so a run a
-person labels "schedule" cannot move the baseline.
+person labels "schedule" cannot move the baseline. A team that has spent its month's eval budget
+gets no nightly runs: each one skipped is logged and recorded as ``drift.skipped`` (docs/costs.md).
 """
 
 import logging
@@ -94,7 +95,17 @@ def _schedule_one(pointer, suite, day_start, day_end):
         log.warning(
             "drift: no scheduled run of %s on %s: %s (%s)", suite.slug, pointer.prompt.slug, exc.detail, exc.code
         )
+        if exc.code == "budget_exceeded":  # skipped, and said so where people look: the audit log
+            _report_skipped(pointer, suite, exc)
         return None
+
+
+def _report_skipped(pointer, suite, exc):
+    with change():
+        events.drift_skipped(
+            pointer.prompt, suite, environment=pointer.environment.slug,
+            version=pointer.version.number if pointer.version_id else None, code=exc.code, detail=exc.detail,
+        )
 
 
 def _previous_run(run):

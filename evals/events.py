@@ -1,5 +1,5 @@
 """One function per audit event type of evals, called explicitly by its services inside their
-change (as approvals.events and audit.events do for theirs): suites, cases, runs, gates, drift."""
+change (as approvals.events and audit.events do for theirs): suites, cases, runs, gates, drift, budgets."""
 
 from audit.services import record
 from core.actors import Actor
@@ -89,6 +89,35 @@ def drift_acknowledged(actor, notice):
     })
 
 
+def drift_skipped(prompt, suite, *, environment, version, code, detail):
+    """The scheduler did not start a nightly run (a team over its budget): reported, not silent."""
+    return _on_prompt(Actor.for_system("drift-scheduler"), prompt, "drift.skipped", "prompt", prompt.slug, {
+        "environment": environment, "version": version, "suite": suite.slug, "code": code, "detail": detail,
+    })
+
+
+def _on_team(actor, team, action, data):
+    return record(actor=actor, action=action, target_type="team", target_id=team.slug, team=team.slug, data=data)
+
+
+def budget_set(actor, team, *, before, after):
+    return _on_team(actor, team, "budget.set", {"before_usd": before, "after_usd": after})
+
+
+def budget_overridden(actor, override):
+    return _on_team(actor, override.team, "budget.overridden", {
+        "month": override.month.strftime("%Y-%m"), "reason": override.reason,
+    })
+
+
+def budget_warning(team, warning):
+    """Spend reached 80% of the month's budget (the system noticed it, once a month)."""
+    return _on_team(Actor.for_system("budget-check"), team, "budget.warning", {
+        "month": warning.month.strftime("%Y-%m"), "budget_usd": str(warning.budget_usd),
+        "spent_usd": round(warning.spent_usd, 6),
+    })
+
+
 # What the audit log calls these actions, and the prefixes it offers as one filter choice
 # (core.vocabulary; described when the app starts).
 LABELS = {
@@ -103,9 +132,14 @@ LABELS = {
     "drift.checked": "Drift checked",
     "drift.alert": "Drift alert",
     "drift.acknowledged": "Drift notice acknowledged",
+    "drift.skipped": "Drift run skipped",
+    "budget.set": "Eval budget set",
+    "budget.overridden": "Eval budget overridden",
+    "budget.warning": "Eval budget at 80%",
 }
 GROUPS = {
     "eval_run.": "Eval runs",
     "gate.": "Gates",
     "drift.": "Drift",
+    "budget.": "Eval budgets",
 }

@@ -150,6 +150,13 @@ class EvalResult(models.Model):
             models.UniqueConstraint(fields=["run", "case"], name="eval_result_unique"),
             models.CheckConstraint(condition=Q(cost_usd__gte=0), name="eval_result_cost_nonnegative"),
         ]
+        # Spend is summed by when it was incurred: a month's results of every team (evals.costs), and
+        # a team's month through its runs, each run's results of the month an index range
+        # (evals.budgets, asked by every start_run), not every result a run ever had.
+        indexes = [
+            models.Index(fields=["created_at"], name="eval_result_created_idx"),
+            models.Index(fields=["run", "created_at"], name="eval_result_run_created_idx"),
+        ]
 
     def __str__(self):
         return f"result {self.run_id}/{self.case_id} {'pass' if self.passed else 'fail'}"
@@ -219,3 +226,52 @@ class DriftNotice(models.Model):
 
     def __str__(self):
         return f"drift of {self.prompt_id} on run {self.run_id} ({self.reason})"
+
+
+class TeamBudget(models.Model):
+    """A team's monthly eval budget in US dollars: the same ceiling every calendar month (in
+    ``TIME_ZONE``). At 80% of it a warning is sent once a month; at 100% new runs are refused
+    (``evals.budgets``) unless an owner overrode the budget for that month."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="eval_budget")
+    monthly_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(monthly_usd__gt=0), name="team_budget_positive")]
+
+    def __str__(self):
+        return f"budget of {self.team_id}: {self.monthly_usd} USD a month"
+
+
+class BudgetOverride(models.Model):
+    """An owner's decision that a team's runs may go on past its budget for one month, and why."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="The first day of the month it covers.")
+    reason = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "month"], name="budget_override_once_a_month")]
+
+    def __str__(self):
+        return f"override of {self.team_id} for {self.month:%Y-%m}"
+
+
+class BudgetWarning(models.Model):
+    """The 80% warning of one team and month: its row is what makes it (and its webhook) once."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()
+    budget_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    spent_usd = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "month"], name="budget_warning_once_a_month")]
+
+    def __str__(self):
+        return f"budget warning of {self.team_id} for {self.month:%Y-%m}"

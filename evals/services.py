@@ -11,7 +11,7 @@ from core.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.services.prompts import normalize_model_config, registered_model
 from registry.services.validation import check_slug, check_storable, check_text
 
-from . import assertions, events, queueing, runner, suite_fit
+from . import assertions, budgets, events, queueing, runner, suite_fit
 from .models import Case, EvalItem, EvalRun, Suite
 
 TRIGGERS = [t for t, _ in EvalRun.TRIGGER_CHOICES]
@@ -99,7 +99,10 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
 
     Everything is checked before anything runs: the suite has cases, every case's variables match
     the version's declarations (``suite_fit``: the rule the Run picker offers suites by), the model
-    is registered and not retired."""
+    is registered and not retired, and the team has not spent its month's eval budget
+    (``budgets.check_run_allowed``: ``budget_exceeded`` for every trigger and every channel, unless an
+    owner overrode the month). The run carries ``budget``, the team's budget status, for the caller
+    to show a warning at 80%."""
     access.require(actor, "run.start", team=prompt.team)
     if version.prompt_id != prompt.pk:
         raise ValidationFailed("version is not a version of this prompt", field_errors={"version": ["wrong prompt"]})
@@ -117,6 +120,7 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
     suite_fit.require_fit(suite_fit.fit_of(suite, version, cases=[(c.position, c.vars) for c in cases]))
     _check_judges(cases)
     with change():
+        budget = budgets.check_run_allowed(prompt.team)
         run = EvalRun.objects.create(
             prompt=prompt,
             version=version,
@@ -131,6 +135,7 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
         _write_items(run, suite, cases)
         events.run_started(actor, run, cases=len(cases))
         transaction.on_commit(lambda: queueing.enqueue(run.pk))
+    run.budget = budget
     return run
 
 

@@ -27,7 +27,7 @@ from registry.diffing import word_diff
 from registry.models import Team
 from registry.permissions import visible_prompts
 
-from . import compare, drift, runner, selectors, services, suite_fit
+from . import budgets, compare, drift, runner, selectors, services, suite_fit
 from .forms import CaseUploadForm, RunFilterForm, RunStartForm, SuiteForm
 from .models import DriftNotice, EvalRun
 from .selectors import get_run, visible_runs, visible_suites, with_results_done
@@ -152,7 +152,12 @@ def run_start(request, actor, slug, number):
         )
     except ValidationFailed as exc:
         return _run_refused(request, actor, prompt, version, suite, exc)
+    except budgets.BudgetExceeded as exc:
+        messages.error(request, f"The run was not started ({exc.code}): {exc.detail}")
+        return redirect("registry:version-detail", slug=prompt.slug, number=version.number)
     messages.success(request, f"Run {run.pk} queued: {run.total} case{'s' if run.total != 1 else ''} of {suite.slug}.")
+    if run.budget.state in ("warning", "overridden"):
+        messages.warning(request, f"Budget: {run.budget.sentence()}")
     return redirect("evals:run-detail", run_id=run.pk)
 
 

@@ -12,7 +12,7 @@ from core import access
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.pages import registry_page
 
-from . import access_selectors, services
+from . import access_selectors, panels, services
 from .access_forms import SCOPE_HELP, MemberForm, SiteRoleForm, TeamForm, TokenForm
 from .models import APIToken, Membership, SiteRole
 from .services import tokens
@@ -107,7 +107,7 @@ def _team_page(request, actor, team, *, add_form=None, status=200):
     context = _settings(
         actor, "teams", team=team, memberships=list(access_selectors.members(team)),
         may_manage=access.may(actor, "team.members", team=team), add_form=add_form or MemberForm(),
-        roles=Membership.ROLE_CHOICES,
+        roles=Membership.ROLE_CHOICES, **panels.team_page_parts(actor, team),  # evals' budget
     )
     return render(request, "registry/team_detail.html", context, status=status)
 

@@ -4,6 +4,7 @@ the dependency runs one way: evals and approvals build on the registry, never th
 
 _PROMPT = {}  # context name -> fn(actor, prompt)
 _VERSION = []  # fn(actor, prompt, version) -> dict merged into the page's context
+_TEAM = {}  # context name -> fn(actor, team)
 
 
 def add_to_prompt_page(name, part):
@@ -17,6 +18,11 @@ def add_to_version_page(part):
         _VERSION.append(part)
 
 
+def add_to_team_page(name, part):
+    """``part(actor, team)`` becomes ``name`` in the team page's context (evals: its budget)."""
+    _TEAM[name] = part
+
+
 def prompt_page_parts(actor, prompt):
     return {name: part(actor, prompt) for name, part in _PROMPT.items()}
 
@@ -26,3 +32,7 @@ def version_page_parts(actor, prompt, version):
     for part in _VERSION:
         context.update(part(actor, prompt, version))
     return context
+
+
+def team_page_parts(actor, team):
+    return {name: part(actor, team) for name, part in _TEAM.items()}

@@ -14,6 +14,7 @@ from django.utils import timezone
 from approvals import administration
 from approvals import services as approvals
 from core.actors import Actor
+from evals import budgets as eval_budgets
 from evals import services as evals
 from evals.models import DriftNotice, EvalRun
 from registry import services as registry
@@ -108,6 +109,7 @@ def build():
         prompt=prompt, suite=suite, run=earlier, environment="production", pass_rate=0.5, previous_pass_rate=1.0,
         threshold=0.1, reason=DriftNotice.REASON_CHOICES[0][0],
     )
+    eval_budgets.set_budget(actor=owner, team=team, monthly_usd="1000")  # what an override overrides
 
     with override_settings(PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS=["127.0.0.1/32"]):
         hook, _secret = webhooks.create_subscription(

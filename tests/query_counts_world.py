@@ -14,6 +14,7 @@ from approvals import administration
 from approvals import services as approvals
 from approvals.models import DeployRequest
 from core.actors import Actor
+from evals import budgets as eval_budgets
 from evals import runner
 from evals import services as evals
 from evals.models import DriftNotice
@@ -62,6 +63,7 @@ def _people(n):
         if i % 3 == 0:
             registry.grant_site_role(actor=admin, username=person.username, role=SiteRole.RISK)
         registry.issue_token(actor=Actor.for_system(), user=person, scopes=["prompts:read"], name=f"ci-{i:02}")
+        eval_budgets.set_budget(actor=admin, team=other, monthly_usd=100 + i)  # the cost page's budgets
         registry.create_llm_model(
             actor=admin, provider=LLMModel.OFFLINE, model_id=f"offline-echo-{i + 2}", owner="admin",
             status=LLMModel.APPROVED,

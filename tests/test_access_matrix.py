@@ -125,6 +125,11 @@ API = {
     ("get", "/api/v1/eval-runs/{run}/compare/"): (READ, "?against={finished_run}"),
     ("get", "/api/v1/eval-runs/{run}/results/"): (READ, None),
     ("post", "/api/v1/notices/{notice}/acknowledge"): (Rule(200, "evals:run", "approver"), {}),
+    ("get", "/api/v1/costs/"): (LIST, None),  # each sees the spend of the teams they can see
+    ("get", "/api/v1/teams/{team}/budget"): (READ, None),
+    ("put", "/api/v1/teams/{team}/budget"): (Rule(200, "prompts:write", "owner"), {"monthly_usd": "50"}),
+    ("post", "/api/v1/teams/{team}/budget/override"): (
+        Rule(201, "evals:run", "owner"), {"reason": "incident 42 re-runs"}),
     ("get", "/api/v1/suites/"): (LIST, None),
     ("post", "/api/v1/suites/"): (
         Rule(201, "evals:run", "author", reads_first=False, lookup="none"),
@@ -250,6 +255,10 @@ PAGES = {
     "evals/suites/<slug:slug>/": None,
     "evals/suites/<slug:slug>/cases/upload/": (Rule(302, "evals:run", "author"), "cases"),
     "evals/notices/<int:notice_id>/acknowledge/": (Rule(302, "evals:run", "approver"), {}),
+    # eval costs and team budgets (evals/urls_costs.py): the page and CSV read what one can see
+    "costs/": None, "costs/export/": None,
+    "costs/teams/<slug:slug>/budget/": (Rule(302, "prompts:write", "owner"), {"monthly_usd": "50"}),
+    "costs/teams/<slug:slug>/override/": (Rule(302, "evals:run", "owner"), {"reason": "incident 42 re-runs"}),
     "approvals/": None, "approvals/requests/": None, "approvals/requests/<int:pk>/": None,
     "approvals/requests/<int:pk>/<slug:action>": (Rule(302, "deploy", "owner", own={"author"}), {}),
     "approvals/new/<slug:slug>/<int:number>/": (

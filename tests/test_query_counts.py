@@ -59,12 +59,13 @@ COUNTS = {
     ("/settings/webhooks/streams/{stream_id}/status/", "admin"): 6,  # the status block alone (htmx)
     ("/settings/tokens/", "admin"): 7,
     ("/teams/", "admin"): 5,
-    ("/teams/{slug}/", "admin"): 6,  # its members
+    ("/teams/{slug}/", "admin"): 7,  # its members; its eval budget (evals' panel)
     ("/settings/people/", "admin"): 7,
     ("/models/?view=all", "admin"): 8,  # the register: models, prompts by tier, suites run
     ("/models/{model_id}/", "admin"): 11,  # suites' latest runs, reviews; where live: count, page ids, rows
     ("/models/inventory/", "admin"): 14,  # a page of prompts and their count, versions, pointers, approvers, gates
     ("/compliance/access-review/", "admin"): 16,  # accounts, roles, tokens, approval rights, sign-offs
+    ("/costs/", "admin"): 10,  # teams, the spend report (one GROUP BY), budgets, overrides, month's spend
     # --- API ---------------------------------------------------------------------------------------
     ("/api/v1/audit-events/", "admin"): 3,
     ("/api/v1/access-review/sign-offs/", "admin"): 3,
@@ -117,6 +118,7 @@ NOT_LISTS = {
     "/models/due-count/", "/models/policy/", "/models/{model_id}/edit/", "/models/{model_id}/review/",
     "/models/{model_id}/affected/", "/models/inventory/export/",
     "/compliance/access-review/export/",  # the page's report as a file: its queries are the page's
+    "/costs/export/", "/costs/teams/{slug}/budget/", "/costs/teams/{slug}/override/",
 }
 
 

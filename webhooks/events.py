@@ -16,6 +16,7 @@ Signatures (keyword arguments only; ``actor`` is a ``core.actors.Actor``, ``team
     gate_failed(*, actor, prompt, version, result: dict)      # result: evals.gates.evaluate_gate's answer
     drift_alert(*, prompt, alert: dict)
     model_review_due(*, llm_model, due_on, overdue: bool, live: list)  # site-wide: no team
+    budget_warning(*, team, month: str, budget_usd: str, spent_usd: float)  # once per team and month
 
 The ``deploy_request_*`` functions take the request as a plain, JSON-safe dict so this module
 needs no approvals model; pass at least ``id``, ``prompt``, ``version``, ``content_hash``,
@@ -160,3 +161,19 @@ def model_review_due(*, llm_model, due_on, overdue, live):
         "actor": {"username": "system", "type": "system"},
     }
     return services.emit("model.review_due", data, team=None)
+
+
+# --- eval budgets -----------------------------------------------------------------------------------
+def budget_warning(*, team, month, budget_usd, spent_usd):
+    """A team's eval spend reached 80% of its monthly budget (``month`` is ``YYYY-MM``); sent once
+    per team and month, to the team's subscriptions and site-wide ones."""
+    budget = float(budget_usd)
+    data = {
+        "team": team.slug,
+        "month": month,
+        "budget_usd": str(budget_usd),
+        "spent_usd": round(spent_usd, 6),
+        "percent": round(100 * spent_usd / budget, 1) if budget else None,
+        "actor": {"username": "system", "type": "system"},
+    }
+    return services.emit("budget.warning", data, team=team)

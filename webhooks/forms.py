@@ -19,6 +19,7 @@ EVENT_HELP = {
     "gate.failed": "A version fails its gate when checked.",
     "drift.alert": "A nightly run of what is live in production drifted.",
     "model.review_due": "A model's quarterly review is due or overdue (site-wide subscriptions).",
+    "budget.warning": "A team's eval spend reached 80% of its monthly budget (once a month).",
 }
 EVENT_CHOICES = [(ALL_EVENTS, "Every event, including ones added later")] + [
     (name, f"{name} — {EVENT_HELP[name]}") for name in EVENTS

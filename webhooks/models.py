@@ -26,6 +26,7 @@ EVENTS = [
     "gate.failed",
     "drift.alert",
     "model.review_due",  # risk: a model's quarterly review is due or overdue (site-wide)
+    "budget.warning",  # evals: a team's eval spend reached 80% of the month's budget (once a month)
 ]
 ALL_EVENTS = "*"
 PING = "ping"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_costs
 
 app_name = "evals-api"
 urlpatterns = [
@@ -18,5 +18,8 @@ urlpatterns = [
     path("prompts/<slug:slug>/gate", views.GateView.as_view(), name="gate"),
     path("prompts/<slug:slug>/versions/<int:number>/gate", views.VersionGateView.as_view(), name="version-gate"),
     path("prompts/<slug:slug>/notices", views.PromptNoticeListView.as_view(), name="prompt-notices"),
+    path("costs/", views_costs.CostReportView.as_view(), name="costs"),
+    path("teams/<slug:slug>/budget", views_costs.TeamBudgetView.as_view(), name="team-budget"),
+    path("teams/<slug:slug>/budget/override", views_costs.BudgetOverrideView.as_view(), name="budget-override"),
     path("notices/<int:notice_id>/acknowledge", views.NoticeAcknowledgeView.as_view(), name="notice-acknowledge"),
 ]

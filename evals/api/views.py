@@ -184,7 +184,8 @@ class RunListView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        summary="Start a run (202: queued; poll it for progress)",
+        summary="Start a run (202: queued; poll it for progress). 403 `budget_exceeded` when the team spent "
+        "its month's eval budget; at 80% or more the header `X-Promptledger-Budget` says so",
         request=RunRequestSerializer,
         responses={202: RunSerializer, **ERRORS},
     )
@@ -197,7 +198,14 @@ class RunListView(ListAPIView):
         run = services.start_run(
             actor=actor, prompt=prompt, version=version, suite=suite, trigger=data["trigger"], model=data.get("model")
         )
-        return Response(RunSerializer(get_run(actor, run.pk)).data, status=status.HTTP_202_ACCEPTED)
+        response = Response(RunSerializer(get_run(actor, run.pk)).data, status=status.HTTP_202_ACCEPTED)
+        if run.budget.state in ("warning", "overridden"):  # 80% or more of the month's budget spent
+            budget = run.budget
+            response["X-Promptledger-Budget"] = (
+                f"{budget.state}; team={budget.team.slug}; month={budget.month:%Y-%m}; "
+                f"spent_usd={budget.spent:.2f}; budget_usd={budget.budget}; percent={budget.percent}"
+            )
+        return response
 
 
 class RunDetailView(GenericAPIView):

@@ -90,6 +90,9 @@ def finalize(run_id):
         from webhooks.events import eval_run_completed
 
         eval_run_completed(run=run)
+        from ..budgets import note_spend
+
+        note_spend(run.prompt.team)  # the run's own spend may have crossed the month's 80%
         if run.trigger == EvalRun.SCHEDULE:  # drift: decided in this transaction, so exactly once
             for listener in scheduled_run_finished:
                 listener(run)

@@ -33,9 +33,11 @@ from pathlib import Path
 from . import __version__
 from .cache import LastKnownGood, PromptCache, default_cache_dir
 from .errors import (
+    BY_CODE,
     BY_STATUS,
     APIError,
     BadRequest,
+    BudgetExceeded,
     ConfigurationError,
     ConnectionFailed,
     Forbidden,
@@ -50,7 +52,8 @@ from .errors import (
 from .prompt import Prompt
 
 __all__ = [
-    "APIError", "AsyncClient", "BadRequest", "Client", "ConfigurationError", "ConnectionFailed", "Forbidden",
+    "APIError", "AsyncClient", "BadRequest", "BudgetExceeded", "Client", "ConfigurationError", "ConnectionFailed",
+    "Forbidden",
     "NotFound", "Prompt", "PromptDisabled", "PromptUnavailable", "PromptledgerError", "RenderError", "Resolved",
     "Response", "ServerError", "Unauthorized", "default_cache_dir",
 ]
@@ -156,6 +159,7 @@ class Client:
         if response.status == 401 and not self.token:
             detail += " (no token: set PROMPTLEDGER_TOKEN)"
         cls = ServerError if response.status >= 500 else BY_STATUS.get(response.status, APIError)
+        cls = BY_CODE.get(code, cls) if issubclass(BY_CODE.get(code, APIError), cls) else cls
         return cls(response.status, code, detail, fields)
 
     def get_json(self, path, *, query=None):

@@ -77,6 +77,11 @@ class Forbidden(APIError):
     """403: a rule forbids it; ``code`` says which (e.g. ``scope_missing``)."""
 
 
+class BudgetExceeded(Forbidden):
+    """403 ``budget_exceeded``: the team spent its month's eval budget, so no new run starts (CI
+    runs included) until next month or until a team owner overrides the budget for the month."""
+
+
 class NotFound(APIError):
     """404: no such prompt (or not visible to this token), or nothing deployed (``not_deployed``)."""
 
@@ -94,3 +99,4 @@ class ServerError(APIError):
 
 
 BY_STATUS = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 423: PromptDisabled}
+BY_CODE = {"budget_exceeded": BudgetExceeded}  # refusals callers may want to tell apart from the rest
