@@ -33,7 +33,7 @@ def story(cast, prompt, version):
     """loan-letter (tier 1, no gate) v2 requested for production (request A: opened, approved and
     deployed, each in its own web request), and v1 requested for staging (request B, left open);
     compliance has signed in, and someone failed to."""
-    administration.update_policy(actor=Actor.for_system(), tier=1, requires_gate=False)
+    administration.update_policy(actor=Actor.for_system(), tier=1, requires_gate=False, reason="test")
     body = version_body("Dear {{ name }},")
     v2, _ = create_version(actor=acting(cast["author"], "r-v2"), prompt=prompt, messages=body["messages"],
                            variables=body["variables"], model=body["model"], message="friendlier")

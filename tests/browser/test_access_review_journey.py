@@ -38,7 +38,7 @@ def acting(user, request_id):
 def deployed(cast):
     """loan-letter (tier 1, no gate) v2 requested, approved and deployed to production (request A),
     and v1 requested for staging (request B, open)."""
-    administration.update_policy(actor=Actor.for_system(), tier=1, requires_gate=False)
+    administration.update_policy(actor=Actor.for_system(), tier=1, requires_gate=False, reason="test")
     loan = PromptFactory(slug="loan-letter", team=cast["team"], owner=cast["owner"], tier=1)
     made = []
     for content in ("Write to {{ name }}.", "Dear {{ name }},"):
