@@ -90,7 +90,7 @@ def _prompts(n, people, team, growth):
                                            members=["approver"])
         prompt = registry.create_prompt(
             actor=owner, slug=f"letter-{i:02}", name=f"Letter {i:02}", team=team, tier=i % 3, owner="owner",
-            tags=[f"tag-{i % 4}"], data_categories=["pii"] if i % 2 else [],
+            tags=[f"tag-{i % 4}"], data_categories=["pii"] if i % 2 else ["none"],
         )
         if prompt.tier == 0:
             registry.update_prompt(actor=owner, prompt=prompt, approvers=["approver"], approver_groups=["letters"])
