@@ -30,6 +30,7 @@ from django.db import connection, connections
 from . import selectors
 
 CHANNEL = "promptledger_resolve"
+LISTENER_NAME = "promptledger-resolve-listener"
 log = logging.getLogger(__name__)
 
 
@@ -182,7 +183,8 @@ def _listening_connection():
     autocommit, LISTENing, with TCP keepalives so a silent network loss is noticed."""
     wrapper = connections.create_connection("default")
     params = wrapper.get_connection_params()
-    params.update(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
+    params.update(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+                  application_name=LISTENER_NAME)  # how an operator finds it in pg_stat_activity
     params.setdefault("connect_timeout", 5)
     raw = wrapper.get_new_connection(params)
     raw.autocommit = True
