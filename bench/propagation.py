@@ -64,22 +64,55 @@ def worker_of_each(master_pid, server_port, client_ports):
     return found
 
 
+def _warm(client, path, headers, deadline):
+    """Fill this connection's worker's cache, then be answered from it three times (a change just
+    undone may still be on its way, so a refusal only restarts the count, until the deadline)."""
+    served, give_up = 0, time.monotonic() + deadline
+    while served < 4:
+        client.request("GET", path, headers=headers)
+        response = client.getresponse()
+        response.read()
+        served = served + 1 if response.status == 200 else 0
+        if time.monotonic() > give_up:
+            raise CouldNotRun(f"GET {path} answered {response.status} before the change")
+
+
+def _spread(master_pid, port, path, headers, connections, deadline):
+    """``connections`` warm connections, as evenly over the workers as the kernel lets them land:
+    more are opened (up to four times as many) and the surplus of the busiest worker closed."""
+    opened = []
+    for _ in range(4):
+        for _ in range(connections):
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            _warm(client, path, headers, deadline)
+            opened.append(client)
+        owner = worker_of_each(master_pid, port, {c.sock.getsockname()[1] for c in opened})
+        by_worker = {}
+        for client in opened:
+            by_worker.setdefault(owner.get(client.sock.getsockname()[1]), []).append(client)
+        share = connections // max(1, len(_workers(master_pid)))
+        if len(by_worker) >= len(_workers(master_pid)) and all(len(c) >= share for c in by_worker.values()):
+            break
+    keep, chosen = [], {pid: clients[:share] for pid, clients in by_worker.items()}
+    for group in chosen.values():
+        keep.extend(group)
+    for client in opened:  # the rest, from whichever worker has more, up to ``connections``
+        if len(keep) >= connections:
+            break
+        if client not in keep:
+            keep.append(client)
+    for client in opened:
+        if client not in keep:
+            client.close()
+    return keep, owner
+
+
 def measure(*, master_pid, port, path, token, change, refused, connections=16, deadline=10.0):
     """Seconds from ``change()`` returning to the last connection's first answer in ``refused``,
     with the spread over connections and the workers they were on."""
     headers = {"Authorization": f"Bearer {token}"}
-    clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(connections)]
-    for client in clients:  # each fills its worker's cache, then is answered from it three times
-        served, give_up = 0, time.monotonic() + deadline  # (a change just undone may still be on its way)
-        while served < 4:
-            client.request("GET", path, headers=headers)
-            response = client.getresponse()
-            response.read()
-            served = served + 1 if response.status == 200 else 0
-            if time.monotonic() > give_up:
-                raise CouldNotRun(f"GET {path} answered {response.status} before the change")
+    clients, workers = _spread(master_pid, port, path, headers, connections, deadline)
     ports = {client.sock.getsockname()[1]: i for i, client in enumerate(clients)}
-    workers = worker_of_each(master_pid, port, set(ports))
     first_refusal = [None] * connections
     polls = [0] * connections
     start = threading.Event()

@@ -328,7 +328,7 @@ def parse_args(argv):
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="the database to reset and seed")
     ceiling = SHARED / "bench" / "ceiling_view.py"
     if not ceiling.exists():  # a worktree under /work/wt/NAME: shared/ is one level further up
-        ceiling = REPO.parents[2] / "shared" / "bench" / "ceiling_view.py"
+        ceiling = REPO.parents[1] / "shared" / "bench" / "ceiling_view.py"
     parser.add_argument("--ceiling", type=Path, default=ceiling,
                         help="the ceiling view module (default ../shared/bench/ceiling_view.py)")
     parser.add_argument("--prompts", type=int, default=10_000)

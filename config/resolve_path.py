@@ -28,6 +28,7 @@ from django.core.exceptions import DisallowedHost, MiddlewareNotUsed
 from django.core.signals import setting_changed
 from django.http import HttpResponse
 from django.urls import Resolver404, ResolverMatch, resolve
+from django.utils.datastructures import MultiValueDict
 from django.utils.module_loading import import_string
 
 from registry.api.resolve import serve
@@ -62,6 +63,26 @@ _NOT_NEEDED = {
 }
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9._~=&-]*")  # no escapes, no '+': every value is its own text
+
+
+def _plain_query(request):
+    """Give the request its query as parsed, cheaply, when it is plain ASCII with no escapes (a
+    resolve's ``environment=production&unit=user-42``), and say whether it is storable text:
+    building Django's QueryDict would cost more than the rest of a cached resolve. Anything
+    else is parsed by Django and checked as StorableInputMiddleware checks it."""
+    query = request.META.get("QUERY_STRING", "")
+    if not _PLAIN.fullmatch(query):
+        return _first_unstorable(request.GET) is None
+    lists = {}
+    for pair in query.split("&"):
+        if pair:  # as QueryDict: blank values kept, the last of a repeated key wins in .get()
+            key, _, value = pair.partition("=")
+            lists.setdefault(key, []).append(value)
+    request.GET = MultiValueDict(lists)
+    return True
+
+
 class ResolveFastPathMiddleware:
     """Answers bearer-token resolves without the middleware below it (see the module docstring)."""
 
@@ -78,6 +99,9 @@ class ResolveFastPathMiddleware:
             match = None
         if match is None or match.view_name != _ROUTE:
             log.warning("resolve fast path off: the URL conf does not route resolve where it expects")
+            raise MiddlewareNotUsed
+        if not isinstance(getattr(HttpResponse().headers, "_store", None), dict):  # ResponseHeaders as we know it
+            log.warning("resolve fast path off: this Django's response headers are not what it expects")
             raise MiddlewareNotUsed
         self._match = match
         self._common = import_string("django.middleware.common.CommonMiddleware")(get_response)
@@ -99,7 +123,7 @@ class ResolveFastPathMiddleware:
             or not request.META.get("HTTP_AUTHORIZATION", "")[:7].lower().startswith("bearer")
             or request.META.get("CONTENT_LENGTH") not in (None, "", "0")
             or (self._security is not None and self._security.process_request(request) is not None)
-            or _first_unstorable(request.GET) is not None
+            or not _plain_query(request)
         ):
             return self.get_response(request)
         try:
@@ -113,10 +137,11 @@ class ResolveFastPathMiddleware:
             match.func, (), {"slug": slug}, match.url_name, match.app_names, match.namespaces, match.route
         )
         response = serve(request, slug)
-        response.headers["Content-Length"] = str(len(response.content))
-        for name, value in self._added_headers(request, response.status_code):
-            if name not in response.headers:
-                response.headers[name] = value
+        store = response.headers._store  # ASCII names and values made here: no charset check needed
+        store["content-length"] = ("Content-Length", str(len(response.content)))
+        for key, name, value in self._added_headers(request, response.status_code):
+            if key not in store:
+                store[key] = (name, value)
         return response
 
     def _added_headers(self, request, status):
@@ -128,6 +153,6 @@ class ResolveFastPathMiddleware:
             before = set(probe.headers)
             for source in self._header_sources:  # they read the request's scheme and path, nothing else
                 probe = source.process_response(request, probe)
-            added = [(name, value) for name, value in probe.headers.items() if name not in before]
+            added = [(name.lower(), name, value) for name, value in probe.headers.items() if name not in before]
             self._headers[key] = added
         return added
