@@ -79,9 +79,11 @@ def _warm(client, path, headers, deadline):
 
 def _spread(master_pid, port, path, headers, connections, deadline):
     """``connections`` warm connections, as evenly over the workers as the kernel lets them land:
-    more are opened (up to four times as many) and the surplus of the busiest worker closed."""
+    more are opened (up to ten times as many) and the surplus of the busiest worker closed."""
     opened = []
-    for _ in range(4):
+    for attempt in range(10):
+        if attempt:
+            time.sleep(0.2)  # a busy machine may leave one worker out of a round of accepts
         for _ in range(connections):
             client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             _warm(client, path, headers, deadline)
