@@ -493,12 +493,12 @@ LOGGING = {
 # Each web process keeps token grants and deployment pointers in memory. On PostgreSQL a listener
 # thread per process drops an entry when a change to it commits (triggers send pg_notify); an entry
 # is also never older than PROMPTLEDGER_RESOLVE_CACHE_SECONDS, the bound should a notification be
-# lost (10 s; 1 s in the embedded SQLite mode, which has no notifications; 0 turns the cache off).
+# lost (30 s; 1 s in the embedded SQLite mode, which has no notifications; 0 turns the cache off).
 # PROMPTLEDGER_RESOLVE_CACHE_LISTEN=false leaves the TTL alone as the bound (e.g. where LISTEN cannot
 # work, behind a transaction-pooling PgBouncer).
 PROMPTLEDGER_RESOLVE_CACHE_SECONDS = env.float(
     "PROMPTLEDGER_RESOLVE_CACHE_SECONDS",
-    1.0 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 10.0, minimum=0, maximum=300,
+    1.0 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 30.0, minimum=0, maximum=300,
 )
 PROMPTLEDGER_RESOLVE_CACHE_LISTEN = env.bool("PROMPTLEDGER_RESOLVE_CACHE_LISTEN", True)
 

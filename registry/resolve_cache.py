@@ -10,7 +10,7 @@ Staleness is bounded, and the bound does not rest on one mechanism:
   deactivated), so the message leaves when the change commits and never after a rollback; the
   listener drops what it names. The cache is read only while its listener is connected, and emptied
   on every (re)connect, so nothing cached before a gap outlives it.
-- Every entry also expires after ``PROMPTLEDGER_RESOLVE_CACHE_SECONDS`` (10 s by default): the safety
+- Every entry also expires after ``PROMPTLEDGER_RESOLVE_CACHE_SECONDS`` (30 s by default): the safety
   net should a notification ever be lost. Without a listener (the embedded SQLite mode, or
   ``PROMPTLEDGER_RESOLVE_CACHE_LISTEN=false``) that TTL is the bound (1 s by default there).
 - A fill whose query may have read the database before a change that was notified meanwhile is
