@@ -24,7 +24,7 @@ import logging
 import re
 
 from django.conf import settings
-from django.core.exceptions import DisallowedHost, MiddlewareNotUsed
+from django.core.exceptions import DisallowedHost, MiddlewareNotUsed, PermissionDenied
 from django.core.signals import setting_changed
 from django.http import HttpResponse
 from django.urls import Resolver404, ResolverMatch, resolve
@@ -109,11 +109,11 @@ class ResolveFastPathMiddleware:
         if "django.middleware.security.SecurityMiddleware" in below:
             self._security = import_string("django.middleware.security.SecurityMiddleware")(get_response)
         self._header_sources = [import_string(name)(get_response) for name in _HEADERS if name in below]
-        self._headers = {}
-        setting_changed.connect(self._forget_headers, weak=False)
+        self._headers, self._good_hosts = {}, set()
+        setting_changed.connect(self._forget, weak=False)
 
-    def _forget_headers(self, **kwargs):
-        self._headers = {}
+    def _forget(self, **kwargs):
+        self._headers, self._good_hosts = {}, set()
 
     def __call__(self, request):
         found = _PATH.fullmatch(request.path_info)
@@ -126,11 +126,17 @@ class ResolveFastPathMiddleware:
             or not _plain_query(request)
         ):
             return self.get_response(request)
-        try:
-            if self._common.process_request(request) is not None:
-                return self.get_response(request)
-        except DisallowedHost:
-            return self.get_response(request)  # the chain answers it as it answers any bad host
+        meta = request.META
+        host = (meta.get("HTTP_X_FORWARDED_HOST"), meta.get("HTTP_HOST"), meta.get("SERVER_NAME"),
+                meta.get("SERVER_PORT"), meta.get("HTTP_USER_AGENT") if settings.DISALLOWED_USER_AGENTS else None)
+        if host not in self._good_hosts:  # CommonMiddleware's checks, remembered for what passed them
+            try:
+                if self._common.process_request(request) is not None:
+                    return self.get_response(request)
+            except (DisallowedHost, PermissionDenied):
+                return self.get_response(request)  # the chain answers it as it answers any bad host
+            if len(self._good_hosts) < 64:
+                self._good_hosts.add(host)
         slug = found.group(1)
         match = self._match
         request.resolver_match = ResolverMatch(

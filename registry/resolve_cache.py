@@ -59,7 +59,7 @@ class ResolveCache:
 
     def usable(self):
         """Whether this request may read and fill the cache (and the listener is started)."""
-        if settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS <= 0 or connection.in_atomic_block:
+        if settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS <= 0 or _this_threads_connection().in_atomic_block:
             return False
         if not self._started:
             self._start()
@@ -190,6 +190,18 @@ def _listening_connection():
     raw.autocommit = True
     raw.execute(f"LISTEN {CHANNEL}")
     return raw
+
+
+_thread = threading.local()
+
+
+def _this_threads_connection():
+    """The thread's default database connection (Django keeps one per thread for its life),
+    remembered: ``django.db.connection`` finds it through asgiref's Local on every use."""
+    wrapper = getattr(_thread, "wrapper", None)
+    if wrapper is None:
+        wrapper = _thread.wrapper = connections["default"]
+    return wrapper
 
 
 cache = ResolveCache()
