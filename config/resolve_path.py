@@ -83,6 +83,13 @@ def _plain_query(request):
     return True
 
 
+def _bearer(meta):
+    """The request names a bearer token (as ``core.auth.bearer_secret`` reads the header; a
+    malformed one is the fast path's to refuse, as the view would)."""
+    parts = meta.get("HTTP_AUTHORIZATION", "").split()
+    return bool(parts) and parts[0].lower() == "bearer"
+
+
 class ResolveFastPathMiddleware:
     """Answers bearer-token resolves without the middleware below it (see the module docstring)."""
 
@@ -117,26 +124,17 @@ class ResolveFastPathMiddleware:
 
     def __call__(self, request):
         found = _PATH.fullmatch(request.path_info)
+        meta = request.META
         if (
             found is None
             or request.method not in ("GET", "HEAD")
-            or not request.META.get("HTTP_AUTHORIZATION", "")[:7].lower().startswith("bearer")
-            or request.META.get("CONTENT_LENGTH") not in (None, "", "0")
+            or not _bearer(meta)
+            or meta.get("CONTENT_LENGTH") not in (None, "", "0")
             or (self._security is not None and self._security.process_request(request) is not None)
+            or not self._host_passes(request)
             or not _plain_query(request)
         ):
             return self.get_response(request)
-        meta = request.META
-        host = (meta.get("HTTP_X_FORWARDED_HOST"), meta.get("HTTP_HOST"), meta.get("SERVER_NAME"),
-                meta.get("SERVER_PORT"), meta.get("HTTP_USER_AGENT") if settings.DISALLOWED_USER_AGENTS else None)
-        if host not in self._good_hosts:  # CommonMiddleware's checks, remembered for what passed them
-            try:
-                if self._common.process_request(request) is not None:
-                    return self.get_response(request)
-            except (DisallowedHost, PermissionDenied):
-                return self.get_response(request)  # the chain answers it as it answers any bad host
-            if len(self._good_hosts) < 64:
-                self._good_hosts.add(host)
         slug = found.group(1)
         match = self._match
         request.resolver_match = ResolverMatch(
@@ -149,6 +147,23 @@ class ResolveFastPathMiddleware:
             if key not in store:
                 store[key] = (name, value)
         return response
+
+    def _host_passes(self, request):
+        """CommonMiddleware's checks (ALLOWED_HOSTS, PREPEND_WWW, DISALLOWED_USER_AGENTS), remembered
+        for what passed them; what fails goes down the chain, which answers it as it answers any."""
+        meta = request.META
+        host = (meta.get("HTTP_X_FORWARDED_HOST"), meta.get("HTTP_HOST"), meta.get("SERVER_NAME"),
+                meta.get("SERVER_PORT"), meta.get("HTTP_USER_AGENT") if settings.DISALLOWED_USER_AGENTS else None)
+        if host in self._good_hosts:
+            return True
+        try:
+            if self._common.process_request(request) is not None:
+                return False
+        except (DisallowedHost, PermissionDenied):
+            return False
+        if len(self._good_hosts) < 64:
+            self._good_hosts.add(host)
+        return True
 
     def _added_headers(self, request, status):
         """What the header middleware add to an answer of this status to this kind of request."""

@@ -183,11 +183,15 @@ def test_the_fast_path_answers_a_token_resolve_without_the_rest_of_the_chain(dep
     assert request.resolver_match.view_name == "registry-api:resolve"  # what the metrics and the access line read
 
 
-@pytest.mark.parametrize("kind", ["session", "nul", "post", "body"])
+@pytest.mark.parametrize("kind", ["session", "basic", "bearerish", "nul", "post", "body", "host"])
 def test_what_the_fast_path_does_not_answer_goes_down_the_chain(kind, deployed, token, rf):
     passed_on = []
     middleware = ResolveFastPathMiddleware(lambda request: passed_on.append(request))
-    auth = {} if kind == "session" else {"HTTP_AUTHORIZATION": f"Bearer {token[1]}"}
+    auth = {
+        "session": {}, "basic": {"HTTP_AUTHORIZATION": "Basic YTpi"},
+        "bearerish": {"HTTP_AUTHORIZATION": f"Bearerx {token[1]}"},
+        "host": {"HTTP_AUTHORIZATION": f"Bearer {token[1]}", "HTTP_HOST": "evil.example"},
+    }.get(kind, {"HTTP_AUTHORIZATION": f"Bearer {token[1]}"})
     if kind == "post":
         request = rf.post(URL, {}, **auth)
     elif kind == "body":
