@@ -47,8 +47,11 @@ Exit status: 0 PASS, 1 FAIL (ran, below the floor), 2 could not run (or interrup
 process it started is stopped on the way out, Ctrl-C included; the database is left for
 inspection and reset by the next run.
 
-    python bench/resolve.py             # about two minutes
+    python bench/resolve.py             # about three minutes
     python bench/resolve.py --quick     # a smoke run: 1,000 prompts, one round of 2 s runs
+    python bench/resolve_cpu.py         # then: CPU a request in process beside the ceiling's (a busy machine)
+
+What makes resolve fast (the cache, its invalidation and the fast path): docs/resolve-cache.md.
 """
 
 import argparse
