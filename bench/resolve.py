@@ -16,8 +16,9 @@ What it does, in one run:
    ceiling, resolve without and with ``If-None-Match``, in an order that turns each round;
 4. prints ``scenario | req/s | p50 ms | p99 ms | ratio to ceiling`` (medians over the rounds; the
    ratio is the median of each round's back-to-back ratio, as the machine is noisy and a ratio
-   holds where an absolute figure does not) and PASS/FAIL against the floor: 1,500 req/s and
-   p99 < 20 ms for a warm resolve. The aim is 0.9x the ceiling; it is reported, not enforced;
+   holds where an absolute figure does not) and PASS/FAIL against the targets of issue 18: at
+   least 0.9x the ceiling and p99 <= 20 ms, for 200 and for 304 (req/s are printed beside, with
+   the machine's load average, which moves them; 1,500 req/s is the old absolute floor, reported);
 5. measures what the Prometheus metrics cost. A second app server, identical but started with
    ``PROMPTLEDGER_METRICS=false``, is loaded in the same rounds: both servers' rates and their
    workers' CPU time a request (from /proc) are printed, and the metrics server's own count of
@@ -26,22 +27,31 @@ What it does, in one run:
    CPU time a request with metrics may be at most 1/0.97 of the time without (the median of 25
    rounds: the issue's "no more than 3 % slower"). Two servers' rates under wrk wander by several
    per cent from run to run on a shared machine; the alternating blocks see the same machine at
-   the same moments. ``--no-metrics-comparison`` leaves all of this out.
+   the same moments. ``--no-metrics-comparison`` leaves all of this out;
+6. measures how long a kill switch, then a token revoke, takes to reach every worker of the app
+   server (``bench/propagation.py``): ``--propagation-connections`` keep-alive connections (16),
+   spread by the kernel over the 2 workers (/proc names the worker of each), each answered from its
+   worker's resolve cache, poll one prompt while this process makes the change through the service;
+   the figure is the time from the commit to the last connection's first refusal (target 1 s).
+   ``--no-propagation`` leaves it out.
 
 Gunicorn settings (both servers): the ``gthread`` worker, because it keeps HTTP/1.1 connections
 alive (the ``sync`` worker closes every connection, so a client pool would pay a TCP handshake per
 request, which is not how API clients with a connection pool behave); 2 workers = one per core,
 so the GIL of one process never holds both cores; 4 threads per worker so a thread waiting on
-PostgreSQL lets another run Python. wrk opens as many connections as there are server threads
-(8), so every request finds a free thread: the latency figures are service times, not queueing
-behind an over-subscribed pool. All of it can be changed on the command line.
+PostgreSQL lets another run Python. wrk opens 16 connections (issue 18's setting: twice the server
+threads, so some queueing is in the latency figures, as with real clients); ``--connections 8``
+gives service times. All of it can be changed on the command line.
 
 Exit status: 0 PASS, 1 FAIL (ran, below the floor), 2 could not run (or interrupted). Every
 process it started is stopped on the way out, Ctrl-C included; the database is left for
 inspection and reset by the next run.
 
-    python bench/resolve.py             # about two minutes
+    python bench/resolve.py             # about three minutes
     python bench/resolve.py --quick     # a smoke run: 1,000 prompts, one round of 2 s runs
+    python bench/resolve_cpu.py         # then: CPU a request in process beside the ceiling's (a busy machine)
+
+What makes resolve fast (the cache, its invalidation and the fast path): docs/resolve-cache.md.
 """
 
 import argparse
@@ -75,6 +85,7 @@ from harness import (
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/promptledger_bench"
 FLOOR_RPS, FLOOR_P99_MS, AIM_RATIO = 1500.0, 20.0, 0.9
+PROPAGATION_TARGET = 1.0  # seconds from a kill switch's or revoke's commit to every worker refusing
 METRICS_FLOOR = 0.97  # resolve with metrics / without, requests a second
 METRICS_TOKEN = secrets.token_urlsafe(24)  # this run's /metrics token
 ENVIRONMENT = "production"
@@ -318,7 +329,10 @@ def run_wrk(procs, args, url, script, duration):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="the database to reset and seed")
-    parser.add_argument("--ceiling", type=Path, default=SHARED / "bench" / "ceiling_view.py",
+    ceiling = SHARED / "bench" / "ceiling_view.py"
+    if not ceiling.exists():  # a worktree under /work/wt/NAME: shared/ is one level further up
+        ceiling = REPO.parents[1] / "shared" / "bench" / "ceiling_view.py"
+    parser.add_argument("--ceiling", type=Path, default=ceiling,
                         help="the ceiling view module (default ../shared/bench/ceiling_view.py)")
     parser.add_argument("--prompts", type=int, default=10_000)
     parser.add_argument("--slugs", type=int, default=2_000,
@@ -328,17 +342,18 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=10, help="seconds of warm-up per server")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (both servers)")
-    parser.add_argument("--connections", type=int, default=None, help="wrk connections (default workers x threads)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 prompts, one round of 2 s runs")
+    parser.add_argument("--propagation-connections", type=int, default=16)
+    parser.add_argument("--no-propagation", dest="propagation", action="store_false",
+                        help="do not measure how long a kill switch and a revoke take to reach every worker")
     parser.add_argument("--no-metrics-comparison", dest="metrics_comparison", action="store_false",
                         help="do not load a second app server with PROMPTLEDGER_METRICS=false")
     args = parser.parse_args(argv)
     if args.quick:
         args.prompts, args.duration, args.warmup, args.rounds = min(args.prompts, 1000), 2, 2, 1
-    if args.connections is None:
-        args.connections = args.workers * args.threads
     if args.prompts < 2 or args.slugs < 1 or args.rounds < 1:
         parser.error("--prompts must be at least 2, --slugs and --rounds at least 1")
     return args
@@ -366,6 +381,7 @@ def main(argv=None):
 
 def run(args, procs, gunicorn, ceiling, scratch):
     name = database_name(args.database_url)
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     print(f"resetting {name} and seeding {args.prompts:,} prompts ...", flush=True)
     reset_database(args.database_url)
     env = server_env(args.database_url, scratch / "var", PROMPTLEDGER_METRICS_TOKEN=METRICS_TOKEN)
@@ -439,7 +455,13 @@ def run(args, procs, gunicorn, ceiling, scratch):
             result["cpu_per_request"] = (server_cpu_seconds(server) - cpu) / result["requests"]
             runs[name].append(result)
     received += sum(r["requests"] for r in runs["resolve 200"] + runs["resolve 304"])
+    # Each worker writes its counts to the shared files about once a second, and only the one that
+    # answers the scrape writes before answering: give the other its second.
+    deadline = time.monotonic() + 5
     counted = resolves_counted(app_base) - counted_before
+    while counted < received and time.monotonic() < deadline:
+        time.sleep(0.25)
+        counted = resolves_counted(app_base) - counted_before
 
     # wrk cannot tell a 200 from a 304, but the bytes read can: a 304 carries no body.
     for full, empty in zip(runs["resolve 200"], runs["resolve 304"], strict=True):
@@ -470,21 +492,67 @@ def run(args, procs, gunicorn, ceiling, scratch):
     print(f"(medians of {args.rounds} rounds; each round's ratio compares runs taken back to back)")
     print()
     passed = True
-    for name, r in rows[1:]:
-        ok = r["rps"] >= FLOOR_RPS and r["p99"] < FLOOR_P99_MS
+    for name, r in rows[1:3]:  # 200 and 304 of the server the figures are about (metrics on)
+        ok = r["ratio"] >= AIM_RATIO and r["p99"] <= FLOOR_P99_MS
         passed &= ok
-        aim = "met" if r["ratio"] >= AIM_RATIO else "not met"
         print(
-            f"{'PASS' if ok else 'FAIL'} {name}: {r['rps']:.0f} req/s (floor {FLOOR_RPS:.0f}), "
-            f"p99 {r['p99']:.2f} ms (floor < {FLOOR_P99_MS:.0f}); "
-            f"{r['ratio']:.2f}x the ceiling (aim {AIM_RATIO}x: {aim}; rounds "
-            + ", ".join(f"{x:.2f}" for x in r["ratios"]) + ")"
+            f"{'PASS' if ok else 'FAIL'} {name}: {r['ratio']:.2f}x the ceiling (target {AIM_RATIO}x; rounds "
+            + ", ".join(f"{x:.2f}" for x in r["ratios"]) + f"), p99 {r['p99']:.2f} ms (target <= {FLOOR_P99_MS:.0f}); "
+            f"{r['rps']:.0f} req/s (the old absolute floor {FLOOR_RPS:.0f}: "
+            f"{'met' if r['rps'] >= FLOOR_RPS else 'not met'})"
         )
+    # CPU a request, from /proc, says "cheaper" where two rates a few seconds apart wander on a busy machine.
+    cpu_200, cpu_304 = (statistics.median(r["cpu_per_request"] for r in runs[name]) * 1e6
+                        for name in ("resolve 200", "resolve 304"))
+    cheaper = cpu_304 < cpu_200
+    print(f"{'PASS' if cheaper else 'FAIL'} a 304 is cheaper than a 200: {cpu_304:.0f} us of the workers' CPU a "
+          f"request against {cpu_200:.0f} us ({rows[2][1]['rps']:.0f} against {rows[1][1]['rps']:.0f} req/s)")
+    passed &= cheaper
     if bare is not None:
         print("\nmeasuring resolve in this process, with and without the metrics middleware ...", flush=True)
         passed &= report_metrics_cost(runs, counted, received, metrics_ab(token, hot))
+    if args.propagation:
+        print("\nmeasuring how long a kill switch and a revoke take to reach both workers ...", flush=True)
+        passed &= report_propagation(args, app, app_port, hot)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     print("PASS" if passed else "FAIL")
     return 0 if passed else 1
+
+
+def report_propagation(args, app, app_port, hot):
+    """A kill switch, then a revoke, through the services in this process; each must reach every
+    connection (so both workers) within ``PROPAGATION_TARGET`` of its commit."""
+    import propagation
+    from django.contrib.auth import get_user_model
+
+    from core.actors import Actor
+    from registry.models import Environment, Prompt
+    from registry.services import issue_token, revoke_token, set_kill_switch
+
+    path = hot[len(hot) // 2][0]
+    prompt = Prompt.objects.get(slug=path.split("/")[4])
+    environment = Environment.objects.get(slug=ENVIRONMENT)
+    users = get_user_model().objects
+    owner, reader = Actor(user=users.get(username="bench-owner")), users.get(username="bench-reader")
+    token, raw = issue_token(actor=Actor.for_system(), user=reader, scopes=["prompts:read"], name="propagation")
+    common = {"master_pid": app.pid, "port": app_port, "path": path, "token": raw,
+              "connections": args.propagation_connections}
+
+    def switch(disabled):
+        return lambda: set_kill_switch(actor=owner, prompt=prompt, environment=environment, disabled=disabled,
+                                       reason="bench: propagation")
+
+    results = [("kill switch", propagation.measure(change=switch(True), refused={423}, **common))]
+    switch(False)()
+    results.append(("revoke", propagation.measure(
+        change=lambda: revoke_token(actor=Actor(user=reader), token=token), refused={401, 429}, **common)))
+    passed = True
+    for name, result in results:
+        ok = result["max"] <= PROPAGATION_TARGET and len(result["workers"]) >= min(2, args.workers)
+        passed &= ok
+        print(f"{'PASS' if ok else 'FAIL'} " + propagation.describe(name, result)
+              + f"; target {PROPAGATION_TARGET * 1000:.0f} ms on every worker")
+    return passed
 
 
 def resolves_counted(base):

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",  # first: every request has an id and an access line, redirects too
+    "config.resolve_path.ResolveFastPathMiddleware",  # answers bearer-token resolves itself (docs/resolve-cache.md)
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -511,6 +512,19 @@ LOGGING = {
         "celery.app.trace": {"level": "WARNING"}, "celery.worker.strategy": {"level": "WARNING"},
     },
 }
+
+# --- Resolve cache (registry.resolve_cache, docs/resolve-cache.md) -------------------------------
+# Each web process keeps token grants and deployment pointers in memory. On PostgreSQL a listener
+# thread per process drops an entry when a change to it commits (triggers send pg_notify); an entry
+# is also never older than PROMPTLEDGER_RESOLVE_CACHE_SECONDS, the bound should a notification be
+# lost (30 s; 1 s in the embedded SQLite mode, which has no notifications; 0 turns the cache off).
+# PROMPTLEDGER_RESOLVE_CACHE_LISTEN=false leaves the TTL alone as the bound (e.g. where LISTEN cannot
+# work, behind a transaction-pooling PgBouncer).
+PROMPTLEDGER_RESOLVE_CACHE_SECONDS = env.float(
+    "PROMPTLEDGER_RESOLVE_CACHE_SECONDS",
+    1.0 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 30.0, minimum=0, maximum=300,
+)
+PROMPTLEDGER_RESOLVE_CACHE_LISTEN = env.bool("PROMPTLEDGER_RESOLVE_CACHE_LISTEN", True)
 
 # --- Production hardening -----------------------------------------------------------------------
 if PRODUCTION:

@@ -104,6 +104,8 @@ _blocked = {}
 
 def refuse_while_guessing(meta):
     """Raise ``Throttled`` when this address sent too many bad tokens in the current minute."""
+    if not _blocked:  # the usual case, and resolve's hot path: no address to look up
+        return
     key, left = _bad_token_key(meta)
     if key in _blocked:
         raise exceptions.Throttled(wait=left, detail=f"too many invalid tokens from this address; "

@@ -1,14 +1,15 @@
 """Read queries worth naming: prompt listing with filters, what is live where, and resolve.
 
-Resolve is the hot path: ``resolve_grant`` answers the caller's credentials, visibility, the
-environment, the pointer and its kill switch in one prepared SQL statement, so nothing about access
-or deployment is cached and a revoked token or a kill switch takes effect on the next request.
-Version payloads are immutable, so ``version_payload`` caches them in-process with no invalidation
-needed: a warm resolve is one query.
+Resolve is the hot path: ``resolve_lookup`` answers the caller's credentials and teams, the
+environment, the pointer and its kill switch in one prepared SQL statement, which
+``registry.resolve_cache`` keeps in-process until a change commits (told by PostgreSQL NOTIFY) or a
+short TTL passes. Version payloads are immutable, so ``version_payload`` caches them in-process with
+no invalidation needed: an uncached resolve is one query, a cached one none.
 """
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC
 from threading import Lock
 
 from django.contrib.auth import get_user_model
@@ -16,11 +17,12 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from core.errors import NotFound, PromptDisabled, ValidationFailed
 from promptledger.canary import canary_bucket  # the client buckets units the same way
 
-from .models import Deployment, Environment, Prompt, PromptVersion, SiteRole
+from .models import APIToken, Deployment, Environment, Prompt, PromptVersion, SiteRole
 
 try:
     import psycopg
@@ -85,26 +87,41 @@ def live_deployments(prompt):
     return [(env, pointers.get(env.pk)) for env in Environment.objects.all()]
 
 
-@dataclass(frozen=True)
-class ResolveGrant:
-    """What one resolve query found: the caller's credentials and the pointer, before any check."""
+@dataclass(frozen=True, slots=True)
+class ResolveCaller:
+    """Who asks for a resolve, as the database knew it: a token's grant (``token`` set) or a browser
+    session's user (``token`` None). Immutable, so the resolve cache can share one between threads."""
 
-    token_id: int | None
-    token_scopes: str | list | None
-    token_revoked: bool
-    token_expired: bool
-    user_id: int | None
+    token: APIToken | None  # pk and scopes only: what ``access.require`` and the access line read
+    revoked: bool
+    expires_at: float | None  # seconds since the epoch
+    user_id: int
     user_active: bool
     user_superuser: bool
-    environment_id: int | None
+    reads_everything: bool
+    team_ids: frozenset
+
+    def expired(self, now):
+        return self.expires_at is not None and self.expires_at <= now
+
+    def may_see(self, team_id):
+        """Team membership, or a site role that reads everything (superusers included)."""
+        return team_id in self.team_ids or self.reads_everything or self.user_superuser
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvePointer:
+    """What a (prompt slug, environment slug) points at: ids are None for an unknown prompt or
+    environment, ``version_id`` None when nothing is deployed."""
+
     prompt_id: int | None
+    team_id: int | None
+    environment_id: int | None
     version_id: int | None
     canary_version_id: int | None
     canary_percent: int | None
     disabled: bool
     disabled_reason: str
-    member: bool
-    reads_everything: bool
     version_hash: str | None
     canary_version_hash: str | None
 
@@ -112,18 +129,23 @@ class ResolveGrant:
         """The content hash of the live or the canary version: enough for a 304 without the body."""
         return self.canary_version_hash if version_id == self.canary_version_id else self.version_hash
 
+    @property
+    def known(self):
+        """Both the prompt and the environment exist (only such answers are worth caching)."""
+        return self.prompt_id is not None and self.environment_id is not None
 
-# One statement answers everything a warm resolve needs: who the caller is (a token by its hash, or a
-# session's user by id), whether they may read the prompt (team membership or a site role that reads
-# everything), the environment, the pointer and its kill switch. Rows missing on the right come back
+
+# One statement answers everything a resolve needs: who the caller is (a token by its hash, or a
+# session's user by id) with the teams they belong to and whether a site role lets them read
+# everything, the environment, the pointer and its kill switch. Rows missing on the right come back
 # as NULLs, so each failure still gets its own answer. The versions' content hashes come along, so a
-# 304 needs nothing more and a 200 only the (cached) body.
+# 304 needs nothing more and a 200 only the (cached) body. The caller's half and the pointer's half
+# are cached apart (registry.resolve_cache): one token reads many prompts.
 _RESOLVE_SQL = """
-SELECT {credential_columns}, u.id, u.is_active, u.is_superuser, e.id, p.id,
-       d.version_id, d.canary_version_id, d.canary_percent, d.disabled, d.disabled_reason,
-       EXISTS (SELECT 1 FROM registry_membership m WHERE m.team_id = p.team_id AND m.user_id = u.id),
+SELECT {credential_columns}, u.id, u.is_active, u.is_superuser, {team_ids},
        EXISTS (SELECT 1 FROM registry_siterole s WHERE s.user_id = u.id AND s.role IN ('{roles}')),
-       v.content_hash, cv.content_hash
+       p.id, p.team_id, e.id, d.version_id, d.canary_version_id, d.canary_percent,
+       COALESCE(d.disabled, FALSE), COALESCE(d.disabled_reason, ''), v.content_hash, cv.content_hash
 FROM {source}
 LEFT JOIN registry_prompt p ON p.slug = %s
 LEFT JOIN registry_environment e ON e.slug = %s
@@ -132,19 +154,27 @@ LEFT JOIN registry_promptversion v ON v.id = d.version_id
 LEFT JOIN registry_promptversion cv ON cv.id = d.canary_version_id
 WHERE {where}
 """
+_TEAM_IDS = {
+    "postgresql": "ARRAY(SELECT m.team_id FROM registry_membership m WHERE m.user_id = u.id)",
+    "sqlite": "(SELECT group_concat(m.team_id) FROM registry_membership m WHERE m.user_id = u.id)",
+}
 _READS_EVERYTHING = "', '".join(sorted((SiteRole.ADMIN, SiteRole.COMPLIANCE, SiteRole.RISK)))
-_BY_TOKEN_SQL = _RESOLVE_SQL.format(
-    credential_columns="t.id, t.scopes, t.revoked_at IS NOT NULL, (t.expires_at IS NOT NULL AND t.expires_at <= %s)",
-    roles=_READS_EVERYTHING,
-    source=f"registry_apitoken t JOIN {get_user_model()._meta.db_table} u ON u.id = t.user_id",
-    where="t.key_hash = %s",
-)
-_BY_USER_SQL = _RESOLVE_SQL.format(
-    credential_columns="NULL, NULL, FALSE, FALSE",
-    roles=_READS_EVERYTHING,
-    source=f"{get_user_model()._meta.db_table} u",
-    where="u.id = %s",
-)
+_USERS = get_user_model()._meta.db_table
+_BY_TOKEN_SQL = {
+    vendor: _RESOLVE_SQL.format(
+        credential_columns="t.id, t.scopes, t.revoked_at IS NOT NULL, t.expires_at",
+        team_ids=team_ids, roles=_READS_EVERYTHING,
+        source=f"registry_apitoken t JOIN {_USERS} u ON u.id = t.user_id", where="t.key_hash = %s",
+    )
+    for vendor, team_ids in _TEAM_IDS.items()
+}
+_BY_USER_SQL = {
+    vendor: _RESOLVE_SQL.format(
+        credential_columns="NULL, NULL, FALSE, NULL", team_ids=team_ids, roles=_READS_EVERYTHING,
+        source=f"{_USERS} u", where="u.id = %s",
+    )
+    for vendor, team_ids in _TEAM_IDS.items()
+}
 
 
 class _PreparedCursor(psycopg.Cursor if psycopg else object):
@@ -193,33 +223,59 @@ def _fetch_prepared(sql, params):
     return None  # unreachable: the loop returns or raises
 
 
-def resolve_grant(*, slug, environment, token_hash=None, user_id=None):
-    """Credentials, visibility and pointer for one resolve, in one query; ``None`` when the token
-    (or user) does not exist. Pass ``token_hash`` for a bearer token, else a session's ``user_id``."""
+def _epoch(value):
+    """A timestamp column as seconds since the epoch (SQLite hands raw SQL its text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value.timestamp()
+
+
+def _team_ids(value):
+    if isinstance(value, str):  # SQLite's group_concat
+        return frozenset(int(part) for part in value.split(","))
+    return frozenset(value or ())
+
+
+def resolve_lookup(*, slug, environment, token_hash=None, user_id=None):
+    """``(caller, pointer)`` for one resolve, in one query; ``None`` when the token (or user) does
+    not exist. Pass ``token_hash`` for a bearer token, else a session's ``user_id``. Nothing is
+    checked here: ``refuse_token`` and ``check_resolve`` decide."""
+    vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
     if token_hash is not None:
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        row = _fetch_prepared(_BY_TOKEN_SQL, [now, slug, environment or "", token_hash])
+        row = _fetch_prepared(_BY_TOKEN_SQL[vendor], [slug, environment or "", token_hash])
     else:
-        row = _fetch_prepared(_BY_USER_SQL, [slug, environment or "", user_id])
-    return None if row is None else ResolveGrant(*row)
+        row = _fetch_prepared(_BY_USER_SQL[vendor], [slug, environment or "", user_id])
+    if row is None:
+        return None
+    token_id, scopes, revoked, expires_at, user, active, superuser, teams, reads_everything, *pointer = row
+    token = None if token_id is None else APIToken(pk=token_id, scopes=_json(scopes))
+    caller = ResolveCaller(
+        token=token, revoked=bool(revoked), expires_at=_epoch(expires_at), user_id=user, user_active=bool(active),
+        user_superuser=bool(superuser), reads_everything=bool(reads_everything), team_ids=_team_ids(teams),
+    )
+    return caller, ResolvePointer(*pointer[:6], bool(pointer[6]), *pointer[7:])
 
 
-def check_resolve(grant, *, slug, environment):
+def check_resolve(caller, pointer, *, slug, environment):
     """Raise the domain error a visible caller should see, in the contract's order: not visible,
     unknown environment, kill-switched, nothing deployed."""
-    if grant.prompt_id is None or not (grant.member or grant.reads_everything or grant.user_superuser):
+    if pointer.prompt_id is None or not caller.may_see(pointer.team_id):
         raise NotFound(f"no prompt '{slug}' (or you cannot see it)", code="prompt_not_found")
-    if grant.environment_id is None:
+    if pointer.environment_id is None:
         allowed = ", ".join(Environment.objects.values_list("slug", flat=True))
         raise ValidationFailed(
             f"unknown environment '{environment}'", code="unknown_environment",
             field_errors={"environment": [f"'{environment}' is not an environment; allowed: {allowed}"]},
         )
-    if grant.disabled:
-        raise PromptDisabled(f"'{slug}' is disabled in {environment}: {grant.disabled_reason}")
-    if grant.version_id is None:
+    if pointer.disabled:
+        raise PromptDisabled(f"'{slug}' is disabled in {environment}: {pointer.disabled_reason}")
+    if pointer.version_id is None:
         raise NotFound(f"nothing of '{slug}' is deployed to {environment}", code="not_deployed")
-    return grant
+    return pointer
 
 
 def pick_version_id(pointer, *, slug, environment, unit):

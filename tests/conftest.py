@@ -56,11 +56,17 @@ def _audit_files(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_resolve_cache():
-    """Resolve caches version bodies by id; ids restart after a transactional test's flush."""
+def _fresh_resolve_cache(settings):
+    """Resolve caches version bodies by id; ids restart after a transactional test's flush. The
+    cache of tokens and pointers (registry.resolve_cache) is off unless a test turns it on (its
+    listener thread would hold a connection to the test database); its tests start servers of their own."""
+    from registry.resolve_cache import cache
     from registry.selectors import payload_cache
 
     payload_cache.clear()
+    settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS = 0
+    yield
+    cache.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -1,27 +1,23 @@
 """Registry API views: parse, call a service or selector, shape the answer."""
-import json
 
 from django.db.models import Max
-from django.http import HttpResponse, HttpResponseNotModified
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import access, throttling
-from core.actors import Actor
-from core.auth import BEARER_CHALLENGE, actor_from, bearer_secret, note_token_used, refuse_token
-from core.errors import DomainError, ValidationFailed
+from core import access
+from core.auth import actor_from
+from core.errors import ValidationFailed
 from core.tiers import parse_tier
 
 from .. import access_selectors, diffing, hooks, rendering, selectors, services
-from ..models import APIToken, LLMModel, Membership, Team
+from ..models import LLMModel, Membership, Team
 from ..services.deployments import get_environment
-from ..services.tokens import hash_token
-from .errors import json_error
+from .resolve import serve as serve_resolve
 from .serializers import (
     DiffSerializer,
     ErrorSerializer,
@@ -318,8 +314,10 @@ class KillSwitchView(PromptScopedView):
 
 
 class ResolveView(APIView):
-    """The hot path, served by a plain Django view (``serve``): one query for the token, the
-    visibility and the pointer, and an in-process cache of the immutable version bodies.
+    """The hot path, served by a plain Django view (``registry.api.resolve.serve``): the caller and
+    the pointer from the resolve cache (one query when not cached), and the immutable version bodies
+    cached in-process. Bearer-token requests are mostly answered before they get here, by
+    ``config.resolve_path``, with the same ``serve``; browser sessions come here.
 
     DRF's request wrapping, content negotiation and authentication classes cost more than the
     resolve itself, so ``as_view`` returns ``serve`` directly; it carries ``cls`` as DRF's own views
@@ -355,76 +353,4 @@ class ResolveView(APIView):
     def get(self, request, slug):
         return self.serve(request._request, slug)
 
-    @staticmethod
-    def serve(request, slug):
-        if request.method not in ("GET", "HEAD"):
-            response = json_error("method_not_allowed", f'Method "{request.method}" not allowed.', 405)
-            response["Allow"] = "GET, HEAD"
-            return response
-        try:
-            return ResolveView._resolve(request, slug)
-        except (exceptions.AuthenticationFailed, exceptions.NotAuthenticated) as exc:
-            code = "invalid_token" if isinstance(exc, exceptions.AuthenticationFailed) else "not_authenticated"
-            response = json_error(code, str(exc.detail), 401)
-            response["WWW-Authenticate"] = BEARER_CHALLENGE
-            return response
-        except exceptions.Throttled as exc:
-            response = json_error("throttled", str(exc.detail), 429)
-            response["Retry-After"] = str(int(exc.wait or 1) + 1)
-            return response
-        except DomainError as exc:
-            return json_error(exc.code, exc.detail, exc.status, exc.field_errors)
-
-    @staticmethod
-    def _resolve(request, slug):
-        environment = request.GET.get("environment")
-        secret = bearer_secret(request.META)
-        if secret is not None:
-            throttling.refuse_while_guessing(request.META)
-            key_hash = hash_token(secret)
-            grant = selectors.resolve_grant(slug=slug, environment=environment, token_hash=key_hash)
-            refuse_token(
-                found=grant is not None,
-                revoked=grant is not None and grant.token_revoked,
-                user_active=grant is not None and grant.user_active,
-                expired=grant is not None and grant.token_expired,
-                meta=request.META,
-            )
-            note_token_used(grant.token_id, key_hash)
-            scopes = grant.token_scopes
-            scopes = json.loads(scopes) if isinstance(scopes, str) else scopes
-            request.auth = APIToken(pk=grant.token_id, scopes=scopes)  # as DRF sets it: the access line's token id
-            access.require(Actor(user=None, token=request.auth), "read")
-        else:
-            user = request.user  # the browser session, as DRF's SessionAuthentication
-            if not (user.is_authenticated and user.is_active):
-                raise exceptions.NotAuthenticated()
-            grant = selectors.resolve_grant(slug=slug, environment=environment, user_id=user.pk)
-        if not environment:
-            raise ValidationFailed(
-                "environment is required", field_errors={"environment": ["e.g. ?environment=production"]}
-            )
-        selectors.check_resolve(grant, slug=slug, environment=environment)
-        version_id, canary = selectors.pick_version_id(
-            grant, slug=slug, environment=environment, unit=request.GET.get("unit")
-        )
-        digest = grant.content_hash(version_id)
-        if _etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), digest):
-            response = HttpResponseNotModified()
-        else:
-            body, digest = selectors.version_payload(version_id, environment=environment, canary=canary)
-            response = HttpResponse(body, content_type="application/json")
-        response["ETag"] = f'"{digest}"'
-        response["Cache-Control"] = "private, no-cache"
-        return response
-
-
-def _etag_matches(header, digest):
-    """RFC 9110 weak comparison, as If-None-Match asks: ``W/`` prefixes and ``*`` match too."""
-    if not header:
-        return False
-    for candidate in header.split(","):
-        candidate = candidate.strip().removeprefix("W/").strip('"')
-        if candidate in ("*", digest):
-            return True
-    return False
+    serve = staticmethod(serve_resolve)

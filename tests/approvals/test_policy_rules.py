@@ -267,7 +267,7 @@ def test_reauthentication_is_required_for_tier_0_after_a_stale_sign_in(flow, pro
 
 
 def test_canary_then_promotion_carries_the_canary_approvals(flow, production):
-    from registry.selectors import resolve_grant  # noqa: F401 - resolve's bucketing is tested in registry
+    from registry.selectors import resolve_lookup  # noqa: F401 - resolve's bucketing is tested in registry
 
     canary = open_v2(flow, production, canary_percent=20)
     services.approve(actor=act(flow["approver"]), request=canary)

@@ -1,0 +1,208 @@
+"""The resolve cache and the fast path in this process: a notification leaves only when a change
+commits; a fill that raced an invalidation is not kept; a cached resolve costs no query and still
+records the token's use; inside a transaction the cache is left alone; the fast path answers what
+the whole middleware chain answers, and steps aside for what it does not know."""
+
+import time
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
+from django.db import connection, transaction
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from config.resolve_path import ResolveFastPathMiddleware
+from core.actors import Actor
+from registry.models import APIToken, Environment
+from registry.resolve_cache import CHANNEL, ResolveCache, cache
+from registry.selectors import ResolveCaller, ResolvePointer
+from registry.services import issue_token, revoke_token, set_deployment, set_kill_switch
+from tests.conftest import need_service
+from tests.worker import wait_for
+
+URL = "/api/v1/prompts/loan-letter/resolve"
+FAST_PATH = "config.resolve_path.ResolveFastPathMiddleware"
+
+
+def resolve(client, **extra):
+    return client.get(URL, {"environment": "production"}, **extra)
+
+
+@pytest.fixture
+def deployed(cast, prompt, version):
+    production = Environment.objects.get(slug="production")
+    set_deployment(actor=Actor(user=cast["owner"]), prompt=prompt, environment=production, version=version)
+    return version
+
+
+@pytest.fixture
+def token(cast):
+    return issue_token(actor=Actor.for_system(), user=cast["viewer"], scopes=["prompts:read"])
+
+
+@pytest.fixture
+def reader(token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token[1]}")
+    return client
+
+
+@pytest.fixture
+def caching(settings):
+    """The cache on in this process, its listener connected (the conftest stops it after the test)."""
+    settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS = 60
+    wait_for(cache.usable, timeout=10, interval=0.02, message="the resolve cache's listener")
+    return cache
+
+
+@pytest.fixture
+def listener(transactional_db):
+    need_service("PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL=postgres://...")
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
+                         password=db["PASSWORD"] or None, dbname=db["NAME"], autocommit=True) as raw:
+        raw.execute(f"LISTEN {CHANNEL}")
+        yield raw
+
+
+def notifications_until(raw, payload):
+    """Every payload received up to and including ``payload`` (with a deadline)."""
+    seen, deadline = [], time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for note in raw.notifies(timeout=0.2):
+            seen.append(note.payload)
+            if note.payload == payload:
+                return seen
+    raise TimeoutError(f"no {payload!r} notification; saw {seen}")
+
+
+def test_a_change_notifies_when_it_commits_and_a_rolled_back_one_never(listener, cast, prompt, version):
+    owner, production = Actor(user=cast["owner"]), Environment.objects.get(slug="production")
+    set_deployment(actor=owner, prompt=prompt, environment=production, version=version)
+    assert f"p:{prompt.pk}" in notifications_until(listener, f"p:{prompt.pk}")
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        set_kill_switch(actor=owner, prompt=prompt, environment=production, disabled=True, reason="rolled back")
+        raise RuntimeError("roll back")
+    # A later committed change arrives after anything the rollback could have sent.
+    marker, _ = issue_token(actor=Actor.for_system(), user=cast["viewer"], scopes=["audit:read"])
+    revoke_token(actor=Actor(user=cast["viewer"]), token=marker)
+    seen = notifications_until(listener, f"t:{marker.key_hash}")
+    assert seen == [f"t:{marker.key_hash}"], seen
+
+
+def test_a_fill_that_raced_an_invalidation_is_not_kept(settings):
+    settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS = 60
+    settings.PROMPTLEDGER_RESOLVE_CACHE_LISTEN = False
+    mine = ResolveCache()
+    caller = ResolveCaller(token=APIToken(pk=1, scopes=["prompts:read"]), revoked=False, expires_at=None, user_id=7,
+                           user_active=True, user_superuser=False, reads_everything=False, team_ids=frozenset({3}))
+    pointer = ResolvePointer(5, 3, 1, 10, None, None, False, "", "a" * 64, None)
+    mine._start()  # no listener: live at once
+    started = mine.generation
+    mine.invalidate("p:5")  # the change commits while the query that read the old row is running
+    mine.put(started, "hash", "loan-letter", "production", caller, pointer)
+    assert mine.get("hash", "loan-letter", "production") is None
+    mine.put(mine.generation, "hash", "loan-letter", "production", caller, pointer)
+    assert mine.get("hash", "loan-letter", "production") == (caller, pointer)
+    mine.invalidate("u:7")  # the user's membership changed: their tokens go, the pointer stays
+    assert mine.get("hash", "loan-letter", "production") is None
+    assert mine._pointers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cached_resolve_costs_no_query_and_still_records_the_tokens_use(
+    postgres, caching, deployed, token, reader, django_assert_num_queries
+):
+    assert resolve(reader).status_code == 200  # fills the cache (and writes last_used_at)
+    etag = resolve(reader)["ETag"]
+    with django_assert_num_queries(0):
+        assert resolve(reader).status_code == 200
+        assert resolve(reader, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    assert APIToken.objects.get(pk=token[0].pk).last_used_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kill_switch_in_this_process_is_seen_by_its_own_cache(postgres, caching, cast, prompt, deployed, reader):
+    assert resolve(reader).status_code == 200
+    production = Environment.objects.get(slug="production")
+    set_kill_switch(actor=Actor(user=cast["owner"]), prompt=prompt, environment=production, disabled=True,
+                    reason="incident 12")
+    wait_for(lambda: resolve(reader).status_code == 423, timeout=10, interval=0.01, message="the kill switch")
+
+
+def test_inside_a_transaction_the_cache_is_neither_read_nor_filled(
+    settings, deployed, reader, django_assert_num_queries
+):
+    settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS = 60
+    assert connection.in_atomic_block and not cache.usable()
+    resolve(reader)
+    with django_assert_num_queries(1):
+        assert resolve(reader).status_code == 200
+    assert not cache._callers and not cache._pointers
+
+
+def _without_fast_path():
+    return override_settings(MIDDLEWARE=[name for name in settings.MIDDLEWARE if name != FAST_PATH])
+
+
+@pytest.mark.parametrize("case", ["200", "304", "401", "404", "423", "400"])
+def test_the_fast_path_answers_what_the_whole_chain_answers(case, cast, prompt, deployed, reader):
+    if case == "423":
+        set_kill_switch(actor=Actor(user=cast["owner"]), prompt=prompt,
+                        environment=Environment.objects.get(slug="production"), disabled=True, reason="incident")
+    if case == "401":
+        reader.credentials(HTTP_AUTHORIZATION="Bearer pl_not-a-token")
+    extra = {"HTTP_IF_NONE_MATCH": f'"{deployed.content_hash}"'} if case == "304" else {}
+    path = "/api/v1/prompts/no-such-prompt/resolve" if case == "404" else URL
+    query = {} if case == "400" else {"environment": "production"}
+
+    def answer():
+        response = reader.get(path, query, **extra)
+        headers = {k: v for k, v in response.headers.items() if k not in ("X-Request-ID",)}
+        body = response.json() if response.content else None
+        if body is not None and "request_id" in body:
+            body["request_id"] = "..."
+        return response.status_code, headers, body
+
+    fast = answer()
+    with _without_fast_path():
+        whole = answer()
+    assert fast == whole
+    assert str(fast[0]) == case
+
+
+def test_the_fast_path_answers_a_token_resolve_without_the_rest_of_the_chain(deployed, token, rf):
+    passed_on = []
+    middleware = ResolveFastPathMiddleware(lambda request: passed_on.append(request))
+    request = rf.get(URL, {"environment": "production"}, HTTP_AUTHORIZATION=f"Bearer {token[1]}")
+    response = middleware(request)
+    assert response.status_code == 200 and not passed_on
+    assert request.resolver_match.view_name == "registry-api:resolve"  # what the metrics and the access line read
+
+
+@pytest.mark.parametrize("kind", ["session", "basic", "bearerish", "nul", "post", "body", "host"])
+def test_what_the_fast_path_does_not_answer_goes_down_the_chain(kind, deployed, token, rf):
+    passed_on = []
+    middleware = ResolveFastPathMiddleware(lambda request: passed_on.append(request))
+    auth = {
+        "session": {}, "basic": {"HTTP_AUTHORIZATION": "Basic YTpi"},
+        "bearerish": {"HTTP_AUTHORIZATION": f"Bearerx {token[1]}"},
+        "host": {"HTTP_AUTHORIZATION": f"Bearer {token[1]}", "HTTP_HOST": "evil.example"},
+    }.get(kind, {"HTTP_AUTHORIZATION": f"Bearer {token[1]}"})
+    if kind == "post":
+        request = rf.post(URL, {}, **auth)
+    elif kind == "body":
+        request = rf.generic("GET", URL, b"x" * 10, **auth)
+    else:
+        request = rf.get(URL, {"environment": "production\x00" if kind == "nul" else "production"}, **auth)
+    middleware(request)
+    assert passed_on == [request]
+
+
+def test_an_unknown_middleware_after_it_turns_the_fast_path_off():
+    with override_settings(MIDDLEWARE=[*settings.MIDDLEWARE, "somewhere.NewMiddleware"]), \
+            pytest.raises(MiddlewareNotUsed):
+        ResolveFastPathMiddleware(lambda request: None)
