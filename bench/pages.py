@@ -74,9 +74,12 @@ def parameters():
     """The seed's objects that fill the routes' ``{...}``."""
     from evals.models import EvalRun
     from registry.models import LLMModel, Prompt
-    from webhooks.models import Subscription
+    from webhooks.models import AuditStream, Subscription
 
     prompt = Prompt.objects.get(slug="prompt-00001")
+    stream = AuditStream.objects.first() or AuditStream.objects.create(  # inactive: nothing is sent
+        name="bench-siem", url="https://siem.example.org/ingest", active=False, cursor_hash="0" * 64,
+    )
     subscription = Subscription.objects.first() or Subscription.objects.create(
         url="https://hooks.example.org/promptledger", events=["*"], secret="", description="bench pages",
     )
@@ -84,7 +87,7 @@ def parameters():
         "prompt": prompt.slug, "suite": "suite-001", "team": "team-001",
         "run_id": EvalRun.objects.filter(prompt=prompt).order_by("-id").values_list("id", flat=True).first(),
         "model_id": LLMModel.objects.values_list("id", flat=True).first(),
-        "subscription_id": subscription.pk,
+        "subscription_id": subscription.pk, "stream_id": stream.pk,
     }
 
 
