@@ -7,6 +7,7 @@ from django.test import Client
 
 from core.actors import Actor
 from evals.forms import RunStartForm
+from evals.suite_fit import SuiteFit
 from registry.services import create_version
 from tests.factories import version_body
 
@@ -22,9 +23,13 @@ def test_a_boolean_default_shows_as_json_not_python(cast, prompt):
 
 
 def test_the_run_picker_counts_one_case_and_many_cases():
-    suites = [SimpleNamespace(slug=slug, name=slug.title(), team_id=None, team=None, case_count=n)
-              for slug, n in (("one", 1), ("two", 2))]
-    labels = dict(RunStartForm(suites=suites).fields["suite"].choices)
+    fits = [
+        SuiteFit(suite=SimpleNamespace(slug=slug, name=slug.title(), team_id=None, team=None), version_number=1,
+                 total=n, misfits=(), summary=())
+        for slug, n in (("one", 1), ("two", 2))
+    ]
+    groups = RunStartForm(choices=fits).fields["suite"].choices
+    labels = {slug: label for _, options in groups for slug, label in options}
     assert labels == {"one": "One (shared, 1 case)", "two": "Two (shared, 2 cases)"}
 
 
