@@ -1,6 +1,6 @@
 """Setting a prompt up in real Chromium, from a team with no prompt at all: the owner creates a prompt
 with its first version, names its approvers, sets its gate, runs the gate's suite from the version
-page, watches today's verdict turn to a pass, deploys it to staging through the approval flow, and
+page, watches today's verdict turn to a pass, deploys it to staging once the approver has approved, and
 stops it there with the kill switch, after a confirmation that names what stops; then serves it
 again. The same pages at a phone's 390 px scroll no sideways.
 
@@ -104,7 +104,7 @@ def test_an_owner_sets_a_prompt_up_from_an_empty_team_and_uses_the_kill_switch(s
     # A mistake first: the template uses a variable it does not declare. Nothing is saved.
     page.get_by_label("Slug").fill("claim-reply")
     page.get_by_label("Name").fill("Claim reply")
-    page.get_by_label("Risk tier").select_option("2")
+    page.get_by_label("Risk tier").select_option("1")
     page.get_by_label("Tags").fill("claims, email")
     page.get_by_label("PII").check()
     page.get_by_label("Template of message 1").fill("Reply to {{ name }} about claim {{ claim_id }}.")
@@ -122,7 +122,7 @@ def test_an_owner_sets_a_prompt_up_from_an_empty_team_and_uses_the_kill_switch(s
     expect(page.get_by_role("status")).to_contain_text("Prompt claim-reply created with version 1.")
     expect(page.get_by_role("heading", name=re.compile("^Claim reply"), level=1)).to_be_visible()
     prompt = Prompt.objects.get(slug="claim-reply")
-    assert prompt.tier == 2 and prompt.tags == ["claims", "email"] and prompt.data_categories == ["pii"]
+    assert prompt.tier == 1 and prompt.tags == ["claims", "email"] and prompt.data_categories == ["pii"]
 
     # Settings: name the approvers.
     page.get_by_role("navigation", name="Prompt sections").get_by_role("link", name="Settings").click()
@@ -137,7 +137,7 @@ def test_an_owner_sets_a_prompt_up_from_an_empty_team_and_uses_the_kill_switch(s
     # The gate: one suite at 90%, with today's verdict.
     page.get_by_role("navigation", name="Prompt sections").get_by_role("link", name="Gate").click()
     verdict = page.get_by_role("region", name="Today's verdict")
-    expect(verdict).to_contain_text("the tier-2 policy requires a gate suite, and none is configured")
+    expect(verdict).to_contain_text("the tier-1 policy requires a gate suite, and none is configured")
     gate = page.get_by_role("region", name="Suites and thresholds")
     gate.get_by_label("Letters core").check()
     gate.get_by_label("Minimum pass rate for letters-core").fill("2")
@@ -164,12 +164,23 @@ def test_an_owner_sets_a_prompt_up_from_an_empty_team_and_uses_the_kill_switch(s
     expect(page.get_by_role("region", name="Today's verdict")).to_contain_text("meets the gate")
     expect(page.get_by_role("region", name="Today's verdict").get_by_text("Fails")).to_have_count(0)
 
-    # Deploy v1 to staging through the approval flow (tier 2: a passing gate).
+    # Deploy v1 to staging through the approval flow (tier 1: a passing gate and one approval by
+    # someone who neither wrote the version nor asked for the deploy).
     page.goto("/prompts/claim-reply/versions/1/")
     page.get_by_role("link", name="Request deploy").click()
     page.get_by_label("Environment").select_option("staging")
     page.get_by_label("Rationale").fill("first release")
     page.get_by_role("button", name="Open request").click()
+    expect(page.locator(".requirement[data-key=approvals]")).to_contain_text("0 of 1")
+    expect(page.locator("#deploy-button")).to_have_count(0)
+    approver = signed_in("approver")
+    approver.get_by_role("link", name="Approvals").first.click()
+    approver.get_by_role("link", name="claim-reply v1 to staging", exact=True).click()
+    approver.get_by_label("Comment").fill("Reads well; the gate passed")
+    approver.get_by_role("button", name="Approve").click()
+    expect(approver.get_by_text("Approved.")).to_be_visible()
+    page.reload()
+    expect(page.locator(".requirement[data-key=approvals]")).to_contain_text("1 of 1")
     page.locator("#deploy-button").click()
     page.get_by_role("button", name="Deploy v1 to Staging").click()  # the deploy asks first (issue 17)
     expect(page.get_by_role("status")).to_contain_text("Deployed.")
