@@ -274,6 +274,9 @@ def _page_query(filters):
     return query.urlencode()
 
 
+EXPORT_COUNT_CAP = 10_000
+
+
 @registry_page
 def event_log(request, actor):
     params = page_filters(request.GET)
@@ -286,7 +289,9 @@ def event_log(request, actor):
     else:
         events = filter_events(visible_events(actor), filters)
         page = event_page(events, request.GET)
-        count = events.count()
+        # Counted up to a cap: past it the panel says "more than", and a log of a million events
+        # does not pay for counting every one of them on each page view.
+        count = events.order_by()[:EXPORT_COUNT_CAP + 1].count()
     reads_all = reads_all_events(actor)
     context = {
         "section": "audit",
@@ -296,6 +301,7 @@ def event_log(request, actor):
         "hiding_sign_ins": params.get("sign_ins") == "hide",
         "page": page,
         "count": count,
+        "count_cap": f"{EXPORT_COUNT_CAP:,}" if count is not None and count > EXPORT_COUNT_CAP else "",
         "described": describe(filters, reads_all=reads_all) if filters is not None else [],
         "contiguous": filters is not None and is_contiguous(actor, filters),
         "export_query": _page_query(filters) if filters is not None else "",

@@ -160,6 +160,19 @@ def test_the_export_panel_says_what_it_will_export_and_how_many(story, client):
     assert "Include sign-ins and sign-outs" in body
 
 
+def test_past_its_cap_the_export_panel_says_more_than(story, client, monkeypatch):
+    """A million events are not counted on each view: past the cap the panel says "more than"."""
+    from audit import views
+
+    monkeypatch.setattr(views, "EXPORT_COUNT_CAP", 4)  # request A has 4 events
+    sign_in(client)
+    assert AuditEvent.objects.count() > 4
+    body = re.sub(r"<[^>]+>", "", text(client.get(f"{LOG}?sign_ins=show")))
+    assert "More than 4 events: every event you can see" in body
+    few = re.sub(r"<[^>]+>", "", text(client.get(f"{LOG}?deploy_request={story['a'].pk}&sign_ins=show")))
+    assert "More than" not in few and "4 events" in few
+
+
 def test_a_team_member_is_told_the_export_holds_their_teams_only(story, browser_for):
     body = re.sub(r"<[^>]+>", "", text(browser_for("viewer").get(f"{LOG}?deploy_request={story['a'].pk}")))
     assert "of your teams only" in body
