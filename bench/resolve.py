@@ -370,7 +370,7 @@ def table(rows):
 def main(argv=None):
     args = parse_args(argv)
     if not Path(args.wrk).exists():
-        raise CouldNotRun(f"wrk not found at {args.wrk}")
+        raise CouldNotRun(f"wrk not found at {args.wrk} (Debian: apt-get install wrk)")
     ceiling = args.ceiling.resolve()
     if not ceiling.is_file():
         raise CouldNotRun(f"no ceiling view at {ceiling} (use --ceiling PATH)")
