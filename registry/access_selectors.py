@@ -47,3 +47,16 @@ def people(actor, *, q=None):
     if q:
         queryset = queryset.filter(username__icontains=q.strip())
     return queryset
+
+
+def creatable_teams(actor):
+    """The teams where the access table lets the actor create a prompt."""
+    return [t for t in visible_teams(actor) if access.may(actor, "prompt.create", team=t)]
+
+
+def may_create_prompt(actor):
+    """Whether the actor may create a prompt in some team: for the prompt list's "New prompt"."""
+    if access.may(actor, "prompt.create"):  # admins, with no team needed
+        return True
+    team = access.teams_of(actor, min_role=access.rule("prompt.create").team_role).first()
+    return team is not None and access.may(actor, "prompt.create", team=team)

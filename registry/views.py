@@ -13,9 +13,8 @@ from core import access
 from core.errors import ValidationFailed
 from core.pages import registry_page
 
-from . import diffing, page_queries, panels, selectors, services
+from . import access_selectors, diffing, page_queries, panels, selectors, services
 from .forms import PromptFilterForm, VersionEditor, as_json
-from .views_setup import may_create_prompt
 
 PAGE_SIZE = 25
 
@@ -39,7 +38,7 @@ def prompt_list(request, actor):
         "page": page,
         "filtered": any(filters.values()),
         "query": _query_without_page(request),
-        "may_create": may_create_prompt(actor),
+        "may_create": access_selectors.may_create_prompt(actor),
     }
     # htmx swaps only the results when a filter changes; the full page works without script.
     template = "registry/_prompt_results.html" if request.headers.get("HX-Request") else "registry/prompt_list.html"

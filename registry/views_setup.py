@@ -32,23 +32,10 @@ ELIGIBLE_ROLES = (Membership.APPROVER, Membership.OWNER)  # offered as named app
 
 
 # --- who may create ------------------------------------------------------------------------------
-def creatable_teams(actor):
-    """The teams where the access table lets the actor create a prompt."""
-    return [t for t in access_selectors.visible_teams(actor) if access.may(actor, "prompt.create", team=t)]
-
-
-def may_create_prompt(actor):
-    """Whether the actor may create a prompt in some team: for the prompt list's "New prompt"."""
-    if access.may(actor, "prompt.create"):  # admins, with no team needed
-        return True
-    team = access.teams_of(actor, min_role=access.rule("prompt.create").team_role).first()
-    return team is not None and access.may(actor, "prompt.create", team=team)
-
-
 @registry_page
 @require_http_methods(["GET", "POST"])
 def prompt_new(request, actor):
-    teams = creatable_teams(actor)
+    teams = access_selectors.creatable_teams(actor)
     if not teams:  # the refusal names what is missing; nobody fills in a form they cannot save
         if access.may(actor, "prompt.create"):
             return render(request, "registry/prompt_new.html", {"section": "prompts", "no_team": True})
