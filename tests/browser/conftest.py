@@ -63,3 +63,32 @@ def log_in(page):
         return page
 
     return sign_in
+
+
+@pytest.fixture
+def signed_in(chromium, live_server):
+    """``signed_in("owner", width=390)``: another person's browser (a context of its own, downloads
+    accepted), signed in through the login form and on the prompt list. Every one closes with the
+    test; ``javascript=False`` checks a page works without script."""
+    from playwright.sync_api import expect
+
+    contexts = []
+
+    def sign_in(username, width=1280, javascript=True):
+        context = chromium.new_context(
+            base_url=live_server.url, viewport={"width": width, "height": 900}, java_script_enabled=javascript,
+            accept_downloads=True,
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Prompts", level=1)).to_be_visible()
+        return page
+
+    yield sign_in
+    for context in contexts:
+        context.close()

@@ -8,9 +8,7 @@ With ``PROMPTLEDGER_SCREENSHOTS=DIR`` set, the pages are also saved as PNGs in D
 
 import csv
 import io
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -22,11 +20,11 @@ from core.actors import Actor
 from registry.models import Environment
 from registry.services import create_version
 from risk.models import AccessReviewSignOff
+from tests.browser.journeys import assert_no_sideways_scroll, shoot
 from tests.factories import PromptFactory, version_body
 
 from .conftest import PASSWORD
 
-SCREENS = os.environ.get("PROMPTLEDGER_SCREENSHOTS", "")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
@@ -55,56 +53,6 @@ def deployed(cast):
     approvals.open_request(actor=acting(cast["author"], "r-open-b"), prompt=loan, version=made[0],
                            environment=staging, rationale="try it")
     return {**cast, "a": a}
-
-
-@pytest.fixture
-def signed_in(chromium, live_server):
-    contexts = []
-
-    def sign_in(username, width):
-        context = chromium.new_context(base_url=live_server.url, viewport={"width": width, "height": 860},
-                                       accept_downloads=True)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Prompts", level=1)).to_be_visible()
-        return page
-
-    yield sign_in
-    for context in contexts:
-        context.close()
-
-
-def shoot(page, name):
-    if SCREENS:
-        folder = Path(SCREENS)
-        folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / f"{name}-{page.viewport_size['width']}.png"), full_page=True)
-
-
-def assert_no_sideways_scroll(page):
-    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    wide = [] if width <= inner else page.evaluate(WIDEST)
-    assert width <= inner, f"{page.url} is {width}px wide in a {inner}px window: {wide}"
-
-
-# The outermost elements reaching past the window, to name the culprit when a page is too wide.
-WIDEST = """(() => {
-  const out = [];
-  for (const el of document.body.querySelectorAll('*')) {
-    const r = el.getBoundingClientRect();
-    if (r.right > window.innerWidth + 1 && !(el.parentElement && el.parentElement.getBoundingClientRect().right
-        > window.innerWidth + 1)) {
-      out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + '.' + [...el.classList].join('.')
-               + ' ' + Math.round(r.right));
-    }
-  }
-  return out.slice(0, 8);
-})()"""
 
 
 @pytest.mark.parametrize("width", [1280, 390])

@@ -10,10 +10,9 @@ from playwright.sync_api import expect
 
 from evals import costs
 from evals.models import TeamBudget
+from tests.browser.journeys import assert_no_sideways_scroll
 from tests.evals.spend import record_spend
 from tests.factories import LLMModelFactory, PromptFactory
-
-from .conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -29,32 +28,6 @@ def spent(cast, prompt):
     record_spend(faq, cast["author"], [12.0], llm=openai, when=when)
     record_spend(prompt, cast["author"], [5.0], llm=cast["llm"],
                  when=costs.month_bounds(costs.add_months(costs.this_month(), -1))[0] + datetime.timedelta(days=2))
-
-
-@pytest.fixture
-def signed_in(chromium, live_server):
-    contexts = []
-
-    def sign_in(username, width):
-        context = chromium.new_context(base_url=live_server.url, viewport={"width": width, "height": 860})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Prompts", level=1)).to_be_visible()
-        return page
-
-    yield sign_in
-    for context in contexts:
-        context.close()
-
-
-def assert_no_sideways_scroll(page):
-    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, f"{page.url} is {width}px wide in a {inner}px window"
 
 
 @pytest.mark.parametrize("width", [1280, 390])

@@ -8,10 +8,8 @@ With ``PROMPTLEDGER_SCREENSHOTS=DIR`` set, the pages are also saved as PNGs in D
 390 px (``docs/screens/`` in the repository holds the committed ones); without it nothing is
 written."""
 
-import os
 import re
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -22,13 +20,9 @@ from evals import queueing, runner
 from evals import services as evals
 from evals.models import EvalRun, Gate
 from registry.models import Deployment, Prompt
-
-from .conftest import PASSWORD
+from tests.browser.journeys import SCREENS, assert_no_sideways_scroll, shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-SCREENS = os.environ.get("PROMPTLEDGER_SCREENSHOTS")
-
 
 @pytest.fixture
 def team_with_a_suite(cast, monkeypatch):
@@ -43,40 +37,6 @@ def team_with_a_suite(cast, monkeypatch):
     ])
     assert not Prompt.objects.exists()
     return cast
-
-
-@pytest.fixture
-def signed_in(chromium, live_server):
-    contexts = []
-
-    def sign_in(username, width=1280):
-        context = chromium.new_context(base_url=live_server.url, viewport={"width": width, "height": 900})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Prompts", level=1)).to_be_visible()
-        return page
-
-    yield sign_in
-    for context in contexts:
-        context.close()
-
-
-def shoot(page, name):
-    if SCREENS:
-        folder = Path(SCREENS)
-        folder.mkdir(parents=True, exist_ok=True)
-        width = page.viewport_size["width"]
-        page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
-
-
-def assert_no_sideways_scroll(page):
-    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, f"{page.url} is {width}px wide in a {inner}px window"
 
 
 def work_on(run_id):

@@ -7,9 +7,7 @@ With ``PROMPTLEDGER_SCREENSHOTS=DIR`` set, the request page, its deploy confirma
 navigation menu are also saved as PNGs in DIR at 1280 and 390 px (``docs/screens/`` holds the
 committed ones); without it nothing is written."""
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -19,61 +17,11 @@ from approvals.models import Approval, DeployRequest
 from evals.models import EvalRun
 from registry.models import Deployment
 from tests.approvals.conftest import act, flow, production  # noqa: F401 - fixtures shared with the service tests
+from tests.browser.journeys import assert_no_sideways_scroll, shoot
 
 from .conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-SCREENS = os.environ.get("PROMPTLEDGER_SCREENSHOTS")
-
-
-def shoot(page, name):
-    if SCREENS:
-        folder = Path(SCREENS)
-        folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / f"{name}-{page.viewport_size['width']}.png"), full_page=True)
-
-
-WIDER_THAN_THE_SCREEN = """() => {
-  const limit = document.documentElement.clientWidth;
-  const inScrollBox = el => {
-    for (let p = el.parentElement; p; p = p.parentElement) if (getComputedStyle(p).overflowX !== "visible") return true;
-    return false;
-  };
-  return [...document.querySelectorAll("body *")]
-    .filter(el => el.getBoundingClientRect().right > limit + 0.5 && !inScrollBox(el))
-    .slice(0, 8).map(el => `${el.tagName.toLowerCase()}.${el.className} ${el.getBoundingClientRect().right}`);
-}"""
-
-
-def assert_no_sideways_scroll(page):
-    width, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-    wider = page.evaluate(WIDER_THAN_THE_SCREEN) if width > client else []
-    assert width <= client, f"{page.url} is {width}px wide in a {client}px window: {wider}"
-
-
-@pytest.fixture
-def signed_in(chromium, live_server):
-    contexts = []
-
-    def sign_in(username, width=1280, javascript=True):
-        context = chromium.new_context(
-            base_url=live_server.url, viewport={"width": width, "height": 900}, java_script_enabled=javascript
-        )
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Prompts", level=1)).to_be_visible()
-        return page
-
-    yield sign_in
-    for context in contexts:
-        context.close()
-
 
 @pytest.fixture
 def request_for_v2(flow, production):  # noqa: F811 - the fixtures imported above

@@ -9,46 +9,12 @@ from playwright.sync_api import expect
 
 from registry.models import APIToken, Membership
 from registry.services.tokens import hash_token
+from tests.browser.journeys import assert_no_sideways_scroll, main_navigation
 from tests.factories import UserFactory
-
-from .conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 WIDTHS = [1280, 390]
-
-
-@pytest.fixture
-def signed_in(chromium, live_server):
-    contexts = []
-
-    def sign_in(username, width):
-        context = chromium.new_context(base_url=live_server.url, viewport={"width": width, "height": 860})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Prompts", level=1)).to_be_visible()
-        return page
-
-    yield sign_in
-    for context in contexts:
-        context.close()
-
-
-def main_navigation(page):
-    """The main navigation, opened first where it is a menu (a phone's width; issue 17)."""
-    if page.viewport_size["width"] < 860:
-        page.locator(".nav-toggle-label").click()
-    return page.get_by_role("navigation", name="Main")
-
-
-def assert_no_sideways_scroll(page):
-    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert width <= inner, f"{page.url} is {width}px wide in a {inner}px window"
 
 
 @pytest.mark.parametrize("width", WIDTHS)
