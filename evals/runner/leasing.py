@@ -171,7 +171,9 @@ def write_results(token, entries):
     """``write_result`` for a batch of ``(item, fields)`` in one transaction: the items still held
     under ``token`` are marked done and get their results; the others (lease lost, or a second copy
     of an item already in the batch) are skipped. Returns how many were written. Should a result
-    already exist (the unique constraint), the batch is rolled back and written item by item."""
+    already exist (the unique constraint), the batch is rolled back and written item by item. On
+    PostgreSQL it is one statement (``_WRITE_SQL``): a batch costs the worker one round trip and
+    no model instances, which is most of what the database costs a drive per case."""
     if not entries:
         return 0
     try:
