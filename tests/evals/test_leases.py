@@ -174,3 +174,31 @@ def test_the_run_page_says_its_worker_was_lost_and_it_resumed(client, cast, run)
     assert "(2 times)" in body
     live = client.get(f"/evals/runs/{run.pk}/progress/", HTTP_HX_REQUEST="true").content.decode()
     assert "worker lost, resumed at" in live
+
+
+def test_a_batch_writes_each_held_item_once_with_its_fields_and_marks_it_done(run, signals):
+    running(run)
+    first, second = runner.claim(run.pk, 5, "w")
+    verdicts = [{"type": "contains", "passed": True, "score": 1.0, "reason": ""}]
+    fields = {"output": "Dear Ada", "passed": True, "verdicts": verdicts, "latency_ms": 20.5, "input_tokens": 7,
+              "output_tokens": 3, "cost_usd": 0.25, "attempts": 2}
+    assert runner.write_results("w", [(first, fields), (first, {"passed": False}), (second, {"passed": False})]) == 2
+    written = {r.case_id: r for r in EvalResult.objects.filter(run=run)}
+    ada = written[first.case_id]
+    assert (ada.output, ada.passed, ada.verdicts, ada.latency_ms, ada.input_tokens, ada.output_tokens,
+            ada.cost_usd, ada.error, ada.attempts, ada.position) == (
+        "Dear Ada", True, verdicts, 20.5, 7, 3, 0.25, "", 2, first.position)
+    other = written[second.case_id]
+    assert (other.passed, other.verdicts, other.output, other.attempts) == (False, [], "", 0)
+    assert set(EvalItem.objects.filter(run=run).values_list("status", "lease_until")) == {(EvalItem.DONE, None)}
+
+
+def test_a_batch_meeting_a_result_already_written_writes_the_others_item_by_item(run, signals):
+    running(run)
+    first, second = runner.claim(run.pk, 5, "w")
+    EvalResult.objects.create(run_id=run.pk, case_id=first.case_id, position=first.position, passed=False)
+    assert runner.write_results("w", [(first, {"passed": True}), (second, {"passed": True})]) == 1
+    assert sorted(EvalResult.objects.filter(run=run).values_list("position", "passed")) == [
+        (first.position, False), (second.position, True)]
+    assert EvalItem.objects.get(pk=second.pk).status == EvalItem.DONE
+    assert EvalItem.objects.get(pk=first.pk).status == EvalItem.CLAIMED  # its lease runs out; the reaper closes it
