@@ -1,5 +1,6 @@
 """The SDK's offline verifier (``promptledger verify``) needs the standard library alone: it runs
-under ``python -S`` with nothing but sdk/ on the path, answers a broken file with exit 1 naming the
+under ``python -S`` with nothing but the folder holding the package on the path (sdk/ in a checkout,
+site-packages where the wheel is installed), answers a broken file with exit 1 naming the
 problem, an unreadable one with exit 2, and warns when no key was pinned."""
 
 import json
@@ -8,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-SDK = Path(__file__).resolve().parents[1]
+import promptledger
+
+# Where the package under test lives: sdk/ in a checkout; site-packages in the wheel's own virtualenv
+# (sdk/ci_check.sh runs these tests from a copy, outside the checkout).
+SDK = Path(promptledger.__file__).resolve().parents[1]
 
 
 def verify(*args, cwd):
