@@ -30,8 +30,8 @@ from registry.services.validation import check_text
 from webhooks import events as webhook_events
 
 from . import events
-from .costs import month_bounds, this_month
-from .models import BudgetOverride, BudgetWarning, EvalResult, TeamBudget
+from .costs import month_bounds, spend_between, this_month
+from .models import BudgetOverride, BudgetWarning, TeamBudget
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +97,13 @@ class BudgetStatus:
         return said
 
 
-def _month_results(month):
-    start, end = month_bounds(month)
-    return EvalResult.objects.filter(created_at__gte=start, created_at__lt=end)
+def _month_spend(month):
+    return spend_between(*month_bounds(month))
 
 
 def month_spend(team, month):
-    """The team's eval spend in ``month``: one SUM over that month's results (an index range)."""
-    spent = _month_results(month).filter(run__prompt__team=team).aggregate(total=Coalesce(Sum("cost_usd"), 0.0))
+    """The team's eval spend in ``month``: one SUM over that month's roll-up rows (an index range)."""
+    spent = _month_spend(month).filter(run__prompt__team=team).aggregate(total=Coalesce(Sum("cost_usd"), 0.0))
     return float(spent["total"])
 
 
@@ -113,7 +112,7 @@ def budget_status(team, month=None):
     the month's spend as a subquery), and a second for the override only at 100% or more."""
     month = month or this_month()
     spend = (
-        _month_results(month).filter(run__prompt__team=OuterRef("team")).order_by()
+        _month_spend(month).filter(run__prompt__team=OuterRef("team")).order_by()
         .values("run__prompt__team").annotate(total=Sum("cost_usd")).values("total")
     )
     row = (
@@ -139,7 +138,7 @@ def statuses(teams, month=None):
         for o in BudgetOverride.objects.filter(team__in=teams, month=month).select_related("created_by")
     }
     spent = dict(
-        _month_results(month).filter(run__prompt__team_id__in=list(budgets))
+        _month_spend(month).filter(run__prompt__team_id__in=list(budgets))
         .values_list("run__prompt__team_id")
         .annotate(total=Sum("cost_usd"))
         .values_list("run__prompt__team_id", "total")

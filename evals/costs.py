@@ -1,8 +1,10 @@
 """Eval spend: what runs cost, per team, model or prompt and per calendar month (``TIME_ZONE``).
 
 Spend is the sum of ``EvalResult.cost_usd`` (every result of every run, whatever became of the
-run), attributed to the month its result was written. ``spend_report`` is one GROUP BY query in
-the database; nothing here loops over results in Python. Who sees which team's spend is the
+run), attributed to the month its result was written. It is read from the roll-up ``RunSpend``
+(a run's cost per quarter hour, which the database keeps as results are written: see its model),
+so a report sums thousands of roll-up rows, not every result; ``spend_report`` is one GROUP BY
+query and nothing here loops over results in Python. Who sees which team's spend is the
 visibility of prompts: members see their teams, admins, compliance and risk see every team.
 """
 
@@ -21,7 +23,7 @@ from core import access
 from core.errors import NotFound, ValidationFailed
 from registry.models import Team
 
-from .models import EvalResult
+from .models import RunSpend
 
 GROUPS = {  # group_by -> the columns that name a group, as (label, ORM path)
     "team": (("team", "run__prompt__team__slug"),),
@@ -124,15 +126,21 @@ def cost_query(actor, *, group_by="", team="", since="", until=""):
 
 
 # --- the report ------------------------------------------------------------------------------------
-def _results(actor, query):
+def spend_between(start, end):
+    """The roll-up rows of spend incurred in ``[start, end)`` (bounds on quarter hours, as every
+    month's are): the one place spend is read from, here and in ``evals.budgets``."""
+    return RunSpend.objects.filter(bucket__gte=start, bucket__lt=end, results__gt=0)
+
+
+def _spend(actor, query):
     start, _ = month_bounds(query.since)
     _, end = month_bounds(query.until)
-    results = EvalResult.objects.filter(created_at__gte=start, created_at__lt=end)
+    spend = spend_between(start, end)
     if query.team is not None:
-        return results.filter(run__prompt__team=query.team)
+        return spend.filter(run__prompt__team=query.team)
     if not actor.reads_everything:
-        results = results.filter(run__prompt__team__in=access.teams_of(actor))
-    return results
+        spend = spend.filter(run__prompt__team__in=access.teams_of(actor))
+    return spend
 
 
 def spend_report(actor, query):
@@ -141,10 +149,10 @@ def spend_report(actor, query):
     columns = GROUPS[query.group_by]
     names = {label: F(path) for label, path in columns}
     rows = (
-        _results(actor, query)
-        .annotate(month=TruncMonth("created_at"), **names)
+        _spend(actor, query)
+        .annotate(month=TruncMonth("bucket"), **names)
         .values("month", *names)
-        .annotate(cost_usd=Coalesce(Sum("cost_usd"), 0.0), runs=Count("run", distinct=True), results=Count("id"))
+        .annotate(cost_usd=Coalesce(Sum("cost_usd"), 0.0), runs=Count("run", distinct=True), results=Sum("results"))
         .order_by("-month", "-cost_usd", *names)
     )
     return [

@@ -150,16 +150,36 @@ class EvalResult(models.Model):
             models.UniqueConstraint(fields=["run", "case"], name="eval_result_unique"),
             models.CheckConstraint(condition=Q(cost_usd__gte=0), name="eval_result_cost_nonnegative"),
         ]
-        # Spend is summed by when it was incurred: a month's results of every team (evals.costs), and
-        # a team's month through its runs, each run's results of the month an index range
-        # (evals.budgets, asked by every start_run), not every result a run ever had.
-        indexes = [
-            models.Index(fields=["created_at"], name="eval_result_created_idx"),
-            models.Index(fields=["run", "created_at"], name="eval_result_run_created_idx"),
-        ]
+        # Spend is read from the roll-up (RunSpend), so results carry no index for it: one index
+        # fewer to write per result.
 
     def __str__(self):
         return f"result {self.run_id}/{self.case_id} {'pass' if self.passed else 'fail'}"
+
+
+class RunSpend(models.Model):
+    """What one run's results cost within one quarter hour (UTC): the roll-up spend is read from.
+
+    The database keeps it: triggers on ``evals_evalresult`` (``evals/migrations/0007_run_spend``)
+    add every inserted result, move an updated one and take away a deleted one, in the statement's
+    own transaction, whoever writes (the runner, the admin, a data migration). Nothing in Python
+    writes it. A quarter hour because every time zone's month starts on one, so the months of any
+    ``TIME_ZONE`` are exact sums of buckets, and a run rarely spans more than a few.
+    """
+
+    BUCKET_SECONDS = 900
+
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="+")
+    bucket = models.DateTimeField(help_text="The start of the quarter hour (UTC) its results were written in.")
+    cost_usd = models.FloatField(default=0.0)
+    results = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "bucket"], name="run_spend_unique")]
+        indexes = [models.Index(fields=["bucket"], name="run_spend_bucket_idx")]
+
+    def __str__(self):
+        return f"spend of run {self.run_id} from {self.bucket:%Y-%m-%d %H:%M}: {self.cost_usd} USD"
 
 
 class Gate(models.Model):
