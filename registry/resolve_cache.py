@@ -10,9 +10,15 @@ Staleness is bounded, and the bound does not rest on one mechanism:
   deactivated), so the message leaves when the change commits and never after a rollback; the
   listener drops what it names. The cache is read only while its listener is connected, and emptied
   on every (re)connect, so nothing cached before a gap outlives it.
-- Every entry also expires after ``PROMPTLEDGER_RESOLVE_CACHE_SECONDS`` (30 s by default): the safety
-  net should a notification ever be lost. Without a listener (the embedded SQLite mode, or
-  ``PROMPTLEDGER_RESOLVE_CACHE_LISTEN=false``) that TTL is the bound (1 s by default there).
+- Every entry also expires at most ``PROMPTLEDGER_RESOLVE_CACHE_SECONDS`` (30 s by default) after
+  it was last read from the database: the safety net should a notification ever be lost. The
+  listener re-reads every entry every third of that, two statements for the whole cache
+  (``revalidate``), so a busy cache's entries are renewed without a query on the request path; an
+  entry that differs from the database is dropped. Without a listener, entries are filled again on
+  the request path when they expire, each lifetime drawn between half the TTL and all of it so
+  that entries filled together (a warm-up, a restart) do not all expire in the same second.
+  Without a listener (the embedded SQLite mode, or ``PROMPTLEDGER_RESOLVE_CACHE_LISTEN=false``)
+  that TTL is the bound (1 s by default there).
 - A fill whose query may have read the database before a change that was notified meanwhile is
   discarded: each fill carries the generation it started in, and every invalidation moves it on.
 - Inside a transaction (a test's, or a request that wrote) the cache is neither read nor filled:
@@ -21,6 +27,7 @@ Staleness is bounded, and the bound does not rest on one mechanism:
 
 import logging
 import os
+import random
 import threading
 import time
 
@@ -32,6 +39,11 @@ from . import selectors
 CHANNEL = "promptledger_resolve"
 LISTENER_NAME = "promptledger-resolve-listener"
 log = logging.getLogger(__name__)
+
+
+def lifetime(seconds):
+    """An entry's time to live: spread over [seconds / 2, seconds], never more than ``seconds``."""
+    return seconds * (0.5 + random.random() / 2)  # noqa: S311 - spreading expiries, not a secret
 
 
 class ResolveCache:
@@ -76,7 +88,7 @@ class ResolveCache:
 
     def put(self, generation, key_hash, slug, environment, caller, pointer):
         """Keep what one query found, unless an invalidation came in since it started."""
-        deadline = time.monotonic() + settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS
+        deadline = time.monotonic() + lifetime(settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS)
         with self._lock:
             if generation != self.generation or not self.live:
                 return
@@ -125,6 +137,36 @@ class ResolveCache:
             self._clear()
             self.live = live
 
+    # --- revalidating -----------------------------------------------------------------------------
+
+    def revalidate(self, raw):
+        """Check every entry against the database in two statements on the listener's connection
+        ``raw``: an entry still equal to its row lives another full TTL from the moment the rows
+        were read, one that differs (or whose row is gone) is dropped. So, while the listener is
+        connected, the safety net costs two queries a third of a TTL per process, not one query per
+        entry on the request path each time an entry expires. An entry replaced or dropped while the
+        statements ran (a notification, a fill) is left as it now is."""
+        read_at = time.monotonic()
+        with self._lock:
+            callers, pointers = dict(self._callers), dict(self._pointers)
+        fresh_callers = selectors.resolve_callers(raw, callers) if callers else {}
+        fresh_pointers = selectors.resolve_pointers(raw, pointers) if pointers else {}
+        deadline = read_at + settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS
+        with self._lock:
+            for key, entry in callers.items():
+                if self._callers.get(key) is entry:
+                    fresh = fresh_callers.get(key)
+                    if fresh is not None and selectors.same_caller(fresh, entry[0]):
+                        self._callers[key] = (entry[0], deadline)
+                    else:
+                        del self._callers[key]
+            for key, entry in pointers.items():
+                if self._pointers.get(key) is entry:
+                    if fresh_pointers.get(key) == entry[0]:
+                        self._pointers[key] = (entry[0], deadline)
+                    else:
+                        del self._pointers[key]
+
     # --- the listener -----------------------------------------------------------------------------
 
     def _start(self):
@@ -159,10 +201,16 @@ class ResolveCache:
                 raw = _listening_connection()
                 self._set_live(True)  # emptied on every (re)connect: nothing from before a gap survives
                 delay = 0.1
+                every = max(1.0, settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS / 3)
+                due = time.monotonic() + every
                 while not stop.is_set():
                     for note in raw.notifies(timeout=1.0):
                         self.invalidate(note.payload)
-                    raw.execute("SELECT 1")  # a lost connection shows here, not as a quiet notifies()
+                    if time.monotonic() >= due:  # also shows a lost connection
+                        self.revalidate(raw)
+                        due = time.monotonic() + every
+                    else:
+                        raw.execute("SELECT 1")  # a lost connection shows here, not as a quiet notifies()
             except Exception:  # noqa: BLE001 - any failure: stop serving from memory, reconnect
                 if not stop.is_set():
                     log.warning("resolve cache listener lost its connection; resolving from the database "

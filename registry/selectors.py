@@ -251,13 +251,65 @@ def resolve_lookup(*, slug, environment, token_hash=None, user_id=None):
         row = _fetch_prepared(_BY_USER_SQL[vendor], [slug, environment or "", user_id])
     if row is None:
         return None
-    token_id, scopes, revoked, expires_at, user, active, superuser, teams, reads_everything, *pointer = row
+    return _caller(row[:9]), _pointer(row[9:])
+
+
+def _caller(columns):
+    token_id, scopes, revoked, expires_at, user, active, superuser, teams, reads_everything = columns
     token = None if token_id is None else APIToken(pk=token_id, scopes=_json(scopes))
-    caller = ResolveCaller(
+    return ResolveCaller(
         token=token, revoked=bool(revoked), expires_at=_epoch(expires_at), user_id=user, user_active=bool(active),
         user_superuser=bool(superuser), reads_everything=bool(reads_everything), team_ids=_team_ids(teams),
     )
-    return caller, ResolvePointer(*pointer[:6], bool(pointer[6]), *pointer[7:])
+
+
+def _pointer(columns):
+    return ResolvePointer(*columns[:6], bool(columns[6]), *columns[7:])
+
+
+# The resolve cache's revalidation (PostgreSQL only, on its listener's own connection): the callers
+# of many token hashes, and the pointers of many (slug, environment) pairs, each in one statement
+# with the same columns as ``_RESOLVE_SQL``'s halves.
+_CALLERS_SQL = f"""
+SELECT t.key_hash, t.id, t.scopes, t.revoked_at IS NOT NULL, t.expires_at, u.id, u.is_active, u.is_superuser,
+       {_TEAM_IDS["postgresql"]},
+       EXISTS (SELECT 1 FROM registry_siterole s WHERE s.user_id = u.id AND s.role IN ('{_READS_EVERYTHING}'))
+FROM registry_apitoken t JOIN {_USERS} u ON u.id = t.user_id
+WHERE t.key_hash = ANY(%s)
+"""  # noqa: S608 - constant SQL, no input
+_POINTERS_SQL = """
+SELECT k.slug, k.environment, p.id, p.team_id, e.id, d.version_id, d.canary_version_id, d.canary_percent,
+       COALESCE(d.disabled, FALSE), COALESCE(d.disabled_reason, ''), v.content_hash, cv.content_hash
+FROM unnest(%s::text[], %s::text[]) AS k(slug, environment)
+LEFT JOIN registry_prompt p ON p.slug = k.slug
+LEFT JOIN registry_environment e ON e.slug = k.environment
+LEFT JOIN registry_deployment d ON d.prompt_id = p.id AND d.environment_id = e.id
+LEFT JOIN registry_promptversion v ON v.id = d.version_id
+LEFT JOIN registry_promptversion cv ON cv.id = d.canary_version_id
+"""
+
+
+def resolve_callers(raw, key_hashes):
+    """``{key hash: ResolveCaller}`` of the tokens that still exist, read on ``raw`` (a psycopg
+    connection of PostgreSQL)."""
+    rows = raw.execute(_CALLERS_SQL, [list(key_hashes)]).fetchall()
+    return {row[0]: _caller(row[1:]) for row in rows}
+
+
+def resolve_pointers(raw, keys):
+    """``{(slug, environment): ResolvePointer}`` of each pair, read on ``raw``."""
+    keys = list(keys)
+    rows = raw.execute(_POINTERS_SQL, [[slug for slug, _ in keys], [env for _, env in keys]]).fetchall()
+    return {(row[0], row[1]): _pointer(row[2:]) for row in rows}
+
+
+def same_caller(a, b):
+    """Whether two callers grant the same (``APIToken`` equality would compare primary keys only)."""
+    return a == b and _grant(a) == _grant(b)
+
+
+def _grant(caller):
+    return None if caller.token is None else (caller.token.pk, tuple(caller.token.scopes))
 
 
 def check_resolve(caller, pointer, *, slug, environment):

@@ -112,6 +112,71 @@ def test_a_fill_that_raced_an_invalidation_is_not_kept(settings):
     assert mine._pointers
 
 
+def test_entries_filled_together_expire_spread_over_the_second_half_of_the_ttl(settings, monkeypatch):
+    """The safety-net TTL is a bound (no entry outlives it) and entries filled in the same second
+    (a warm-up, a restart) do not all go back to the database in the same second."""
+    settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS = 30
+    settings.PROMPTLEDGER_RESOLVE_CACHE_LISTEN = False
+    mine = ResolveCache()
+    mine._start()
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    caller = ResolveCaller(token=APIToken(pk=1, scopes=["prompts:read"]), revoked=False, expires_at=None, user_id=7,
+                           user_active=True, user_superuser=False, reads_everything=False, team_ids=frozenset({3}))
+    for n in range(400):
+        pointer = ResolvePointer(n, 3, 1, 10, None, None, False, "", "a" * 64, None)
+        mine.put(mine.generation, "hash", f"p{n}", "production", caller, pointer)
+    deadlines = [deadline - 1000.0 for _, deadline in mine._pointers.values()]
+    assert 15.0 <= min(deadlines) and max(deadlines) <= 30.0
+    assert max(deadlines) - min(deadlines) > 10.0  # spread, not one instant
+    now[0] += 30.0
+    assert all(mine.get("hash", f"p{n}", "production") is None for n in range(400))
+
+
+def test_revalidation_renews_what_still_holds_and_drops_what_a_lost_notification_left_stale(
+    listener, settings, cast, prompt, deployed, token, monkeypatch
+):
+    """The listener's revalidation (two statements for the whole cache, on its own connection): the
+    safety net for a notification that never came, without a query on the request path."""
+    from registry import selectors
+
+    settings.PROMPTLEDGER_RESOLVE_CACHE_SECONDS = 30
+    settings.PROMPTLEDGER_RESOLVE_CACHE_LISTEN = False
+    mine = ResolveCache()
+    mine._start()
+    _, raw_token = token
+    other = issue_token(actor=Actor.for_system(), user=cast["author"], scopes=["prompts:read"])
+    for key_hash in (token[0].key_hash, other[0].key_hash):
+        found = selectors.resolve_lookup(slug="loan-letter", environment="production", token_hash=key_hash)
+        mine.put(mine.generation, key_hash, "loan-letter", "production", *found)
+    missing = selectors.resolve_lookup(slug="no-such-prompt", environment="production", token_hash=token[0].key_hash)
+    mine.put(mine.generation, token[0].key_hash, "no-such-prompt", "production", *missing)  # not kept: unknown
+    now = [time.monotonic() + 25]  # 25 s later: without renewal the entries would have at most 5 s left
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+
+    mine.revalidate(listener)  # nothing changed: every entry lives a whole TTL again
+    assert all(deadline == now[0] + 30 for _, deadline in [*mine._callers.values(), *mine._pointers.values()])
+    assert mine.get(token[0].key_hash, "loan-letter", "production") is not None
+
+    with connection.cursor() as cursor:  # changes whose notifications never come: the triggers off
+        cursor.execute("ALTER TABLE registry_deployment DISABLE TRIGGER registry_deployment_resolve_changed")
+        cursor.execute("ALTER TABLE registry_apitoken DISABLE TRIGGER registry_apitoken_resolve_changed")
+    try:
+        set_kill_switch(actor=Actor(user=cast["owner"]), prompt=prompt,
+                        environment=Environment.objects.get(slug="production"), disabled=True, reason="incident 13")
+        revoke_token(actor=Actor(user=cast["author"]), token=other[0])
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE registry_deployment ENABLE ALWAYS TRIGGER registry_deployment_resolve_changed")
+            cursor.execute("ALTER TABLE registry_apitoken ENABLE ALWAYS TRIGGER registry_apitoken_resolve_changed")
+    assert mine.get(other[0].key_hash, "loan-letter", "production") is not None  # stale until revalidated
+    mine.revalidate(listener)
+    assert ("loan-letter", "production") not in mine._pointers  # the kill switch: dropped
+    assert other[0].key_hash not in mine._callers  # the revoke: dropped
+    assert token[0].key_hash in mine._callers  # unchanged: kept
+    assert selectors.same_caller(mine._callers[token[0].key_hash][0], missing[0])
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_cached_resolve_costs_no_query_and_still_records_the_tokens_use(
     postgres, caching, deployed, token, reader, django_assert_num_queries
