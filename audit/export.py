@@ -17,14 +17,13 @@ from json.encoder import c_make_encoder, encode_basestring
 from django.db import connections, transaction
 from django.db.models import TextField
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from core import access
 
 from . import events, keyring, signing
 from .chain import canonical, iso
-from .checks import CHAIN_COLUMNS, PG_ISO, iter_chain_rows, iter_chain_values, load_json
+from .checks import CHAIN_COLUMNS, PG_ISO, iter_chain_rows, iter_chain_values
 from .models import AuditCheckpoint, AuditEvent
 from .selectors import filter_events, is_contiguous, visible_events
 from .spreadsheet import safe_cell
@@ -99,41 +98,64 @@ def _pg_json(connection, column):
     return f"to_json({quoted})::text"
 
 
-def _lines_in_postgresql(queryset):
-    """``(first, last, lines)`` per block, PostgreSQL writing each line but ``data``: Python only
-    re-encodes that, as PostgreSQL writes jsonb with spaces and its own forms of numbers."""
+_HEAD = b'{"record":"event","sequence":'  # every line PostgreSQL writes starts so
+_DATA_KEY, _AFTER_DATA = b',"data":', f',"{CHAIN_COLUMNS[CHAIN_COLUMNS.index("data") + 1]}":'.encode()
+
+
+def _blocks_in_postgresql(queryset):
+    """``(first, last, count, bytes)`` per block of ``BATCH`` events. PostgreSQL writes each line
+    with ``row_to_json`` (what a JSON-producing COPY costs it, and no more) and sends it as raw CSV
+    whose quote and delimiter (``\\x01``, ``\\x02``) never occur in JSON text, so nothing in a line is
+    quoted or escaped and a row is its line, bytes as they go out. Python re-encodes only the
+    ``data`` value, which ``row_to_json`` leaves in jsonb's own text (spaces after separators, its
+    forms of numbers).
+
+    Finding that value is two ``bytes.index`` calls: ``,"data":`` and ``,"request_id":`` (the next
+    column) with an unquoted ``"`` right after a comma occur in a line only as its own separators,
+    because inside a JSON string every ``"`` is escaped, and jsonb's text puts a space after every
+    comma of its own."""
     connection = connections[queryset.db]
-    cut = CHAIN_COLUMNS.index("data")
-    before = "".join(f',"{name}":\x00{name}\x00' for name in CHAIN_COLUMNS[:cut])
-    after = "".join(f',"{name}":\x00{name}\x00' for name in CHAIN_COLUMNS[cut + 1 :])
-
-    def sql(template):  # literal text between the columns' JSON; no quote or percent sign in it
-        pieces = template.split("\x00")
-        return " || ".join(
-            _pg_json(connection, piece) if index % 2 else f"'{piece}'" for index, piece in enumerate(pieces) if piece
-        )
-
-    head = sql('{"record":"event"' + before + ',"data":')
-    tail = sql(after + "}")
-    rows = (
-        queryset.order_by("sequence")
-        .annotate(
-            line_head=RawSQL(head, (), output_field=TextField()),  # noqa: S611 - column names, no input
-            line_data=Cast("data", TextField()),
-            line_tail=RawSQL(tail, (), output_field=TextField()),  # noqa: S611 - column names, no input
-        )
-        .values_list("sequence", "line_head", "line_data", "line_tail")
-    )
-    dumps = _compact_json()
-    statement, params = rows.query.sql_with_params()
+    quote = connection.ops.quote_name
+    table = quote(AuditEvent._meta.db_table)
+    named = {"occurred_at": PG_ISO % f"{table}.{quote('occurred_at')}"}  # chain.iso, as text
+    inner = queryset.order_by("sequence").annotate(
+        **{f"pl_{name}": RawSQL(named.get(name, f"{table}.{quote(name)}"), (),  # noqa: S611 - column names
+                                output_field=TextField())  # only the SQL is used; row_to_json sees the real types
+           for name in CHAIN_COLUMNS}
+    ).values_list(*(f"pl_{name}" for name in CHAIN_COLUMNS))
+    statement, params = inner.query.sql_with_params()
+    renamed = ", ".join(f"e.{quote('pl_' + name)} AS {quote(name)}" for name in CHAIN_COLUMNS)
+    copy_sql = (f"COPY (SELECT row_to_json(x)::text FROM (SELECT 'event' AS record, {renamed} "  # noqa: S608 - ours
+                f"FROM ({statement}) e) x) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')")
+    dumps, loads = _compact_json(), json.loads
+    skip, key = len(_HEAD), len(_DATA_KEY)
     # COPY streams rows while Python writes lines from the ones already here (a cursor's FETCH
     # leaves the database idle meanwhile); the transaction holds one snapshot, and ends with it.
     with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
-        with cursor.copy(f"COPY ({statement}) TO STDOUT", params) as copy:
-            copy.set_types(["int8", "text", "text", "text"])
-            for chunk in _chunks(copy.rows(), BATCH):
-                lines = [f"{head}{dumps(load_json(data))}{tail}\n" for _, head, data, tail in chunk]
-                yield chunk[0][0], chunk[-1][0], lines
+        with cursor.copy(copy_sql, params) as copy:
+            parts, count, first = [], 0, None
+            for row in copy:  # one row (its line and "\n") per message
+                line = bytes(row)
+                start = line.index(_DATA_KEY, skip) + key
+                end = line.index(_AFTER_DATA, start)
+                parts += (line[:start], dumps(loads(line[start:end])).encode(), line[end:])
+                count += 1
+                if first is None:
+                    first = line
+                if count == BATCH:
+                    yield _sequence(first), _sequence(line), count, b"".join(parts)
+                    parts, count, first = [], 0, None
+            if count:
+                yield _sequence(first), _sequence(line), count, b"".join(parts)
+
+
+def _sequence(line):
+    return int(line[len(_HEAD):line.index(b",", len(_HEAD))])
+
+
+def _blocks_in_python(queryset):
+    for first, last, lines in _lines_in_python(queryset):
+        yield first, last, len(lines), "".join(lines).encode("utf-8")
 
 
 def _chunks(iterable, size):
@@ -142,12 +164,22 @@ def _chunks(iterable, size):
         yield chunk
 
 
-def event_lines(queryset, *, in_database=None):
-    """``(first sequence, last sequence, lines)`` for each block of ``BATCH`` events; PostgreSQL
-    writes most of each line itself unless ``in_database`` is False."""
+def event_blocks(queryset, *, in_database=None):
+    """``(first sequence, last sequence, count, bytes)`` for each block of ``BATCH`` events, the
+    bytes exactly the JSONL export's event lines; PostgreSQL writes them (``row_to_json``) unless
+    ``in_database`` is False."""
     if in_database is None:
         in_database = connections[queryset.db].vendor == "postgresql"
-    return _lines_in_postgresql(queryset) if in_database else _lines_in_python(queryset)
+    return _blocks_in_postgresql(queryset) if in_database else _blocks_in_python(queryset)
+
+
+def event_lines(queryset, *, in_database=None):
+    """``(first sequence, last sequence, lines)`` for each block of ``BATCH`` events, as text."""
+    if in_database is False or (in_database is None and connections[queryset.db].vendor != "postgresql"):
+        yield from _lines_in_python(queryset)
+        return
+    for first, last, _, block in _blocks_in_postgresql(queryset):
+        yield first, last, [f"{line}\n" for line in block.decode("utf-8").split("\n")[:-1]]
 
 
 # --- the exports ----------------------------------------------------------------------------------
@@ -155,7 +187,7 @@ def event_lines(queryset, *, in_database=None):
 
 def event_records(queryset):
     """``queryset``'s events as the bytes of a JSONL export's event lines, exactly as it writes them."""
-    return b"".join("".join(lines).encode("utf-8") for _, _, lines in event_lines(queryset))
+    return b"".join(block for _, _, _, block in event_blocks(queryset))
 
 
 def checkpoint_record(checkpoint):
@@ -177,10 +209,9 @@ def _jsonl(queryset, *, actor, filters, contiguous):
     count = 0
     dumps = _encoder.encode
     buffer = []
-    for block_first, block_last, lines in event_lines(queryset):
-        block = "".join(lines).encode("utf-8")
+    for block_first, block_last, lines, block in event_blocks(queryset):
         digest.update(block)
-        count += len(lines)
+        count += lines
         first = block_first if first is None else first
         last = block_last
         yield block
