@@ -33,17 +33,22 @@ What it does, in one run:
    (``--target-overhead``) when the provider takes 100 ms or more (below that no Python client
    gets near the ideal: the ceiling is the bar).
 
-Measured on the 2-core machine shared with seven others (load average 3-6 while measuring), with
-``--repeat 3`` unless said: at 20 ms, 1,000 cases, C=32, one process, the run took 1.34x its
-ceiling before batches of results were written in one statement (load 1.0, one repeat; 1.27x at
-load 3.1, three) and 0.73-0.93x after (load 3.4-5.8; the ceiling itself swung 3.2-5.3 s, and a
-single repeat at load 3.8 gave 1.67x); two processes 1.24x before, 1.21x after. Writing a batch
-of 32 results: 0.55 ms a result and 0.28 ms of the worker's CPU before, 0.37 ms and 0.12 ms after.
-Two processes against one: the ceiling 1.47-1.57x as fast, the run 1.13-1.70x, as far as the
-second core is free of the neighbours: each process is CPU-bound in the OpenAI SDK (its request
-building and response parsing, about 3 ms of CPU a case), not in the database. At 200 ms, 10,000
-cases, C=64, two processes: wall 41.6 s, ideal 31.3 s, overhead 1.33 (target 1.10: FAIL), ceiling
-36.7 s (itself 1.17x the ideal at that load), ratio 1.135x (PASS).
+Measured on a quiet 2-core machine (2026-12-06, load average 1 to 3 before each run), fastest of 2:
+
+- 200 ms, 10,000 cases, C=64, two processes: wall 33.52 s, ideal 31.25 s, **overhead 1.073
+  (target 1.10: PASS)**, ceiling 32.98 s, ratio 1.016x. (On the busy machine before: overhead 1.33,
+  with the ceiling itself at 1.17x the ideal.)
+- 20 ms, C=32 (target 1.15x the ceiling: **not met**): one process 1.27x at 1,000 cases and 1.31x
+  at 3,000; two processes 1.17x and 1.36x. Before a FIFO slot limiter replaced asyncio.Semaphore
+  and worker children froze their imported heap (``gc.freeze``), the same runs gave 1.41x and
+  1.49x with one process, 1.17x and 1.23x with two. Where a case's time goes (py-spy on the
+  worker): about 72% in the provider call (the OpenAI SDK, which the ceiling pays alike), the rest
+  rendering, scoring, claiming and the batched result writes on the worker's database thread. The
+  worker's own work a case is about a third of what the SDK costs, so at a latency this short the
+  CPU, not the provider, is the limit, and no single process reaches the ceiling.
+- A second process: the run 1.38-1.43x as fast as with one, the ceiling 1.27-1.48x.
+- Writing a batch of 32 results: 0.55 ms a result and 0.28 ms of the worker's CPU before the
+  one-statement batch (session 6), 0.37 ms and 0.12 ms after.
 
 Exit status: 0 PASS, 1 FAIL (ran, over a target or a wrong result), 2 could not run (or
 interrupted). Every process it started is stopped on the way out, Ctrl-C included; the database is
