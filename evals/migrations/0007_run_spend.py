@@ -104,22 +104,19 @@ SQLITE_DROP = [
 ]
 
 
-def install(apps, schema_editor):
+def _execute(schema_editor, postgresql, sqlite):
     vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE:
-            schema_editor.execute(statement, params=None)  # no placeholders: strftime's %s stays
+    statements = [postgresql] if vendor == "postgresql" else sqlite if vendor == "sqlite" else []
+    for statement in statements:
+        schema_editor.execute(statement, params=None)  # no placeholders: strftime's %s stays
+
+
+def install(apps, schema_editor):
+    _execute(schema_editor, POSTGRES, SQLITE)
 
 
 def remove(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_DROP, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_DROP:
-            schema_editor.execute(statement, params=None)  # no placeholders: strftime's %s stays
+    _execute(schema_editor, POSTGRES_DROP, SQLITE_DROP)
 
 
 class Migration(migrations.Migration):
