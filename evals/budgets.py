@@ -242,22 +242,44 @@ def _write_budget(actor, team, amount):
     return budget
 
 
+def override_refusal(status):
+    """Why the month of ``status`` cannot be overridden: ``(code, sentence)``, or None when it can.
+    The one rule the cost page (whether to offer the form) and ``override_budget`` (whether to
+    refuse) both ask: the team has a budget, the month is not overridden yet, and its spend has
+    reached the warning (80%), where the page starts to offer it. Who may override is
+    ``access`` (``budget.override``)."""
+    slug = status.team.slug
+    if status.budget is None:
+        return "no_budget", f"team '{slug}' has no budget to override"
+    if status.override is not None:
+        return "budget_overridden", f"the budget of team '{slug}' is already overridden for {status.month_label}"
+    if status.state == "ok":
+        return "budget_not_reached", (
+            f"team '{slug}' has spent {status.percent:g}% of its budget for {status.month_label}; an override is "
+            f"for a month that reached {int(WARN_AT * 100)}%"
+        )
+    return None
+
+
 @retry_transient
 def override_budget(*, actor, team, reason):
     """Let the team's runs go on past its budget for the current month: a person who owns the team
-    (or an admin), with a written reason; once per team and month, audited."""
+    (or an admin), with a written reason, once the month reached 80%; once per team and month,
+    audited."""
     access.require(actor, "budget.override", team=team)
     reason = check_text(reason, "reason", max_length=2000)
+    refusal = override_refusal(budget_status(team))
+    if refusal is not None:
+        code, sentence = refusal
+        if code == "no_budget":
+            raise ValidationFailed(sentence, code=code, field_errors={"reason": ["no budget"]})
+        raise Conflict(sentence, code=code)
     month = this_month()
-    if not TeamBudget.objects.filter(team=team).exists():
-        raise ValidationFailed(
-            f"team '{team.slug}' has no budget to override", code="no_budget", field_errors={"reason": ["no budget"]}
-        )
     try:
         with change():
             override = BudgetOverride.objects.create(team=team, month=month, reason=reason, created_by=actor.user)
             events.budget_overridden(actor, override)
-    except IntegrityError as exc:
+    except IntegrityError as exc:  # another override of the month won the race
         raise Conflict(
             f"the budget of team '{team.slug}' is already overridden for {month:%B %Y}", code="budget_overridden"
         ) from exc

@@ -65,7 +65,7 @@ def _budget_rows(actor, teams, *, chosen=None):
             continue
         rows.append({
             "status": status, "may_set": may_set,
-            "may_override": status.budget is not None and status.override is None
+            "may_override": budgets.override_refusal(status) is None
             and access.may(actor, "budget.override", team=status.team),
         })
     return rows

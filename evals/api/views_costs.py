@@ -130,6 +130,9 @@ class BudgetOverrideView(GenericAPIView):
 
     @extend_schema(
         summary="Let a team's runs go on past its budget this month (team owners, admins; a person; audited)",
+        description="Once the month's spend has reached 80% of the budget: below that the answer is 409 "
+                    "`budget_not_reached`; a month already overridden is 409 `budget_overridden`; a team without "
+                    "a budget is 400 `no_budget`.",
         request=OverrideRequestSerializer, responses={201: BudgetSerializer, 409: ErrorSerializer, **ERRORS},
     )
     def post(self, request, slug):

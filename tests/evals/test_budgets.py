@@ -224,12 +224,17 @@ def test_nobody_but_owners_and_admins_overrides(cast, budget, who, code):
     assert not BudgetOverride.objects.exists()
 
 
-def test_an_override_needs_a_reason_a_budget_and_a_person_and_happens_once(cast, api_for):
+def test_an_override_needs_a_reason_a_budget_and_a_person_and_happens_once(cast, prompt, api_for):
     owner, team = Actor(user=cast["owner"]), cast["team"]
     with pytest.raises(ValidationFailed) as no_budget:
         budgets.override_budget(actor=owner, team=team, reason="needed")
     assert no_budget.value.code == "no_budget"
     budgets.set_budget(actor=owner, team=team, monthly_usd="5")
+    spend(cast, prompt, 3.75)  # 75%
+    with pytest.raises(Conflict) as early:
+        budgets.override_budget(actor=owner, team=team, reason="needed")
+    assert early.value.code == "budget_not_reached" and "75%" in early.value.detail
+    spend(cast, prompt, 0.25)  # 80%: the warning, and where the page offers the form
     with pytest.raises(ValidationFailed) as no_reason:
         budgets.override_budget(actor=owner, team=team, reason="  ")
     assert "reason" in no_reason.value.field_errors
@@ -241,6 +246,19 @@ def test_an_override_needs_a_reason_a_budget_and_a_person_and_happens_once(cast,
         budgets.override_budget(actor=Actor(user=cast["admin"]), team=team, reason="again")
     assert twice.value.code == "budget_overridden"
     assert AuditEvent.objects.filter(action="budget.overridden").count() == 1
+
+
+def test_the_page_offers_the_override_exactly_when_the_service_takes_it(cast, prompt, budget, browser_for, api_for):
+    owner = browser_for("owner")
+    spend(cast, prompt, 7.5)  # 75% of 10
+    assert "Override for" not in owner.get("/costs/").content.decode()
+    early = api_for("owner").post("/api/v1/teams/payments/budget/override", {"reason": "ahead of time"}, format="json")
+    assert early.status_code == 409 and early.json()["code"] == "budget_not_reached"
+    spend(cast, prompt, 0.5)  # 80%
+    assert "Override for" in owner.get("/costs/").content.decode()
+    owner.post("/costs/teams/payments/override/", {"reason": "the quarterly attack suite"})
+    assert BudgetOverride.objects.count() == 1
+    assert "Override for" not in owner.get("/costs/").content.decode()  # once a month
 
 
 def test_the_page_offers_the_forms_only_to_owners(cast, prompt, budget, browser_for):
