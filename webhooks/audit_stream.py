@@ -29,7 +29,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from django.conf import settings
 from django.db.models import F, Max, Q
 from django.utils import timezone
@@ -40,9 +39,8 @@ from audit.models import AuditEvent
 from core import metrics
 from core.tasks import send_task
 
-from .delivery import pinned_destination
-from .destinations import DestinationRefused
 from .models import AuditStream
+from .sending import post_once
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +53,8 @@ def _conf(name, default):
 
 
 def lease_seconds():
-    """Longer than any one POST may take (connect, write and read each within the timeout), unless
-    the operator set ``PROMPTLEDGER_AUDIT_STREAM_LEASE``."""
+    """Longer than any one POST may take (the timeout, in all: ``webhooks.sending``), unless the
+    operator set ``PROMPTLEDGER_AUDIT_STREAM_LEASE``."""
     return _conf("LEASE", 0) or 4 * _conf("TIMEOUT", 10) + 30
 
 
@@ -189,28 +187,10 @@ def _headers(stream, first, last):
 
 
 def post(stream, body, headers):
-    """POST once to the checked address; ``(status or None, error or "", Retry-After seconds or None)``.
-    The error never quotes the exception or the URL (either may carry a token)."""
-    limit = _conf("TIMEOUT", 10)
-    try:
-        url, extensions = pinned_destination(stream.url, headers)
-    except DestinationRefused as exc:
-        return None, f"not sent: {exc}"[:200], None
-    except (OSError, ValueError, httpx.InvalidURL):
-        return None, "could not resolve the host", None
-    try:
-        with httpx.Client(timeout=limit, follow_redirects=False) as client:
-            with client.stream("POST", url, content=body, headers=headers, extensions=extensions) as answer:
-                code, retry_after = answer.status_code, retry_after_seconds(answer.headers.get("Retry-After"))
-    except httpx.TimeoutException:
-        return None, f"timed out after {limit:g} s", None
-    except httpx.ConnectError:
-        return None, "could not connect", None
-    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
-        return None, f"request failed ({type(exc).__name__})", None
-    if 200 <= code < 300:
-        return code, "", None
-    return code, f"HTTP {code}", retry_after
+    """POST once to the checked address, within the timeout in all (``webhooks.sending``);
+    ``(status or None, error or "", Retry-After seconds or None)``."""
+    answer = post_once(stream.url, body, headers, timeout=_conf("TIMEOUT", 10))
+    return answer.status, answer.error, retry_after_seconds(answer.retry_after)
 
 
 # --- a run: batches until caught up, failed, or out of time -----------------------------------------

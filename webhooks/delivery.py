@@ -32,8 +32,8 @@ from core import metrics
 from core.tasks import send_task
 from promptledger.webhooks import sign
 
-from .destinations import DestinationRefused, resolve_destination
 from .models import Delivery, DeliveryAttempt
+from .sending import post_once
 
 log = logging.getLogger(__name__)
 
@@ -102,38 +102,8 @@ def _post(delivery, subscription):
         "X-Promptledger-Timestamp": timestamp,
         "X-Promptledger-Signature": sign(subscription.signing_secret(), timestamp, delivery.body),
     }
-    limit = timeout_seconds()
-    try:
-        url, extensions = pinned_destination(subscription.url, headers)
-    except DestinationRefused as exc:
-        return None, f"not sent: {exc}"[:200]
-    except (OSError, ValueError, httpx.InvalidURL):
-        return None, "could not resolve the host"
-    try:
-        with httpx.Client(timeout=limit, follow_redirects=False) as client:
-            with client.stream("POST", url, content=delivery.body.encode("utf-8"), headers=headers,
-                               extensions=extensions) as r:
-                code = r.status_code  # the answer's body is not read: only its status matters
-    except httpx.TimeoutException:
-        return None, f"timed out after {limit:g} s"
-    except httpx.ConnectError:
-        return None, "could not connect"
-    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
-        return None, f"request failed ({type(exc).__name__})"
-    if 200 <= code < 300:
-        return code, ""
-    return code, f"HTTP {code}"
-
-
-def pinned_destination(url, headers):
-    """``url`` with its host replaced by the address it resolves to, once that address is checked
-    (``webhooks.destinations``); the name still goes in the Host header and, over TLS, in SNI and
-    the certificate check. Sets ``headers["Host"]``; returns ``(url, request extensions)``."""
-    parsed = httpx.URL(url)
-    address = resolve_destination(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80))
-    headers["Host"] = parsed.netloc.decode("ascii")
-    extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
-    return str(parsed.copy_with(host=str(address))), extensions
+    answer = post_once(subscription.url, delivery.body.encode("utf-8"), headers, timeout=timeout_seconds())
+    return answer.status, answer.error
 
 
 def attempt(delivery_id):
