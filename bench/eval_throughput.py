@@ -40,8 +40,10 @@ Measured on a quiet 2-core machine (2026-12-06, load average 1 to 3 before each 
   with the ceiling itself at 1.17x the ideal.)
 - 20 ms, C=32 (target 1.15x the ceiling: **not met**): one process 1.27x at 1,000 cases and 1.31x
   at 3,000; two processes 1.17x and 1.36x. Before a FIFO slot limiter replaced asyncio.Semaphore
-  and worker children froze their imported heap (``gc.freeze``), the same runs gave 1.41x and
-  1.49x with one process, 1.17x and 1.23x with two. Where a case's time goes (py-spy on the
+  and worker children froze their imported heap (``gc.freeze``), runs of the same settings gave
+  1.27x and 1.41x at 1,000 cases and 1.40x to 1.52x at 3,000 with one process, 1.17x to 1.20x and
+  1.23x with two: at 1,000 cases the change is within the noise, at 3,000 it is about a tenth.
+  Where a case's time goes (py-spy on the
   worker): about 72% in the provider call (the OpenAI SDK, which the ceiling pays alike), the rest
   rendering, scoring, claiming and the batched result writes on the worker's database thread. The
   worker's own work a case is about a third of what the SDK costs, so at a latency this short the
