@@ -16,7 +16,7 @@ from approvals import services as approvals
 from core.actors import Actor
 from evals import budgets as eval_budgets
 from evals import services as evals
-from evals.models import DriftNotice, EvalRun
+from evals.models import DriftNotice, EvalResult, EvalRun
 from registry import services as registry
 from registry.models import APIToken, Environment, Membership, SiteRole
 from tests.factories import LLMModelFactory, MembershipFactory, TeamFactory, UserFactory, version_body
@@ -110,6 +110,8 @@ def build():
         threshold=0.1, reason=DriftNotice.REASON_CHOICES[0][0],
     )
     eval_budgets.set_budget(actor=owner, team=team, monthly_usd="1000")  # what an override overrides
+    # ... once the month reached 80% of it (evals.budgets.override_refusal): the earlier run spent 850
+    EvalResult.objects.create(run=earlier, case=suite.cases.get(), position=1, passed=True, cost_usd=850.0)
 
     with override_settings(PROMPTLEDGER_WEBHOOK_ALLOWED_NETWORKS=["127.0.0.1/32"]):
         hook, _secret = webhooks.create_subscription(
