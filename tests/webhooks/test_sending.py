@@ -66,7 +66,9 @@ def test_a_receiver_dripping_its_answer_is_cut_off_at_the_timeout_in_all(dripper
     answer = post_once(dripper.url, b"{}", {"Content-Type": "application/json"}, timeout=1.0)
     took = time.monotonic() - started
     assert (answer.status, answer.error) == (None, "timed out after 1 s")
-    assert 1.0 <= took < 2.0  # each byte came within the 1 s read timeout: only the deadline stops it
+    # Each byte came within the 1 s read timeout, so only the deadline stops it: without one the
+    # answer would drip for about 1,000 s. The upper bound leaves a loaded machine room.
+    assert 1.0 <= took < 10.0
 
 
 def test_a_webhook_delivery_and_an_audit_stream_both_send_through_it(dripper, settings):
@@ -88,7 +90,7 @@ def test_a_webhook_delivery_and_an_audit_stream_both_send_through_it(dripper, se
     started = time.monotonic()
     assert delivery._post(Delivery(), Subscription()) == (None, "timed out after 0.5 s")
     assert audit_stream.post(Stream(), b"{}\n", {}) == (None, "timed out after 0.5 s", None)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 10.0  # two deadlines of 0.5 s, not the drip's 1,000 s
 
 
 def test_an_answer_in_time_passes_through_with_its_status(receiver):
