@@ -3,7 +3,8 @@ machine, where wrk's rates wander (see bench/resolve.py, whose database this rea
 
 Two processes at the same time, so both see the same machine: one runs the ceiling
 (``../shared/bench/ceiling_view.py``) through Django's WSGI handler, the other the app with
-production settings (the whole middleware chain, the resolve fast path and cache, metrics on) on the
+production settings as gunicorn runs it (``config.wsgi``: the answer from memory ahead of Django's
+handler, the whole middleware chain and the resolve fast path behind it, metrics on) on the
 database ``bench/resolve.py`` seeded; each sends ``--requests`` resolves of ``--slugs`` prompts
 per round, ``--rounds`` rounds, 200s then 304s, and reports its CPU time a request (``process_time``).
 No sockets and no gunicorn: this is the Python side alone, so its ratio is harsher than wrk's (the
@@ -43,13 +44,12 @@ def _measure(which, database_url, requests, rounds, slugs):
         sys.path.insert(0, str(REPO))
         django.setup()
         from django.contrib.auth import get_user_model
-        from django.core.wsgi import get_wsgi_application
         from django.db import connection
 
+        from config.wsgi import application as app  # what gunicorn runs
         from core.actors import Actor
         from registry.services import issue_token
 
-        app = get_wsgi_application()
         reader = get_user_model().objects.get(username="bench-reader")
         _, token = issue_token(actor=Actor.for_system(), user=reader, scopes=["prompts:read"], name="cpu")
         connection.close()

@@ -86,8 +86,13 @@ def _client_ip(peer, forwarded_for, trusted_proxies):
 
 
 def _log_access(request, status, seconds):
-    username, user_id, token_id = _actor(request)
-    meta, route, milliseconds = request.META, route_of(request), round(seconds * 1000, 1)
+    log_access(request.method, route_of(request), status, seconds, request.META, _actor(request))
+
+
+def log_access(method, route, status, seconds, meta, actor):
+    """The access line of one request; ``actor`` is ``_actor``'s triple."""
+    username, user_id, token_id = actor
+    milliseconds = round(seconds * 1000, 1)
     ip = _client_ip(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""),
                     tuple(settings.PROMPTLEDGER_TRUSTED_PROXIES))
     by = (username or "-") + (f" (token {token_id})" if token_id is not None else "")
@@ -95,8 +100,8 @@ def _log_access(request, status, seconds):
     # written on every request does not need.
     access_log.handle(access_log.makeRecord(
         access_log.name, logging.INFO, __file__, 0, "%s %s %s in %.1f ms by %s from %s",
-        (request.method, route, status, milliseconds, by, ip), None,
-        extra={"method": request.method, "route": route, "status": status, "duration_ms": milliseconds,
+        (method, route, status, milliseconds, by, ip), None,
+        extra={"method": method, "route": route, "status": status, "duration_ms": milliseconds,
                "actor": username, "user_id": user_id, "token_id": token_id, "client_ip": ip},
     ))
 

@@ -14,7 +14,13 @@ from django.core.wsgi import get_wsgi_application
 from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from config.resolve_path import ResolveFromMemory  # noqa: E402 - needs the settings configured above
+
+# Bearer resolves this process can answer from memory are answered ahead of Django's handler
+# (docs/resolve-cache.md); every other request goes to Django.
+application = ResolveFromMemory(django_application)
 get_resolver().url_patterns  # noqa: B018 - import every view now, before the freeze
 gc.freeze()
 gc.set_threshold(50_000, 20, 100)

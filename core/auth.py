@@ -39,24 +39,37 @@ def bearer_secret(meta):
     return parts[1]
 
 
-def refuse_token(*, found, revoked, user_active, expired, meta):
-    """Raise ``AuthenticationFailed`` unless the token exists, is live and belongs to an active
-    user; a refusal counts against the caller's address (``throttling.note_bad_token``)."""
+def token_refusal(*, found, revoked, user_active, expired):
+    """Why a token is refused (the 401's detail), or ``None`` when it may be used: it exists, is
+    live and belongs to an active user."""
     if not found or revoked or not user_active:
-        throttling.note_bad_token(meta)
-        raise exceptions.AuthenticationFailed("the token is not valid or was revoked")
+        return "the token is not valid or was revoked"
     if expired:
+        return "the token has expired"
+    return None
+
+
+def refuse_token(*, found, revoked, user_active, expired, meta):
+    """Raise ``AuthenticationFailed`` when ``token_refusal`` says so; a refusal counts against the
+    caller's address (``throttling.note_bad_token``)."""
+    reason = token_refusal(found=found, revoked=revoked, user_active=user_active, expired=expired)
+    if reason is not None:
         throttling.note_bad_token(meta)
-        raise exceptions.AuthenticationFailed("the token has expired")
+        raise exceptions.AuthenticationFailed(reason)
+
+
+def token_use_due(key_hash):
+    """Whether ``note_token_used`` would write now (a resolve answered from memory leaves that
+    write to the usual path, which does it with Django's connection handling)."""
+    return time.monotonic() - _last_written.get(key_hash, -_LAST_USED_EVERY) >= _LAST_USED_EVERY
 
 
 def note_token_used(token_id, key_hash):
     """Record ``last_used_at``, at most once per ``_LAST_USED_EVERY`` per token and process: a write
     on every request would cost more than the request itself. Keyed by the hash, which is never
     reused, where a row id can be (SQLite reuses the highest one after a delete)."""
-    tick = time.monotonic()
-    if tick - _last_written.get(key_hash, -_LAST_USED_EVERY) >= _LAST_USED_EVERY:
-        _last_written[key_hash] = tick
+    if token_use_due(key_hash):
+        _last_written[key_hash] = time.monotonic()
         APIToken.objects.filter(pk=token_id).update(last_used_at=timezone.now())
 
 

@@ -102,12 +102,15 @@ def _bad_token_key(meta):
 _blocked = {}
 
 
+def guessing(meta):
+    """Whether this address sent too many bad tokens in the current minute."""
+    return bool(_blocked) and _bad_token_key(meta)[0] in _blocked  # empty: the usual case, no look-up
+
+
 def refuse_while_guessing(meta):
-    """Raise ``Throttled`` when this address sent too many bad tokens in the current minute."""
-    if not _blocked:  # the usual case, and resolve's hot path: no address to look up
-        return
-    key, left = _bad_token_key(meta)
-    if key in _blocked:
+    """Raise ``Throttled`` when ``guessing`` says so."""
+    if guessing(meta):
+        left = _bad_token_key(meta)[1]
         raise exceptions.Throttled(wait=left, detail=f"too many invalid tokens from this address; "
                                                      f"try again in {int(left) + 1} s")
 

@@ -377,6 +377,11 @@ def _json(value):
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
+def cached_version_payload(version_id, *, environment, canary):
+    """``version_payload`` when this process already holds it, else ``None``: never a query."""
+    return payload_cache.get((version_id, environment, canary))
+
+
 def version_payload(version_id, *, environment, canary):
     """``(body_bytes, content_hash)`` for a resolve answer; a query only the first time a process
     serves that version (versions are immutable, so the cache never goes stale)."""

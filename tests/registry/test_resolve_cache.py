@@ -1,25 +1,36 @@
 """The resolve cache and the fast path in this process: a notification leaves only when a change
 commits; a fill that raced an invalidation is not kept; a cached resolve costs no query and still
 records the token's use; inside a transaction the cache is left alone; the fast path answers what
-the whole middleware chain answers, and steps aside for what it does not know."""
+the whole middleware chain answers, and steps aside for what it does not know; the WSGI layer answers
+from memory what Django would answer, with the same access line and counts, and hands the rest to
+Django."""
 
+import contextlib
+import io
+import json
+import logging
 import time
 
 import psycopg
 import pytest
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
+from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection, transaction
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from config.resolve_path import ResolveFastPathMiddleware
+from config.metrics import exposition
+from config.resolve_path import ResolveFastPathMiddleware, ResolveFromMemory
+from core import auth, throttling
 from core.actors import Actor
+from core.logs import JsonFormatter
 from registry.models import APIToken, Environment
 from registry.resolve_cache import CHANNEL, ResolveCache, cache
 from registry.selectors import ResolveCaller, ResolvePointer
 from registry.services import issue_token, revoke_token, set_deployment, set_kill_switch
 from tests.conftest import need_service
+from tests.test_metrics import value
 from tests.worker import wait_for
 
 URL = "/api/v1/prompts/loan-letter/resolve"
@@ -271,3 +282,146 @@ def test_an_unknown_middleware_after_it_turns_the_fast_path_off():
     with override_settings(MIDDLEWARE=[*settings.MIDDLEWARE, "somewhere.NewMiddleware"]), \
             pytest.raises(MiddlewareNotUsed):
         ResolveFastPathMiddleware(lambda request: None)
+
+
+# --- ResolveFromMemory: the WSGI layer ahead of Django's handler ------------------------------------
+
+
+class Through:
+    """``ResolveFromMemory`` around Django's real WSGI handler, noting what reached Django."""
+
+    def __init__(self):
+        self.django, self.reached = WSGIHandler(), []  # get_wsgi_application would set logging up anew
+
+        def django(environ, start_response):
+            self.reached.append(environ["PATH_INFO"])
+            return self.django(environ, start_response)
+
+        self.app = ResolveFromMemory(django)
+
+    def get(self, rf, path=URL, query="environment=production", method="GET", data="", **extra):
+        """``(status, headers, body, reached Django)`` of one request through the WSGI layer."""
+        request = rf.generic(method, f"{path}?{query}" if query else path, data, **extra)
+        started = []
+        before = len(self.reached)
+        chunks = self.app(request.environ, lambda status, headers, exc_info=None: started.append((status, headers)))
+        body = b"".join(chunks)
+        if hasattr(chunks, "close"):
+            chunks.close()  # as the server does: Django's request_finished
+        status, headers = started[0]
+        return status, dict(headers), body, len(self.reached) > before
+
+
+def _same_but_the_request_id(one, other):
+    (status, headers, body, _), (status2, headers2, body2, _) = one, other
+    assert headers.pop("X-Request-ID") != headers2.pop("X-Request-ID")
+    assert (status, headers, body) == (status2, headers2, body2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resolve_held_in_memory_is_answered_ahead_of_django_as_django_answers_it(
+    postgres, caching, deployed, token, rf, django_assert_num_queries
+):
+    through, bearer = Through(), {"HTTP_AUTHORIZATION": f"Bearer {token[1]}"}
+    by_django = through.get(rf, **bearer)  # fills the cache and records the token's use
+    assert by_django[0] == "200 OK" and by_django[3]
+    with django_assert_num_queries(0):
+        from_memory = through.get(rf, **bearer)
+    assert not from_memory[3]
+    _same_but_the_request_id(by_django, from_memory)
+    assert from_memory[1]["Content-Type"] == "application/json" and "Content-Security-Policy" in from_memory[1]
+
+    etag = {"HTTP_IF_NONE_MATCH": from_memory[1]["ETag"], **bearer}
+    not_modified = through.get(rf, **etag)  # the first 304 teaches the headers of a 304
+    assert not_modified[0] == "304 Not Modified" and not_modified[3]
+    again = through.get(rf, **etag)
+    assert again[0] == "304 Not Modified" and not again[3] and again[2] == b""
+    _same_but_the_request_id(not_modified, again)
+    head = through.get(rf, method="HEAD", **bearer)
+    assert head[0] == "200 OK" and not head[3]
+
+
+@contextlib.contextmanager
+def access_lines():
+    """The access lines written meanwhile, as the JSON formatter writes them (read after the block)."""
+    stream, logger = io.StringIO(), logging.getLogger("promptledger.request")
+    handler, level = logging.StreamHandler(stream), logger.level
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    lines = []
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resolve_from_memory_writes_the_access_line_and_the_counts_django_would(
+    postgres, caching, deployed, token, rf
+):
+    through, bearer = Through(), {"HTTP_AUTHORIZATION": f"Bearer {token[1]}"}
+    through.get(rf, **bearer)  # fills the cache
+    before = exposition().decode()
+    with access_lines() as lines:
+        auth._last_written.clear()  # the token's use is due: Django's fast path answers and records it
+        by_django = through.get(rf, **bearer)
+        from_memory = through.get(rf, **bearer)
+    after = exposition().decode()
+    assert by_django[3] and not from_memory[3]
+    django_line, memory_line = lines
+    assert django_line.pop("request_id") == by_django[1]["X-Request-ID"]
+    assert memory_line.pop("request_id") == from_memory[1]["X-Request-ID"]
+    for line in (django_line, memory_line):
+        line.pop("duration_ms"), line.pop("time")
+        line["message"] = line["message"].split(" in ")[0]
+    assert memory_line == django_line
+    assert memory_line["token_id"] == token[0].pk and memory_line["route"] == "registry-api:resolve"
+    counted = value(after, "promptledger_http_requests_total", route="registry-api:resolve", method="GET",
+                    status="200") - value(before, "promptledger_http_requests_total", route="registry-api:resolve",
+                                          method="GET", status="200")
+    assert counted == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", [
+    "unknown token", "kill switch", "use due", "host", "escaped query", "no environment", "post", "body",
+    "session", "other path", "off", "guessing",
+])
+def test_what_memory_does_not_hold_goes_to_django(
+    kind, postgres, caching, cast, prompt, deployed, token, rf, settings, monkeypatch
+):
+    through, bearer = Through(), {"HTTP_AUTHORIZATION": f"Bearer {token[1]}"}
+    through.get(rf, **bearer)
+    assert through.get(rf, **bearer)[3] is False  # held in memory now
+    if kind == "kill switch":
+        set_kill_switch(actor=Actor(user=cast["owner"]), prompt=prompt,
+                        environment=Environment.objects.get(slug="production"), disabled=True, reason="incident")
+        wait_for(lambda: through.get(rf, **bearer)[0].startswith("423"), timeout=10, interval=0.01,
+                 message="the kill switch")
+    if kind == "use due":
+        auth._last_written.clear()
+    if kind == "guessing":  # this address is refused for guessing tokens (this minute and the next)
+        for now in (time.time(), time.time() + throttling.BAD_TOKEN_WINDOW):
+            window = int(now // throttling.BAD_TOKEN_WINDOW)
+            monkeypatch.setitem(throttling._blocked, f"throttle_bad_token_127.0.0.1_{window}", True)
+    if kind == "off":
+        settings.MIDDLEWARE = [name for name in settings.MIDDLEWARE if name != FAST_PATH]
+    request = {
+        "unknown token": dict(HTTP_AUTHORIZATION="Bearer pl_not-a-token"),
+        "host": dict(HTTP_HOST="evil.example", **bearer),
+        "escaped query": dict(query="environment=production&unit=a%20b", **bearer),
+        "no environment": dict(query="", **bearer),
+        "post": dict(method="POST", **bearer),
+        "body": dict(data=b"x", **bearer),
+        "session": {},
+        "other path": dict(path="/api/v1/prompts/a.b/resolve", **bearer),
+    }.get(kind, bearer)
+    status, _, _, reached = through.get(rf, **request)
+    assert reached, status
+    assert status.split()[0] == {
+        "unknown token": "401", "kill switch": "423", "host": "400", "no environment": "400", "post": "405",
+        "session": "401", "other path": "404", "guessing": "429",
+    }.get(kind, "200")
