@@ -27,11 +27,15 @@ What it does, in one run:
    ``PROMPTLEDGER_METRICS=false``, is loaded in the same rounds: both servers' rates and their
    workers' CPU time a request (from /proc) are printed, and the metrics server's own count of
    resolves is reconciled with what wrk received from it. Then, in this process, resolve runs
-   through the whole app with and without the metrics middleware in alternating blocks, and the
-   CPU time a request with metrics may be at most 1/0.97 of the time without (the median of 25
-   rounds: the issue's "no more than 3 % slower"). Two servers' rates under wrk wander by several
-   per cent from run to run on a shared machine; the alternating blocks see the same machine at
-   the same moments. ``--no-metrics-comparison`` leaves all of this out;
+   through what gunicorn runs (``config.wsgi``) with and without the metrics in alternating
+   blocks, which gives what the metrics add to a request in CPU time (the median of 25 rounds).
+   That may be at most 3% of the CPU time a resolve takes its server under wrk (the issue's "no
+   more than 3 % slower"). Two servers' rates under wrk wander by several per cent from run to run
+   on a shared machine; the alternating blocks see the same machine at the same moments. (Until
+   resolve was answered ahead of Django's handler the verdict was the in-process ratio itself; a
+   cached resolve now costs about 20 us in process, of some 350 us its server spends on it, so that
+   ratio, printed beside, measures the counting against a sliver of the request.)
+   ``--no-metrics-comparison`` leaves all of this out;
 6. measures how long a kill switch, then a token revoke, takes to reach every worker of the app
    server (``bench/propagation.py``): ``--propagation-connections`` keep-alive connections (16),
    spread by the kernel over the 2 workers (/proc names the worker of each), each answered from its
@@ -90,7 +94,7 @@ from harness import (
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/promptledger_bench"
 FLOOR_RPS, FLOOR_P99_MS, AIM_RATIO = 1500.0, 20.0, 0.9
 PROPAGATION_TARGET = 1.0  # seconds from a kill switch's or revoke's commit to every worker refusing
-METRICS_FLOOR = 0.97  # resolve with metrics / without, requests a second
+METRICS_SHARE = 0.03  # what the metrics add to a resolve's CPU time, as a share of what its server spends on one
 LOPSIDED_SHARE, LOPSIDED_RETRIES = 0.75, 2  # a run where one of 2 workers did over 75% of the work is retaken
 METRICS_TOKEN = secrets.token_urlsafe(24)  # this run's /metrics token
 ENVIRONMENT = "production"
@@ -623,8 +627,9 @@ def server_cpu_seconds(server):
 
 
 def report_metrics_cost(runs, counted, received, ab):
-    """Resolve with metrics against the same app without: the verdict is the in-process A/B's (see
-    ``metrics_ab``); the two servers' rates and CPU time per request under wrk are printed beside it,
+    """Resolve with metrics against the same app without: the verdict is what the in-process A/B
+    (``metrics_ab``) finds the metrics add, as a share of the CPU time a resolve takes its server
+    under wrk; the two servers' rates and CPU time per request under wrk are printed beside it,
     as on a shared machine a run's rate moves with everything else running. And the count reconciled."""
     print()
     for kind in ("200", "304"):
@@ -638,11 +643,15 @@ def report_metrics_cost(runs, counted, received, ab):
             f"CPU a request {cpu_on:.0f} us with, {cpu_off:.0f} us without ({cpu:.3f}x)"
         )
     ratio = statistics.median(ab["ratios"])
-    passed = ratio <= 1 / METRICS_FLOOR
+    added = ab["on"] - ab["off"]
+    served = statistics.median(r["cpu_per_request"] for r in runs["resolve 200"])
+    passed = added <= METRICS_SHARE * served
     print(
-        f"{'PASS' if passed else 'FAIL'} metrics cost, in process: a resolve takes {ab['on'] * 1e6:.1f} us of CPU with "
-        f"metrics, {ab['off'] * 1e6:.1f} us without: {ratio:.3f}x (at most {1 / METRICS_FLOOR:.3f}x; "
-        f"{len(ab['ratios'])} alternating rounds, middle half {ab['spread'][0]:.3f}..{ab['spread'][1]:.3f})"
+        f"{'PASS' if passed else 'FAIL'} metrics cost: {added * 1e6:.1f} us of CPU a resolve ({ab['on'] * 1e6:.1f} us "
+        f"with metrics, {ab['off'] * 1e6:.1f} us without, in process: {ratio:.3f}x over {len(ab['ratios'])} "
+        f"alternating rounds, middle half {ab['spread'][0]:.3f}..{ab['spread'][1]:.3f}) = "
+        f"{added / served:.1%} of the {served * 1e6:.0f} us its server spends on one under wrk "
+        f"(at most {METRICS_SHARE:.0%})"
     )
     ok = counted >= received
     print(f"{'PASS' if ok else 'FAIL'} /metrics counted {counted:.0f} resolves; wrk received {received} answers "
