@@ -85,6 +85,9 @@ ELIGIBLE = {  # who may decide on the pending request: team approvers and owners
     "admin": (403, "not_eligible_approver"),
 }
 DECIDE = Rule(200, "deploy", everyone=True, special=ELIGIBLE)
+STREAM_CHANGE = Rule(200, "prompts:write", reads_first=False, lookup="none", special={
+    "token:prompts:write": (403, "scope_missing"),  # the lookup needs audit:read (audit_stream.read)
+})
 NEW_CASE = [{"vars": {"name": "Bo"}, "assertions": [{"type": "contains", "value": "Bo"}]}]
 
 API = {
@@ -207,6 +210,18 @@ API = {
     ("post", "/api/v1/webhooks/{hook}/test"): (Rule(202, "prompts:write", "owner", lookup="owners"), {}),
     ("post", "/api/v1/webhooks/deliveries/{delivery}/redeliver"): (
         Rule(202, "prompts:write", "owner", lookup="owners"), {}),
+    # audit streams to a SIEM: admins and compliance read them with audit:read; admins change them with
+    # prompts:write. A change looks the stream up first (audit:read), so no one-scope token may make it.
+    ("get", "/api/v1/audit-streams/"): (
+        Rule(200, "audit:read", site=frozenset({"compliance"}), reads_first=False, lookup="none"), None),
+    ("post", "/api/v1/audit-streams/"): (Rule(201, "prompts:write", reads_first=False, lookup="none"), {
+        "name": "siem-two", "url": "http://127.0.0.1:9/siem-two", "format": "jsonl", "batch_size": 10}),
+    ("get", "/api/v1/audit-streams/{stream}/"): (
+        Rule(200, "audit:read", site=frozenset({"compliance"}), reads_first=False, lookup="none"), None),
+    ("patch", "/api/v1/audit-streams/{stream}/"): (STREAM_CHANGE, {"batch_size": 20}),
+    ("post", "/api/v1/audit-streams/{stream}/pause"): (STREAM_CHANGE, {}),
+    ("post", "/api/v1/audit-streams/{stream}/resume"): (  # the world's stream is active: already so
+        Rule(409, "prompts:write", reads_first=False, lookup="none", special=STREAM_CHANGE.special), {}),
 }
 
 SCHEMA_NAMES = {  # the schema's parameter names -> the world's objects
@@ -221,7 +236,8 @@ def _as_schema_path(path):
         ("{pending}", "{id}"), ("{approved}", "{id}"), ("{glass}", "{id}"), ("{llm}", "{id}"),
         ("{llm_model}", "{model_id}"),
         ("{spare_token}", "{id}"), ("{run}", "{run_id}"), ("{notice}", "{notice_id}"), ("{hook}", "{subscription_id}"),
-        ("{delivery}", "{delivery_id}"), ("{prompt}", "{slug}"), ("{suite}", "{slug}"), ("{team}", "{slug}"),
+        ("{delivery}", "{delivery_id}"), ("{stream}", "{stream_id}"), ("{prompt}", "{slug}"), ("{suite}", "{slug}"),
+        ("{team}", "{slug}"),
     ):
         path = path.replace(ours, theirs)
     return path
@@ -381,7 +397,8 @@ def _fill(path, ids):
         .replace("{llm_model}", str(ids["llm"]))
         .replace("{spare_token}", str(ids["spare_token"])).replace("{run}", str(ids["run"]))
         .replace("{notice}", str(ids["notice"])).replace("{hook}", str(ids["hook"]))
-        .replace("{delivery}", str(ids["delivery"])).replace("{prompt}", ids["prompt"])
+        .replace("{delivery}", str(ids["delivery"])).replace("{stream}", str(ids["stream"]))
+        .replace("{prompt}", ids["prompt"])
         .replace("{suite}", ids["suite"]).replace("{team}", "payments").replace("{tier}", "1")
         .replace("{number}", "2").replace("{finished_run}", str(ids["finished_run"]))
     )

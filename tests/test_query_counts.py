@@ -88,6 +88,7 @@ COUNTS = {
     ("/api/v1/tokens/", "admin"): 4,
     ("/api/v1/webhooks/", "admin"): 4,
     ("/api/v1/webhooks/{subscription_id}/deliveries/", "admin"): 6,
+    ("/api/v1/audit-streams/", "admin"): 5,  # audit streams (and who made each), the head, the oldest event behind each
 }
 HTMX = {  # pages asked for as htmx partials
     "/settings/webhooks/{subscription_id}/deliveries/", "/settings/webhooks/streams/{stream_id}/status/",

@@ -86,9 +86,10 @@ def _checked(fields):
 
 # --- reads ------------------------------------------------------------------------------------------
 def streams(actor):
-    """Every stream, with ``lag_events`` and ``lag_seconds`` set (admins and compliance)."""
+    """Every stream, with ``lag_events`` and ``lag_seconds`` set (admins and compliance), and who
+    created each (the API's list shows it)."""
     require_may_read(actor)
-    found = list(AuditStream.objects.order_by("name"))
+    found = list(AuditStream.objects.select_related("created_by").order_by("name"))
     lags = audit_stream.lags(found)
     for stream in found:
         stream.lag_events, stream.lag_seconds = lags[stream.pk]
