@@ -34,7 +34,8 @@ from registry.models import APIToken, Environment, LLMModel, Prompt, PromptVersi
 from registry.services import issue_token
 from tests.conftest import ALL_SCOPES
 from webhooks import services as webhooks
-from webhooks.models import EVENTS, Delivery, Subscription
+from webhooks import stream_services
+from webhooks.models import EVENTS, AuditStream, Delivery, Subscription
 
 # Fuzzed requests per operation and caller, on top of the coverage phase's. A longer hunt on another
 # seed: PROMPTLEDGER_FUZZ_EXAMPLES=500 PROMPTLEDGER_FUZZ_SEED=7 pytest tests/test_api_fuzz.py
@@ -49,8 +50,8 @@ CALLERS = {
 
 
 def _world():
-    """The demo world (``bootstrap_demo``, the shared attack suite), a webhook with a delivery and a
-    drift notice, so every kind of id in a path names a row."""
+    """The demo world (``bootstrap_demo``, the shared attack suite), a webhook with a delivery, an
+    audit stream and a drift notice, so every kind of id in a path names a row."""
     call_command("bootstrap_demo", stdout=StringIO())
     call_command("load_attack_suites", stdout=StringIO())
     owner = Actor(user=get_user_model().objects.get(username="lending-owner"))
@@ -58,6 +59,9 @@ def _world():
         actor=owner, url="https://hooks.example.test/promptledger", events=["*"], team=Team.objects.get(slug="lending")
     )
     webhooks.send_test(actor=owner, subscription=subscription)
+    admin = Actor(user=get_user_model().objects.get(username="admin"))
+    stream_services.create_stream(actor=admin, name="siem", url="https://siem.example.test/services/collector",
+                                  format=AuditStream.SPLUNK_HEC, token="hec-token")
     run = EvalRun.objects.filter(status=EvalRun.COMPLETED).order_by("pk").first()
     DriftNotice.objects.create(
         prompt=run.prompt, run=run, suite=run.suite, environment="production",
@@ -90,6 +94,7 @@ def _config(token, *, coverage):
         "notices": _ids(DriftNotice.objects),
         "subscriptions": _ids(Subscription.objects),
         "deliveries": _ids(Delivery.objects),
+        "streams": _ids(AuditStream.objects),
         "models": sorted(LLMModel.objects.values_list("model_id", flat=True)),
         "providers": sorted({*LLMModel.objects.values_list("provider", flat=True)}),
         "events": [*EVENTS, "*"],
@@ -104,7 +109,8 @@ def _config(token, *, coverage):
     parameters = {
         "path.slug": "slugs", "path.number": "numbers", "path.tier": "tiers", "path.id": "ids",
         "path.run_id": "runs", "path.notice_id": "notices", "path.subscription_id": "subscriptions",
-        "path.delivery_id": "deliveries", "query.environment": "environments", "query.against": "numbers",
+        "path.delivery_id": "deliveries", "path.stream_id": "streams", "query.environment": "environments",
+        "query.against": "numbers",
         "query.team": "teams", "query.prompt": "prompts", "query.suite": "suites",
         "body.prompt": "prompts", "body.suite": "suites", "body.team": "teams", "body.environment": "environments",
         "body.version": "numbers", "body.owner": "usernames", "body.username": "usernames",
