@@ -1,6 +1,7 @@
 """Every configuration change of an audit stream to a SIEM: create, change, pause and resume.
 
-Admins only (``audit_stream.manage``; a person, never a token's job alone), each change audited
+Admins only (``audit_stream.manage``: a person, in the browser or through their token with
+``prompts:write`` (the API); never the system), each change audited
 (``audit_stream.*``). The URL passes the webhooks' checks (``webhooks.services.check_url``: http(s),
 and the SSRF rules of ``webhooks.destinations``); the receiver's token is sealed at rest
 (``webhooks.secret_box``) and never recorded. Sending is ``webhooks.audit_stream``'s.
