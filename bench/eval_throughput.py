@@ -37,7 +37,10 @@ Measured on a quiet 2-core machine (2026-12-06, load average 1 to 3 before each 
 
 - 200 ms, 10,000 cases, C=64, two processes: wall 33.52 s, ideal 31.25 s, **overhead 1.073
   (target 1.10: PASS)**, ceiling 32.98 s, ratio 1.016x. (On the busy machine before: overhead 1.33,
-  with the ceiling itself at 1.17x the ideal.)
+  with the ceiling itself at 1.17x the ideal.) After the claims and writes below (issue 18, item
+  4), on a machine where the ceiling itself took 1.07-1.08x the ideal: overhead 1.103 and 1.113,
+  ratio 1.022x and 1.040x; the code before them, measured just after, 1.161 and 1.083x. The
+  overhead is at the target's edge because the ceiling is; the ratio did not move.
 - 20 ms, C=32 (target 1.15x the ceiling: **not met**): one process 1.27x at 1,000 cases and 1.31x
   at 3,000; two processes 1.17x and 1.36x. Before a FIFO slot limiter replaced asyncio.Semaphore
   and worker children froze their imported heap (``gc.freeze``), runs of the same settings gave
@@ -48,6 +51,21 @@ Measured on a quiet 2-core machine (2026-12-06, load average 1 to 3 before each 
   rendering, scoring, claiming and the batched result writes on the worker's database thread. The
   worker's own work a case is about a third of what the SDK costs, so at a latency this short the
   CPU, not the provider, is the limit, and no single process reaches the ceiling.
+- 20 ms after cutting the worker's own CPU a case (issue 18, item 4: claims read as plain rows,
+  half as many claims, results written as one JSON document, verdicts built without a deep copy,
+  no per-case copy to make strings storable), back to back with the code before on the same
+  machine, fastest of 3: one process 0.97x (a slow ceiling) and 1.23x, two processes 1.13x and
+  1.15x; the code before, 1.22x and 1.29x, 1.31x and 1.59x (other runs of each that hour: 1.21x
+  and 1.19x, 1.08x and 1.37x after; 1.20x and 1.36x, 1.41x and 1.27x before). Run to run the
+  machine moves these by a tenth either way, so the target is met in some runs, not reliably.
+  The worker's own CPU a case, measured apart: a claimed item ~40 µs before, ~15 µs after; a
+  result written ~45 µs, ~20 µs; a verdict's dict ~10 µs, under 1 µs; making a result storable
+  ~13 µs, 0.2 µs. What is left beside the SDK's ~1.8 ms: rendering the prompt (~36 µs for this
+  version's two messages: Jinja's context per message, a static one included), young-generation
+  garbage collections (~45 µs: ~290 a 3,000-case run against the ceiling's ~10), a hop to the
+  database thread and back (~0.2 ms each, one per claim or batch) and scoring (~19 µs); and, in
+  the wall but outside the worker, ``start_run`` (~120 ms at 1,000 cases, ~260 ms at 3,000, most
+  of it loading every case as a model instance) and the summary (~50 ms at 3,000).
 - A second process: the run 1.38-1.43x as fast as with one, the ceiling 1.27-1.48x.
 - Writing a batch of 32 results: 0.55 ms a result and 0.28 ms of the worker's CPU before the
   one-statement batch (session 6), 0.37 ms and 0.12 ms after.

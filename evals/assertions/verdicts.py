@@ -4,7 +4,8 @@ A case passes when it was checked at all and every verdict passed; its score is 
 its verdicts' scores (0..1).
 """
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -19,7 +20,18 @@ class AssertionVerdict:
 
 
 def verdict_dict(verdict):
-    return asdict(verdict)
+    """The verdict as a result stores it. Field by field: ``dataclasses.asdict`` deep-copies every
+    value, which cost a worker more than scoring the answer did; only ``details`` may hold
+    containers, so only it is copied, and only when there is something in it."""
+    return {
+        "type": verdict.type,
+        "name": verdict.name,
+        "passed": verdict.passed,
+        "score": verdict.score,
+        "reason": verdict.reason,
+        "weight": verdict.weight,
+        "details": copy.deepcopy(verdict.details) if verdict.details else {},
+    }
 
 
 def case_passed(verdicts):

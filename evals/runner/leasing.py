@@ -12,7 +12,10 @@ gives a worker again to every run left without one, and finishes the runs whose 
 
 import json
 import logging
-from datetime import timedelta
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from django.conf import settings
@@ -21,6 +24,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from audit.transactions import lock_rows
+from registry.services.validation import storable_copy
 
 from .. import queueing
 from ..models import EvalItem, EvalResult, EvalRun
@@ -53,8 +57,26 @@ WITH picked AS MATERIALIZED (
 )
 UPDATE {table} AS item SET status = %s, lease_until = %s, lease_token = %s, claims = item.claims + 1
 FROM picked WHERE item.id = picked.id
-RETURNING item.*, picked.status AS was
+RETURNING item.id, item.case_id, item.position, item.snapshot, item.claims, picked.status
 """
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedItem:
+    """An item as its claim leased it: what running its case and writing its result need. Not a
+    model instance: a worker claims every case of a run, and building instances (and decoding their
+    fields through Django) cost it about as much as rendering the case's prompt."""
+
+    pk: int
+    run_id: int
+    case_id: int
+    position: int
+    snapshot: dict  # the case as it was when the run started
+    claims: int
+    lease_until: datetime
+
+
+_CLAIMED_FIELDS = ("id", "run_id", "case_id", "position", "snapshot", "claims", "lease_until")
 
 
 def _open(now):
@@ -65,17 +87,24 @@ def _open(now):
 
 def claim(run_id, limit, token):
     """Up to ``limit`` items of the run nobody holds (pending, or whose lease expired), leased to
-    ``token``, returned in position order. Taking over an expired lease is recorded on the run as a
-    recovery (its worker was lost)."""
+    ``token``, returned in position order as ``ClaimedItem``s. Taking over an expired lease is
+    recorded on the run as a recovery (its worker was lost)."""
     if limit <= 0:
         return []
     now = timezone.now()
     if connection.vendor == "postgresql":
         sql = _CLAIM_SQL.format(table=connection.ops.quote_name(EvalItem._meta.db_table))
+        until = now + _lease()
         params = [run_id, EvalItem.CLAIMED, EvalItem.PENDING, EvalItem.PENDING, now, _max_claims(), limit,
-                  EvalItem.CLAIMED, now + _lease(), token]
-        items = sorted(EvalItem.objects.raw(sql, params), key=attrgetter("position"))
-        taken_over = any(item.was == EvalItem.CLAIMED for item in items)
+                  EvalItem.CLAIMED, until, token]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        taken_over = any(was == EvalItem.CLAIMED for *_, was in rows)
+        # What the statement set (the run, the lease) is not read back; jsonb comes as text.
+        items = [ClaimedItem(pk, run_id, case, position, json.loads(snapshot), claims, until)
+                 for pk, case, position, snapshot, claims, _ in rows]
+        items.sort(key=attrgetter("position"))
     else:
         with transaction.atomic():  # SQLite: its write lock serializes claims
             rows = list(
@@ -88,7 +117,8 @@ def claim(run_id, limit, token):
             EvalItem.objects.filter(id__in=ids).update(
                 status=EvalItem.CLAIMED, lease_until=now + _lease(), lease_token=token, claims=F("claims") + 1
             )
-        items = list(EvalItem.objects.filter(id__in=ids, lease_token=token).order_by("position"))
+        held = EvalItem.objects.filter(id__in=ids, lease_token=token).order_by("position")
+        items = [ClaimedItem(*values) for values in held.values_list(*_CLAIMED_FIELDS)]
         taken_over = any(status == EvalItem.CLAIMED for _, status in rows)
     if taken_over:
         _record_recovery(run_id, now)
@@ -111,7 +141,10 @@ def _record_recovery(run_id, now):
 
 
 def write_result(item, token, fields):
-    """Mark the item done and write its result, once; False if the lease was lost meanwhile."""
+    """Mark the item done and write its result, once; False if the lease was lost meanwhile. A string
+    PostgreSQL cannot store (a provider may answer with a NUL) is stored with U+FFFD in its place,
+    rather than failing the write (which would leave the item leased, to be run again, and fail
+    again)."""
     try:
         with transaction.atomic():
             held = EvalItem.objects.filter(pk=item.pk, status=EvalItem.CLAIMED, lease_token=token).update(
@@ -119,7 +152,8 @@ def write_result(item, token, fields):
             )
             if not held:
                 return False
-            EvalResult.objects.create(run_id=item.run_id, case_id=item.case_id, position=item.position, **fields)
+            EvalResult.objects.create(run_id=item.run_id, case_id=item.case_id, position=item.position,
+                                      **storable_copy(fields))
             return True
     except IntegrityError:  # already written by an earlier holder: exactly one result per case
         return False
@@ -127,9 +161,11 @@ def write_result(item, token, fields):
 
 # ``write_results`` on PostgreSQL in one statement (one round trip, no model instances): lock the
 # batch's items still held under the token, in id order (no one can take a lease meanwhile, and two
-# writers never lock in opposite orders), mark them done and insert their results from arrays, one
-# per column, zipped by unnest. All of it one statement, so one transaction: no item is marked done
-# without its result, and the unique (run, case) constraint still refuses a second result.
+# writers never lock in opposite orders), mark them done and insert their results from one JSON
+# document, a row per result (jsonb_to_recordset). All of it one statement, so one transaction: no
+# item is marked done without its result, and the unique (run, case) constraint still refuses a
+# second result. One document rather than an array per column: psycopg escapes each element of a
+# text array in Python (every quote of every verdict), which cost the worker three times as much.
 _WRITE_SQL = """
 WITH held AS MATERIALIZED (
     SELECT id FROM {items} WHERE id = ANY(%s) AND status = %s AND lease_token = %s ORDER BY id FOR UPDATE
@@ -139,31 +175,53 @@ WITH held AS MATERIALIZED (
 )
 INSERT INTO {results} (run_id, case_id, position, output, passed, verdicts, latency_ms, input_tokens,
                        output_tokens, cost_usd, error, attempts, created_at)
-SELECT done.run_id, done.case_id, done.position, f.output, f.passed, f.verdicts::jsonb, f.latency_ms,
+SELECT done.run_id, done.case_id, done.position, f.output, f.passed, f.verdicts, f.latency_ms,
        f.input_tokens, f.output_tokens, f.cost_usd, f.error, f.attempts, %s
-FROM done JOIN unnest(%s::bigint[], %s::text[], %s::boolean[], %s::text[], %s::float8[], %s::bigint[],
-                      %s::bigint[], %s::float8[], %s::text[], %s::bigint[])
-    AS f(item_id, output, passed, verdicts, latency_ms, input_tokens, output_tokens, cost_usd, error, attempts)
+FROM done JOIN jsonb_to_recordset(%s::jsonb)
+    AS f(item_id bigint, output text, passed boolean, verdicts jsonb, latency_ms float8, input_tokens bigint,
+         output_tokens bigint, cost_usd float8, error text, attempts bigint)
     ON f.item_id = done.id
 """
 _RESULT_COLUMNS = (("output", ""), ("passed", None), ("verdicts", None), ("latency_ms", None),
                    ("input_tokens", 0), ("output_tokens", 0), ("cost_usd", 0.0), ("error", ""), ("attempts", 0))
+# In a document dumped with ensure_ascii=False, what PostgreSQL cannot store: a NUL (always written
+# as the escape "\u0000") and an unpaired surrogate (written as it is, so never in an ASCII document).
+# A backslash before "u0000" in the text also matches: the document is then made storable for
+# nothing, which changes nothing.
+_NUL_IN_JSON = "\\u0000"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_number(value):
+    # JSON has no NaN or infinity; as strings, float8's own input reads them back.
+    return value if not isinstance(value, float) or math.isfinite(value) else str(value)
+
+
+def _results_document(firsts):
+    """The batch's results as the JSON ``_WRITE_SQL`` reads, a string PostgreSQL cannot store
+    replaced with U+FFFD (``storable_copy``: rare, so the whole document is checked at once)."""
+    rows = []
+    for item_id, fields in firsts.items():
+        row = {"item_id": item_id}
+        for name, default in _RESULT_COLUMNS:
+            value = fields.get(name, default)
+            row[name] = _json_number(value) if value is not None else ([] if name == "verdicts" else None)
+        rows.append(row)
+    document = json.dumps(rows, ensure_ascii=False)
+    if _NUL_IN_JSON in document or (not document.isascii() and _SURROGATE.search(document)):
+        document = json.dumps(storable_copy(rows), ensure_ascii=False)
+    return document
 
 
 def _write_results_in_one_statement(token, entries):
     firsts = {}
     for item, fields in entries:
         firsts.setdefault(item.pk, fields)  # a second copy of an item in the batch is skipped
-    columns = [[] for _ in _RESULT_COLUMNS]
-    for fields in firsts.values():
-        for values, (name, default) in zip(columns, _RESULT_COLUMNS, strict=True):
-            value = fields.get(name, default)
-            values.append(json.dumps(value if value is not None else []) if name == "verdicts" else value)
     sql = _WRITE_SQL.format(items=connection.ops.quote_name(EvalItem._meta.db_table),
                             results=connection.ops.quote_name(EvalResult._meta.db_table))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [list(firsts), EvalItem.CLAIMED, token, EvalItem.DONE, timezone.now(), list(firsts),
-                             *columns])
+        cursor.execute(sql, [list(firsts), EvalItem.CLAIMED, token, EvalItem.DONE, timezone.now(),
+                             _results_document(firsts)])
         return cursor.rowcount
 
 
@@ -171,8 +229,9 @@ def write_results(token, entries):
     """``write_result`` for a batch of ``(item, fields)`` in one transaction: the items still held
     under ``token`` are marked done and get their results; the others (lease lost, or a second copy
     of an item already in the batch) are skipped. Returns how many were written. Should a result
-    already exist (the unique constraint), the batch is rolled back and written item by item. On
-    PostgreSQL it is one statement (``_WRITE_SQL``): a batch costs the worker one round trip and
+    already exist (the unique constraint), the batch is rolled back and written item by item.
+    Strings PostgreSQL cannot store are stored as ``write_result`` stores them. On PostgreSQL it is
+    one statement (``_WRITE_SQL``): a batch costs the worker one round trip, one JSON document and
     no model instances, which is most of what the database costs a drive per case."""
     if not entries:
         return 0
@@ -195,7 +254,8 @@ def write_results(token, entries):
             for item, fields in entries:
                 if item.pk in held:
                     held.discard(item.pk)
-                    rows.append(EvalResult(run_id=item.run_id, case_id=item.case_id, position=item.position, **fields))
+                    rows.append(EvalResult(run_id=item.run_id, case_id=item.case_id, position=item.position,
+                                           **storable_copy(fields)))
             EvalResult.objects.bulk_create(rows)
             return len(rows)
     except IntegrityError:

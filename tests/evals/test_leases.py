@@ -4,6 +4,7 @@ worker on every one of ``PROMPTLEDGER_EVAL_MAX_CLAIMS`` claims with an error res
 left without a worker a new one, and the run page says so; a slow old holder and its successor
 write each result once. The same with real processes: ``test_worker_recovery.py``."""
 
+import math
 from datetime import timedelta
 
 import pytest
@@ -202,3 +203,42 @@ def test_a_batch_meeting_a_result_already_written_writes_the_others_item_by_item
         (first.position, False), (second.position, True)]
     assert EvalItem.objects.get(pk=second.pk).status == EvalItem.DONE
     assert EvalItem.objects.get(pk=first.pk).status == EvalItem.CLAIMED  # its lease runs out; the reaper closes it
+
+
+def test_a_claim_returns_what_running_and_writing_a_case_need(run, signals):
+    running(run)
+    before = timezone.now()
+    first, second = runner.claim(run.pk, 5, "w")
+    stored = EvalItem.objects.get(pk=first.pk)
+    assert (first.run_id, first.case_id, first.position, first.snapshot, first.claims, first.lease_until) == (
+        run.pk, stored.case_id, stored.position, stored.snapshot, 1, stored.lease_until)
+    assert first.snapshot["vars"] == {"name": "Ada"} and second.snapshot["vars"] == {"name": "Grace"}
+    assert first.lease_until > before
+
+
+def test_a_batch_stores_what_postgresql_cannot_with_a_replacement_character(run, signals):
+    running(run)
+    first, second = runner.claim(run.pk, 5, "w")
+    odd = [{"type": "llm_judge", "name": "tone\x00", "passed": False, "score": 0.0, "reason": "said \ud800",
+            "weight": 1.0, "details": {"quote\x00": ["a\x00b"]}}]
+    plain = [{"type": "contains", "name": None, "passed": True, "score": 1.0, "reason": r"a \u0000 as text",
+              "weight": 1.0, "details": {}}]
+    assert runner.write_results("w", [
+        (first, {"output": "x\x00y\udfff", "passed": False, "verdicts": odd, "error": "judge: \x00"}),
+        (second, {"output": r"C:\u0000", "passed": True, "verdicts": plain}),
+    ]) == 2
+    written = {r.case_id: r for r in EvalResult.objects.filter(run=run)}
+    ada, grace = written[first.case_id], written[second.case_id]
+    assert (ada.output, ada.error) == ("x\ufffdy\ufffd", "judge: \ufffd")
+    assert ada.verdicts == [{**odd[0], "name": "tone\ufffd", "reason": "said \ufffd",
+                             "details": {"quote\ufffd": ["a\ufffdb"]}}]
+    assert (grace.output, grace.verdicts) == (r"C:\u0000", plain)  # a backslash and "u0000" are text, kept
+
+
+def test_a_batch_stores_figures_json_has_no_number_for(postgres, run, signals):
+    running(run)
+    first, second = runner.claim(run.pk, 5, "w")
+    assert runner.write_results("w", [(first, {"passed": True, "latency_ms": float("nan")}),
+                                      (second, {"passed": True, "latency_ms": float("inf")})]) == 2
+    latencies = {r.case_id: r.latency_ms for r in EvalResult.objects.filter(run=run)}
+    assert math.isnan(latencies[first.case_id]) and latencies[second.case_id] == math.inf
