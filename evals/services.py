@@ -116,7 +116,10 @@ def start_run(*, actor, prompt, version, suite, trigger=EvalRun.MANUAL, model=No
     if model is not None:
         model_config = normalize_model_config({**version.model_config, **check_storable(model, "model")})
     llm_model = registered_model(model_config)
-    cases = list(suite.cases.order_by("position"))
+    # The columns the checks and the items need, not model instances: a run of thousands of cases
+    # spent most of its start building them.
+    cases = list(suite.cases.order_by("position").values_list("pk", "position", "vars", "expected", "assertions",
+                                                              named=True))
     suite_fit.require_fit(suite_fit.fit_of(suite, version, cases=[(c.position, c.vars) for c in cases]))
     _check_judges(cases)
     with change():
@@ -148,7 +151,7 @@ def _write_items(run, suite, cases):
             [
                 EvalItem(
                     run=run,
-                    case=c,
+                    case_id=c.pk,
                     position=c.position,
                     snapshot={"vars": c.vars, "expected": c.expected, "assertions": c.assertions},
                 )
