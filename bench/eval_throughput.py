@@ -65,7 +65,10 @@ Measured on a quiet 2-core machine (2026-12-06, load average 1 to 3 before each 
   garbage collections (~45 µs: ~290 a 3,000-case run against the ceiling's ~10), a hop to the
   database thread and back (~0.2 ms each, one per claim or batch) and scoring (~19 µs); and, in
   the wall but outside the worker, ``start_run`` (~120 ms at 1,000 cases, ~260 ms at 3,000, most
-  of it loading every case as a model instance) and the summary (~50 ms at 3,000).
+  of it loading every case as a model instance) and the summary (~50 ms at 3,000). Then
+  ``start_run`` read the cases' columns instead and worker children collect their first
+  generation every 50,000 allocations (``config/celery.py``, as the web workers): the next run,
+  3,000 cases, gave 1.24x with one process and 1.27x with two, within the same tenth of noise.
 - A second process: the run 1.38-1.43x as fast as with one, the ceiling 1.27-1.48x.
 - Writing a batch of 32 results: 0.55 ms a result and 0.28 ms of the worker's CPU before the
   one-statement batch (session 6), 0.37 ms and 0.12 ms after.
