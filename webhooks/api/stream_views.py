@@ -17,14 +17,9 @@ from registry.api.views import ERRORS
 
 from .. import stream_services
 from .stream_serializers import AuditStreamCreateSerializer, AuditStreamSerializer, AuditStreamUpdateSerializer
+from .views import _parse
 
 UNCHANGED = {409: OpenApiResponse(ErrorSerializer, description="Already so: `audit_stream_unchanged`.")}
-
-
-def _parse(serializer_class, request, *, partial=False):
-    serializer = serializer_class(data=request.data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class _StreamView(GenericAPIView):
