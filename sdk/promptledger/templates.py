@@ -97,8 +97,24 @@ class _BudgetedEnvironment(SandboxedEnvironment):
 
 _env = _BudgetedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _env.globals[_COUNTER] = _counted
+
+# What makes text a template for this environment: its three default delimiters, and a carriage
+# return (which its lexer turns into "\n"). Text without any of them renders as itself (there is no
+# line-statement prefix, and trailing newlines are kept).
+_TEMPLATE_MARKS = ("{{", "{%", "{#", "\r")
+
+
 # Compiling is ~20x the cost of rendering; an eval run renders the same templates for every case.
-_compiled = functools.lru_cache(maxsize=256)(_env.from_string)
+@functools.lru_cache(maxsize=256)
+def _plan(content):
+    """How to render ``content``: the text itself when it holds no template syntax, else its
+    compiled template with the template's globals as a plain dict. Rendering through
+    ``new_context(..., shared=True)`` with that dict is what ``Template.generate`` does with a
+    fresh copy of the globals per call (most of the cost of rendering a short message)."""
+    if not any(mark in content for mark in _TEMPLATE_MARKS):
+        return content
+    template = _env.from_string(content)
+    return template, dict(template.globals)
 
 
 class TemplateError(Exception):
@@ -271,16 +287,27 @@ def _json_type(value):
     return type(value).__name__
 
 
-def _render_within_budget(template, context):
-    parts, size = [], 0
-    for part in template.generate(context):
+def _render_within_budget(content, context):
+    plan = _plan(content)
+    if isinstance(plan, str):
+        parts = (plan,)
+    else:
+        template, template_globals = plan
+        parts = template.root_render_func(template.new_context({**template_globals, **context}, shared=True))
+    return _within_output_budget(parts)
+
+
+def _within_output_budget(parts):
+    """Join rendered parts, refusing past the output budget and checking the clock between them."""
+    pieces, size = [], 0
+    for part in parts:
         size += len(part)
         if size > _budget.output_left:
             raise BudgetExceeded(f"more than {MAX_OUTPUT_CHARS:,} characters of output")
-        parts.append(part)
+        pieces.append(part)
         _check_time()
     _budget.output_left -= size
-    return "".join(parts)
+    return "".join(pieces)
 
 
 def render(messages, declared, values):
@@ -293,7 +320,7 @@ def render(messages, declared, values):
     for index, message in enumerate(messages):
         field = f"messages[{index}].content"
         try:
-            content = _render_within_budget(_compiled(message["content"]), context)
+            content = _render_within_budget(message["content"], context)
         except BudgetExceeded as exc:
             raise TemplateError(
                 f"message {index}: the template is too expensive to render: {exc}",

@@ -75,3 +75,52 @@ def test_undeclared_variable_names_line_and_variable():
 
 def test_loop_variables_are_not_mistaken_for_undeclared():
     rendering.check_messages([{"role": "user", "content": "{% for i in items %}{{ i }}{% endfor %}"}], DECL)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plain text.",
+        "Braces alone: { } }} %} #} { {name} }",
+        "A dash and percent: {-%, 100% sure",
+        "Trailing newlines are kept\n\n",
+        "\nleading newline, tabs\tand unicode: é ✓",
+    ],
+)
+def test_text_without_template_syntax_renders_as_jinja_renders_it(text):
+    from promptledger import templates
+
+    out = rendering.render([{"role": "system", "content": text}], {}, {})
+    assert out == [{"role": "system", "content": templates._env.from_string(text).render()}]
+    assert out[0]["content"] == text
+
+
+def test_carriage_returns_are_normalised_as_in_any_template():
+    out = rendering.render([{"role": "user", "content": "one\r\ntwo\rthree"}], {}, {})
+    assert out[0]["content"] == "one\ntwo\nthree"
+
+
+def test_a_declared_variable_named_like_a_global_wins_and_other_globals_stay():
+    decl = rendering.normalize_variables({"range": {"type": "string"}, "n": {"type": "integer"}})
+    content = "{{ range }} {{ dict(a=n)['a'] }}"
+    out = rendering.render([{"role": "user", "content": content}], decl, {"range": "r", "n": 3})
+    assert out[0]["content"] == "r 3"
+
+
+def test_values_of_one_render_do_not_reach_the_next():
+    decl = rendering.normalize_variables({"name": {"type": "string"}})
+    content = "{% set greeting = 'Hi ' ~ name %}{{ greeting }}"
+    first = rendering.render([{"role": "user", "content": content}], decl, {"name": "Ada"})
+    second = rendering.render([{"role": "user", "content": content}], decl, {"name": "Bo"})
+    assert (first[0]["content"], second[0]["content"]) == ("Hi Ada", "Hi Bo")
+
+
+def test_plain_text_counts_toward_the_output_budget(monkeypatch):
+    from promptledger import templates
+
+    monkeypatch.setattr(templates, "MAX_OUTPUT_CHARS", 10)
+    assert rendering.render([{"role": "system", "content": "0123456789"}], {}, {})[0]["content"] == "0123456789"
+    with pytest.raises(ValidationFailed) as err:
+        rendering.render([{"role": "system", "content": "01234"}, {"role": "user", "content": "567890"}], {}, {})
+    assert err.value.code == "template_too_expensive"
+    assert "messages[1].content" in err.value.field_errors
