@@ -1,12 +1,14 @@
 """Driving a run: rendering each case, calling the provider, scoring the answer, writing results.
 
 A drive keeps its concurrency in flight all the time (each of its lanes starts the next case as
-soon as its last one is done, never waiting for a window to drain). Every database call of a drive
-runs on one thread (the worker's, on its connection), sharing the interpreter with the provider
-calls, so that thread's work per case is kept small: items are claimed in the background half a
-window before the lanes run out (one claim per window of cases, read without model instances),
-and finished cases are written in batches while the next cases run, still one transaction per
-batch holding each item's done-mark with its result, each conditional on its lease. While the
+soon as its last one is done, never waiting for a window to drain). Its work per case beside the
+provider call is kept small, because it shares one interpreter with the provider calls: items are
+claimed in the background half a window before the lanes run out (one claim per window of cases,
+read without model instances), and finished cases are written in batches while the next cases
+run, still one statement (so one transaction) per batch holding each item's done-mark with its
+result, each conditional on its lease. On PostgreSQL the claims and the batches go through a
+connection of the drive's own on its event loop (``_Store``); every other database call (and all
+of them elsewhere) runs on one thread, the worker's, on its connection. While the
 drive runs, a heartbeat renews its leases every third of a lease, so they run out only when the
 worker is lost (or its event loop stalls for most of a lease, which ``reap`` treats alike).
 Cancelling is a flag checked before each call. Past what one interpreter can drive,
@@ -19,8 +21,10 @@ import time
 import uuid
 from collections import deque
 
+import psycopg
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from core.errors import ValidationFailed
@@ -29,7 +33,16 @@ from registry import rendering
 from .. import assertions, providers, queueing
 from ..models import EvalRun
 from .finishing import finalize
-from .leasing import _tasks_per_run, claim, renew, write_results
+from .leasing import (
+    _record_recovery,
+    _tasks_per_run,
+    claim,
+    claim_on,
+    renew,
+    write_result,
+    write_results,
+    write_results_on,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +51,59 @@ def db(fn):
     return sync_to_async(fn, thread_sensitive=True)
 
 
+class _Store:
+    """Where a drive claims items and writes results. On PostgreSQL, outside a transaction (always,
+    in a worker), a connection of the drive's own, asynchronous and in autocommit, on the drive's
+    event loop: each claim and each batch is one statement, so it needs no transaction, and it costs
+    no hop to the database thread and back. That hop, with the two threads taking the interpreter
+    from each other at every read and write of the socket, cost the worker about as much CPU per
+    case as the statements themselves. Elsewhere (SQLite, or a drive called inside a transaction)
+    the same functions run on the database thread."""
+
+    def __init__(self, direct=None):
+        self.direct = direct
+
+    @classmethod
+    async def open(cls):
+        params = await db(_direct_params)()
+        if params is None:
+            return cls()
+        return cls(await psycopg.AsyncConnection.connect(autocommit=True, **params))
+
+    async def claim(self, run_id, limit, token):
+        if self.direct is None:
+            return await db(claim)(run_id, limit, token)
+        return await claim_on(self.direct, run_id, limit, token, db(_record_recovery))
+
+    async def write_results(self, token, batch):
+        if self.direct is None:
+            return await db(write_results)(token, batch)
+        return await write_results_on(self.direct, token, batch, db(write_result))
+
+    async def close(self):
+        if self.direct is not None:
+            await self.direct.close()
+
+
+def _direct_params():
+    """The connection parameters Django's own connection is made with (its adapters included, so
+    jsonb reads as text as it does through Django), or None where the drive uses Django's."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)  # Django's is for its synchronous connections
+    return params
+
+
 class _ResultWriter:
-    """Writes finished cases on the database thread while the next cases run: a batch (at most
+    """Writes finished cases through the drive's store while the next cases run: a batch (at most
     ``batch_size``) is what finished within ``linger`` seconds of the first of them, or while the
     last batch was being written — a few transactions a second rather than one per case, for a
     progress bar that lags by a tenth of a second. ``add`` blocks nobody; ``wait_for_room`` holds
     new cases back while more than ``limit`` results wait; ``close`` writes what is left at once."""
 
-    def __init__(self, token, *, batch_size=64, limit=128, linger=0.1):
-        self.token, self.batch_size, self.limit, self.linger = token, batch_size, limit, linger
+    def __init__(self, store, token, *, batch_size=64, limit=128, linger=0.1):
+        self.store, self.token, self.batch_size, self.limit, self.linger = store, token, batch_size, limit, linger
         self.pending = []
         self.wake, self.room, self.full = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.closing = False
@@ -77,7 +134,7 @@ class _ResultWriter:
                 batch, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
                 self.room.set()
                 try:
-                    await db(write_results)(self.token, batch)
+                    await self.store.write_results(self.token, batch)
                 except Exception:  # a lost connection: the items stay leased, and are claimed again when it expires
                     log.exception("writing %d results failed", len(batch))
             if self.closing:
@@ -180,16 +237,16 @@ class _Feed:
     and nothing waits. An item waits at most about two provider calls, far inside its lease. Few
     wait, because when several workers share a run, the items one holds at the end are the others'
     idle time; but about a window a claim, not half of one, because each claim costs the worker's
-    one interpreter the hop to its database thread and back and a statement: ~0.4 ms of CPU
-    whatever its size, against ~10 µs an item."""
+    one interpreter a statement whatever its size (and, where the claim runs on the database thread,
+    the hop there and back: ~0.4 ms of CPU), against ~10 µs an item."""
 
-    def __init__(self, run_id, token, window):
-        self.run_id, self.token, self.window = run_id, token, window
+    def __init__(self, store, run_id, token, window):
+        self.store, self.run_id, self.token, self.window = store, run_id, token, window
         self.low = max(1, window // 2)
         self.ready, self.exhausted, self.refill = deque(), False, None
 
     async def _claim(self):
-        items = await db(claim)(self.run_id, self.window + self.low - len(self.ready), self.token)
+        items = await self.store.claim(self.run_id, self.window + self.low - len(self.ready), self.token)
         self.ready.extend(items)
         self.exhausted = not items
 
@@ -222,19 +279,21 @@ async def _drive(run, token, concurrency):
     """The lanes, with the heartbeat renewing their leases until they have stopped, however they
     stop (done, cancelled, or a lost connection)."""
     cancelled = _CancelFlag(run.pk)
+    store = await _Store.open()
     heartbeat = _Heartbeat(run.pk, token)
     try:
-        await _drive_lanes(run, token, concurrency, cancelled)
+        await _drive_lanes(store, run, token, concurrency, cancelled)
     finally:
         await heartbeat.stop()
+        await store.close()
     await providers.aclose()
 
 
-async def _drive_lanes(run, token, concurrency, cancelled):
+async def _drive_lanes(store, run, token, concurrency, cancelled):
     """Keep ``concurrency`` cases in flight: each lane takes the next item as soon as its last case
     is handed to the writer, so the provider never waits for a window to drain."""
-    writer = _ResultWriter(token, limit=4 * concurrency)
-    feed = _Feed(run.pk, token, concurrency)
+    writer = _ResultWriter(store, token, limit=4 * concurrency)
+    feed = _Feed(store, run.pk, token, concurrency)
 
     async def lane():
         while not await cancelled():

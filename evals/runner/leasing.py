@@ -5,7 +5,9 @@ SKIP LOCKED`` on PostgreSQL (SQLite's write lock serializes claims), so no two l
 item. A live worker ``renew``s its leases (a heartbeat, every third of a lease), so a lease runs out
 only when its worker was lost. ``write_result`` and ``write_results`` mark an item done in the
 transaction that writes its result, only while its lease is still held and under a unique (run,
-case) constraint, so a case is written once however often it is claimed. ``reap`` takes back expired
+case) constraint, so a case is written once however often it is claimed. ``claim_on`` and
+``write_results_on`` run the same PostgreSQL statements on a drive's own asynchronous connection
+(``runner.driving._Store``). ``reap`` takes back expired
 leases (a case already claimed ``PROMPTLEDGER_EVAL_MAX_CLAIMS`` times gets an error result instead),
 gives a worker again to every run left without one, and finishes the runs whose items are all done.
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -93,18 +96,10 @@ def claim(run_id, limit, token):
         return []
     now = timezone.now()
     if connection.vendor == "postgresql":
-        sql = _CLAIM_SQL.format(table=connection.ops.quote_name(EvalItem._meta.db_table))
-        until = now + _lease()
-        params = [run_id, EvalItem.CLAIMED, EvalItem.PENDING, EvalItem.PENDING, now, _max_claims(), limit,
-                  EvalItem.CLAIMED, until, token]
+        statement = _claim_statement(run_id, limit, token, now)
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        taken_over = any(was == EvalItem.CLAIMED for *_, was in rows)
-        # What the statement set (the run, the lease) is not read back; jsonb comes as text.
-        items = [ClaimedItem(pk, run_id, case, position, json.loads(snapshot), claims, until)
-                 for pk, case, position, snapshot, claims, _ in rows]
-        items.sort(key=attrgetter("position"))
+            cursor.execute(statement.sql, statement.params)
+            items, taken_over = statement.read(cursor.fetchall())
     else:
         with transaction.atomic():  # SQLite: its write lock serializes claims
             rows = list(
@@ -122,6 +117,52 @@ def claim(run_id, limit, token):
         taken_over = any(status == EvalItem.CLAIMED for _, status in rows)
     if taken_over:
         _record_recovery(run_id, now)
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A claim as one PostgreSQL statement, for whichever connection runs it: its SQL, parameters,
+    and how to read its rows (``(items, taken_over)``)."""
+
+    sql: str
+    params: list
+    run_id: int
+    until: datetime
+
+    def read(self, rows):
+        taken_over = any(was == EvalItem.CLAIMED for *_, was in rows)
+        # What the statement set (the run, the lease) is not read back; jsonb comes as text.
+        items = [ClaimedItem(pk, self.run_id, case, position, json.loads(snapshot), claims, self.until)
+                 for pk, case, position, snapshot, claims, _ in rows]
+        items.sort(key=attrgetter("position"))
+        return items, taken_over
+
+
+def _claim_statement(run_id, limit, token, now):
+    until = now + _lease()
+    return _Claim(
+        sql=_CLAIM_SQL.format(table=connection.ops.quote_name(EvalItem._meta.db_table)),
+        params=[run_id, EvalItem.CLAIMED, EvalItem.PENDING, EvalItem.PENDING, now, _max_claims(), limit,
+                EvalItem.CLAIMED, until, token],
+        run_id=run_id,
+        until=until,
+    )
+
+
+async def claim_on(direct, run_id, limit, token, record_recovery):
+    """``claim`` on PostgreSQL through ``direct``, a drive's own asynchronous connection (in
+    autocommit): the same statement, with no hop to the database thread. A lease taken over is
+    recorded by awaiting ``record_recovery(run_id, now)``."""
+    if limit <= 0:
+        return []
+    now = timezone.now()
+    statement = _claim_statement(run_id, limit, token, now)
+    async with direct.cursor() as cursor:
+        await cursor.execute(statement.sql, statement.params)
+        items, taken_over = statement.read(await cursor.fetchall())
+    if taken_over:
+        await record_recovery(run_id, now)
     return items
 
 
@@ -213,16 +254,38 @@ def _results_document(firsts):
     return document
 
 
-def _write_results_in_one_statement(token, entries):
+def _write_statement(token, entries):
+    """``_WRITE_SQL`` and its parameters for a batch, for whichever connection runs it."""
     firsts = {}
     for item, fields in entries:
         firsts.setdefault(item.pk, fields)  # a second copy of an item in the batch is skipped
     sql = _WRITE_SQL.format(items=connection.ops.quote_name(EvalItem._meta.db_table),
                             results=connection.ops.quote_name(EvalResult._meta.db_table))
+    return sql, [list(firsts), EvalItem.CLAIMED, token, EvalItem.DONE, timezone.now(), _results_document(firsts)]
+
+
+def _write_results_in_one_statement(token, entries):
     with connection.cursor() as cursor:
-        cursor.execute(sql, [list(firsts), EvalItem.CLAIMED, token, EvalItem.DONE, timezone.now(),
-                             _results_document(firsts)])
+        cursor.execute(*_write_statement(token, entries))
         return cursor.rowcount
+
+
+async def write_results_on(direct, token, entries, write_one):
+    """``write_results`` on PostgreSQL through ``direct``, a drive's own asynchronous connection in
+    autocommit: the one statement is its own transaction, so no BEGIN or COMMIT, and no hop to the
+    database thread. Should a result already exist, the statement changed nothing, and the batch is
+    written item by item by awaiting ``write_one(item, token, fields)`` (``write_result``)."""
+    if not entries:
+        return 0
+    try:
+        async with direct.cursor() as cursor:
+            await cursor.execute(*_write_statement(token, entries))
+            return cursor.rowcount
+    except psycopg.IntegrityError:
+        written = 0
+        for item, fields in entries:
+            written += await write_one(item, token, fields)
+        return written
 
 
 def write_results(token, entries):

@@ -242,3 +242,66 @@ def test_a_batch_stores_figures_json_has_no_number_for(postgres, run, signals):
                                       (second, {"passed": True, "latency_ms": float("inf")})]) == 2
     latencies = {r.case_id: r.latency_ms for r in EvalResult.objects.filter(run=run)}
     assert math.isnan(latencies[first.case_id]) and latencies[second.case_id] == math.inf
+
+
+# --- A drive's own connection (PostgreSQL, outside a transaction: as in a worker) ------------------
+
+
+def on_own_connection(step):
+    """Run ``step(store)`` as a drive does: on an event loop, with the store ``_Store.open`` picks."""
+    from asgiref.sync import async_to_sync
+
+    async def drive():
+        store = await runner.driving._Store.open()
+        try:
+            return store, await step(store)
+        finally:
+            await store.close()
+
+    return async_to_sync(drive)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drive_outside_a_transaction_claims_on_its_own_connection(postgres, run, signals):
+    running(run)
+    store, items = on_own_connection(lambda store: store.claim(run.pk, 5, "w"))
+    assert store.direct is not None
+    assert [(i.position, i.snapshot["vars"]["name"], i.claims) for i in items] == [(1, "Ada", 1), (2, "Grace", 1)]
+    assert all(i.run_id == run.pk and i.lease_until > timezone.now() for i in items)
+    assert set(EvalItem.objects.filter(run=run).values_list("status", "lease_token")) == {(EvalItem.CLAIMED, "w")}
+    assert on_own_connection(lambda store: store.claim(run.pk, 5, "other"))[1] == []  # nothing left open
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_taken_over_on_a_drives_connection_is_recorded(postgres, run, signals):
+    running(run)
+    runner.claim(run.pk, 5, "lost")
+    expire("lost")
+    _, items = on_own_connection(lambda store: store.claim(run.pk, 5, "next"))
+    assert [i.claims for i in items] == [2, 2]
+    assert EvalRun.objects.get(pk=run.pk).recoveries == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drive_writes_each_result_once_on_its_own_connection(postgres, run, signals):
+    running(run)
+    first, second = runner.claim(run.pk, 5, "w")
+    # A result already there for the first case (an earlier holder's): the batch statement fails on
+    # the unique constraint, changes nothing, and the batch is written item by item.
+    EvalResult.objects.create(run=run, case_id=first.case_id, position=first.position, passed=False, verdicts=[])
+    batch = [(first, {"passed": True, "output": "Ada."}), (second, {"passed": True, "output": "Grace.",
+                                                               "latency_ms": float("nan")})]
+    _, written = on_own_connection(lambda store: store.write_results("w", batch))
+    assert written == 1
+    results = {r.case_id: r for r in EvalResult.objects.filter(run=run)}
+    assert (results[first.case_id].passed, results[second.case_id].output) == (False, "Grace.")
+    assert math.isnan(results[second.case_id].latency_ms)
+    assert EvalItem.objects.get(pk=second.pk).status == EvalItem.DONE
+    _, again = on_own_connection(lambda store: store.write_results("w", batch))
+    assert again == 0 and EvalResult.objects.filter(run=run).count() == 2
+
+
+def test_a_drive_inside_a_transaction_uses_djangos_connection(postgres, run, signals):
+    running(run)  # a test's transaction: what it wrote is not committed, so only this connection sees it
+    store, items = on_own_connection(lambda store: store.claim(run.pk, 5, "w"))
+    assert store.direct is None and len(items) == 2
