@@ -93,6 +93,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from harness import (
     REPO,
@@ -244,10 +245,27 @@ def measure_ceiling(cases, callers):
 
     print("ready", flush=True)
     sys.stdin.readline()
+    before = process_cpu(os.getpid())
     started, finished, failures = asyncio.run(drive())
     if failures:
         return {"error": f"the ceiling got {len(failures)} wrong answers (first: case {failures[0]})"}
-    return {"cases": cases, "started": started, "finished": finished}
+    return {"cases": cases, "started": started, "finished": finished, "cpu": process_cpu(os.getpid()) - before}
+
+
+def process_cpu(pid):
+    """CPU seconds (user and system) ``pid`` and its descendants have used so far (Linux's /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # gone meanwhile
+    return total
 
 
 def ceiling(procs, env, cases, processes, concurrency, timeout):
@@ -280,7 +298,7 @@ def ceiling(procs, env, cases, processes, concurrency, timeout):
         if "error" in result:
             raise CouldNotRun(result["error"])
         results.append(result)
-    return max(r["finished"] for r in results) - min(r["started"] for r in results)
+    return max(r["finished"] for r in results) - min(r["started"] for r in results), sum(r["cpu"] for r in results)
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -346,11 +364,12 @@ def parse_args(argv):
 
 def table(rows):
     head = (f"{'procs':>5} | {'cases':>7} | {'wall s':>7} | {'ideal s':>7} | {'overhead':>8} | "
-            f"{'ceiling wall s':>14} | ratio")
+            f"{'ceiling wall s':>14} | {'ratio':>6} | {'CPU us/case':>11} | {'ceiling':>7} | CPU ratio")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['processes']:>5} | {r['cases']:>7,} | {r['wall']:>7.2f} | {r['ideal']:>7.2f} | "
-                     f"{r['overhead']:>8.3f} | {r['ceiling']:>14.2f} | {r['ratio']:.3f}x")
+                     f"{r['overhead']:>8.3f} | {r['ceiling']:>14.2f} | {r['ratio']:>5.3f}x | {r['cpu']:>11.0f} | "
+                     f"{r['ceiling_cpu']:>7.0f} | {r['cpu'] / r['ceiling_cpu']:.3f}x")
     return "\n".join(lines)
 
 
@@ -415,17 +434,22 @@ def measure(args, procs, scratch, env, seeded, processes):
         rows, wrong = [], []
         for cases in args.cases:
             timeout = max(120.0, 10 * ideal(cases))
-            ceiling_walls, walls = [], []
+            ceiling_walls, walls, ceiling_cpus, cpus = [], [], [], []
             for _ in range(args.repeat):  # back to back, so that both see the same neighbours
-                ceiling_walls.append(ceiling(procs, env, cases, processes, share * processes, timeout=timeout))
+                ceiling_wall, ceiling_cpu = ceiling(procs, env, cases, processes, share * processes, timeout=timeout)
+                ceiling_walls.append(ceiling_wall)
+                ceiling_cpus.append(ceiling_cpu)
+                before = process_cpu(worker.pid)
                 wall, done = run_suite(author, prompt, version, suites[cases], cases, timeout=timeout)
+                cpus.append(process_cpu(worker.pid) - before)
                 walls.append(wall)
                 if worker.poll() is not None:
                     raise CouldNotRun(f"the Celery worker exited with status {worker.returncode}")
                 wrong += [f"{processes} process(es), {cases:,} cases: {p}" for p in check_results(done, cases)]
             wall, ceiling_wall = min(walls), min(ceiling_walls)
             rows.append({"processes": processes, "cases": cases, "wall": wall, "ideal": ideal(cases),
-                         "overhead": wall / ideal(cases), "ceiling": ceiling_wall, "ratio": wall / ceiling_wall})
+                         "overhead": wall / ideal(cases), "ceiling": ceiling_wall, "ratio": wall / ceiling_wall,
+                         "cpu": min(cpus) / cases * 1e6, "ceiling_cpu": min(ceiling_cpus) / cases * 1e6})
             print(f"{cases:,} cases: run {wall:.2f}s, ceiling {ceiling_wall:.2f}s ({load()})", flush=True)
     finally:  # the next worker (another --processes) must not share the queue with this one
         if worker.poll() is None:
@@ -470,7 +494,9 @@ def run(args, procs, scratch):
           f"{args.delay_ms:g} ms / concurrency {args.concurrency}; overhead = wall / ideal; ratio = wall / ceiling "
           f"wall, each the fastest of {args.repeat}, the ceiling being as many processes as the worker's of "
           f"asyncio callers of evals.providers.complete, the same concurrency, no Celery, no database, run just "
-          f"before the run)")
+          f"before the run). CPU: what the worker's processes (the Celery worker and its children) used "
+          f"during the run, a case, against what the ceiling's processes used, the least of each: steadier than "
+          f"the wall on a shared machine, and it leaves out start_run (in this process) and the polling")
     print(f"after: {load()} on {os.cpu_count()} CPUs")
     if len(args.processes) > 1:
         one = min(args.processes)
