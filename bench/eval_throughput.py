@@ -26,10 +26,13 @@ What it does, in one run:
    ``finished_at`` the worker writes (the database is polled); then every item must be done with
    exactly one passing result per case. With ``--repeat`` the fastest of each is kept (on a
    shared machine the neighbours only ever slow a measurement down);
-4. prints ``procs | cases | wall s | ideal s | overhead | ceiling wall s | ratio`` where ideal =
-   cases x latency / concurrency, overhead = wall / ideal and ratio = wall / ceiling wall, the
-   machine's load average before and after, two processes against one when both were measured,
-   and PASS/FAIL: ratio at most 1.15 (``--target-ratio``) at every size, and overhead at most 1.10
+4. prints ``procs | cases | wall s | ideal s | overhead | ceiling wall s | ratio | CPU us/case |
+   ceiling | CPU ratio`` where ideal = cases x latency / concurrency, overhead = wall / ideal and
+   ratio = wall / ceiling wall; the CPU columns are what the worker's processes used during the
+   run (from /proc) and what the ceiling's used, a case, the least of each: steadier than the wall
+   on a shared machine, and without start_run or the summary's wait. Then the machine's load
+   average before and after, two processes against one when both were measured, and PASS/FAIL:
+   ratio at most 1.15 (``--target-ratio``) at every size, and overhead at most 1.10
    (``--target-overhead``) when the provider takes 100 ms or more (below that no Python client
    gets near the ideal: the ceiling is the bar).
 
@@ -69,6 +72,20 @@ Measured on a quiet 2-core machine (2026-12-06, load average 1 to 3 before each 
   ``start_run`` read the cases' columns instead and worker children collect their first
   generation every 50,000 allocations (``config/celery.py``, as the web workers): the next run,
   3,000 cases, gave 1.24x with one process and 1.27x with two, within the same tenth of noise.
+- 20 ms after three more changes (issue 18, item 4, session 9), on a quiet machine (load average
+  about 1 before each run), fastest of 5, **target met at every size**: one process 0.977x at 1,000
+  cases and 1.109x at 3,000 (CPU a case 0.925x and 1.065x the ceiling's), two processes 0.941x
+  and 1.080x. The code before them but the first, measured right after: 1.077x and 1.330x, 0.918x
+  and 1.096x. The changes: on PostgreSQL a drive claims and writes its results on a connection of
+  its own on its event loop (``runner.driving._Store``), one autocommit statement each, instead of
+  hopping to the database thread (a claim waited ~24 ms there behind a write, and the two threads
+  took the interpreter from each other at every read of the socket: ~13,800 voluntary context
+  switches in a 10,000-case run); text without template syntax renders as itself and templates
+  render with a prebuilt copy of their globals (17 µs to 6 µs for this version's two messages); the
+  summary is counted by the database (38 ms to 11 ms at 3,000 cases). 200 ms, 10,000 cases, C=64,
+  two processes, fastest of 2, the same hour: overhead 1.071, ratio 1.014x. What is left beside
+  the SDK: ``start_run`` (~90 ms at 3,000 cases, most of it PostgreSQL writing the items and
+  checking their foreign keys), scoring (~19 µs a case), the JSON of a result (~20 µs).
 - A second process: the run 1.38-1.43x as fast as with one, the ceiling 1.27-1.48x.
 - Writing a batch of 32 results: 0.55 ms a result and 0.28 ms of the worker's CPU before the
   one-statement batch (session 6), 0.37 ms and 0.12 ms after.
@@ -79,7 +96,7 @@ left for inspection and reset by the next run.
 
     python bench/eval_throughput.py                       # 1,000 and 10,000 cases at 200 ms: minutes
     python bench/eval_throughput.py --quick               # a smoke run: 200 cases
-    python bench/eval_throughput.py --cases 1000 --delay-ms 20 --processes 1,2 --repeat 3
+    python bench/eval_throughput.py --cases 1000,3000 --delay-ms 20 --processes 1,2 --repeat 5
     python bench/eval_throughput.py --cases 10000 --concurrency 64          # the 200 ms target
     python bench/eval_throughput.py --provider-url http://host:9100/v1 --delay-ms 50
 """
