@@ -83,9 +83,18 @@ Measured on a quiet 2-core machine (2026-12-06, load average 1 to 3 before each 
   switches in a 10,000-case run); text without template syntax renders as itself and templates
   render with a prebuilt copy of their globals (17 µs to 6 µs for this version's two messages); the
   summary is counted by the database (38 ms to 11 ms at 3,000 cases). 200 ms, 10,000 cases, C=64,
-  two processes, fastest of 2, the same hour: overhead 1.071, ratio 1.014x. What is left beside
-  the SDK: ``start_run`` (~90 ms at 3,000 cases, most of it PostgreSQL writing the items and
-  checking their foreign keys), scoring (~19 µs a case), the JSON of a result (~20 µs).
+  two processes, fastest of 2, the same hour: overhead 1.071, ratio 1.014x. The same 20 ms runs
+  again half an hour later: one process 1.080x and 1.077x (CPU 1.021x and 1.036x), two processes
+  0.925x and 1.157x (CPU 0.869x and 1.044x). With two processes at 3,000 cases the run sits at
+  the target's edge on this 2-core machine: PostgreSQL's own CPU for a 3,000-case run (~0.5 s:
+  the items' insert and foreign-key checks in ``start_run``, then ~1.2 ms a claim of 48 and
+  ~1.7 ms a batch of 64 results) shares the two cores with both worker processes, and the
+  ceiling has no database. What is left beside the SDK in the worker: ``start_run`` (~90 ms at
+  3,000 cases, most of it PostgreSQL writing the items and checking their foreign keys), scoring
+  (~19 µs a case), a result's JSON (~20 µs). Tried without effect this time: claiming further
+  ahead (the lanes waited for claims, but the process was CPU-bound, so it did not matter), and
+  dropping the ``run_id`` indexes that the (run, case) constraints lead with (PostgreSQL's CPU a
+  run did not move beyond the noise).
 - A second process: the run 1.38-1.43x as fast as with one, the ceiling 1.27-1.48x.
 - Writing a batch of 32 results: 0.55 ms a result and 0.28 ms of the worker's CPU before the
   one-statement batch (session 6), 0.37 ms and 0.12 ms after.
