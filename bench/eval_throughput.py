@@ -19,7 +19,8 @@ What it does, in one run:
    (32) in flight. It logs at WARNING (at INFO, Celery's root logger makes httpx log every provider
    request). The rate limit is off (``RPM=0``);
 3. after an untimed 64-case run that warms the worker, for each size, ``--repeat`` times (1): the
-   ceiling, then the run. The ceiling is the same provider driven directly through
+   ceiling, then the run, each run after an untimed ``VACUUM (ANALYZE)`` of the tables runs write
+   (as autovacuum would keep them). The ceiling is the same provider driven directly through
    ``evals.providers.complete`` by as many asyncio callers as the run has in flight, split between
    as many processes of their own as the worker has (started together). The run is timed as
    promptfoo's are, start to finish: from just before ``evals.services.start_run`` to the
@@ -94,7 +95,18 @@ Measured on a quiet 2-core machine (2026-12-06, load average 1 to 3 before each 
   (~19 µs a case), a result's JSON (~20 µs). Tried without effect this time: claiming further
   ahead (the lanes waited for claims, but the process was CPU-bound, so it did not matter), and
   dropping the ``run_id`` indexes that the (run, case) constraints lead with (PostgreSQL's CPU a
-  run did not move beyond the noise).
+  run did not move beyond the noise), and turning bitmap scans off on the drive's connection
+  (PostgreSQL chose them for claims and batches on stale statistics; its CPU did not move either).
+- At 10,000 cases with two processes (repeat 2-3, same session): 1.027x and 1.104x on quiet
+  stretches, 1.39x and 1.17x on busy ones, while one process gave 0.99x and 1.14x. PostgreSQL used
+  2.1-3.3 s of CPU in such a run (~250 µs a case: two updates of an item with six indexes, a
+  result's insert with three and the spend trigger, a commit a statement), and on 2 cores that is
+  taken from the two worker processes. So the 1.15x target holds with one process at every size
+  and with two at 1,000 cases; with two at 3,000 and 10,000 it holds on a quiet machine only.
+- Each run now starts (untimed) with ``VACUUM (ANALYZE)`` of the tables a run writes
+  (``tidy_up``): this workplace's PostgreSQL runs with autovacuum off, and the dead rows of the
+  earlier runs in the same invocation made each later run slower (3.3 s of PostgreSQL CPU for the
+  second 10,000-case run against 2.1 s for the first).
 - A second process: the run 1.38-1.43x as fast as with one, the ceiling 1.27-1.48x.
 - Writing a batch of 32 results: 0.55 ms a result and 0.28 ms of the worker's CPU before the
   one-statement batch (session 6), 0.37 ms and 0.12 ms after.
@@ -202,6 +214,7 @@ def run_suite(author, prompt, version, suite, cases, timeout):
     from evals import services as evals
     from evals.models import EvalRun
 
+    tidy_up(connection)
     started = timezone.now()
     run = evals.start_run(actor=author, prompt=prompt, version=version, suite=suite)
     deadline = time.monotonic() + timeout
@@ -212,6 +225,15 @@ def run_suite(author, prompt, version, suite, cases, timeout):
     connection.close()
     run.refresh_from_db()
     return (finished_at - started).total_seconds(), run
+
+
+def tidy_up(connection):
+    """Untimed, before each run: vacuum and analyze the tables a run writes, as autovacuum keeps
+    them in a deployment. Where autovacuum is off (this workplace's PostgreSQL has it off), the dead
+    rows of every earlier run would otherwise pile up in their indexes and slow each run after the
+    first (a 10,000-case run took PostgreSQL 2.1 s of CPU, the next one 3.3 s)."""
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) evals_evalitem, evals_evalresult, evals_runspend")
 
 
 def check_results(run, cases):
