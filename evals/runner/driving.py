@@ -22,6 +22,7 @@ import uuid
 from collections import deque
 
 import psycopg
+import psycopg.sql
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import connection
@@ -65,10 +66,14 @@ class _Store:
 
     @classmethod
     async def open(cls):
-        params = await db(_direct_params)()
-        if params is None:
+        found = await db(_direct_params)()
+        if found is None:
             return cls()
-        return cls(await psycopg.AsyncConnection.connect(autocommit=True, **params))
+        params, role = found
+        direct = await psycopg.AsyncConnection.connect(autocommit=True, **params)
+        if role:  # as Django does on its own connections (OPTIONS["assume_role"])
+            await direct.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Literal(role)))
+        return cls(direct)
 
     async def claim(self, run_id, limit, token):
         if self.direct is None:
@@ -87,12 +92,13 @@ class _Store:
 
 def _direct_params():
     """The connection parameters Django's own connection is made with (its adapters included, so
-    jsonb reads as text as it does through Django), or None where the drive uses Django's."""
+    jsonb reads as text as it does through Django) and the role it assumes once connected, or None
+    where the drive uses Django's connection."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return None
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)  # Django's is for its synchronous connections
-    return params
+    return params, connection.settings_dict["OPTIONS"].get("assume_role")
 
 
 class _ResultWriter:

@@ -14,6 +14,7 @@ from core.actors import Actor
 from evals import queueing, runner, services
 from evals.models import EvalItem, EvalResult, EvalRun
 from registry.models import LLMModel
+from tests.conftest import need_service
 
 MODEL = {"provider": "openai", "name": "gpt-4o-mini-2024-07-18"}
 
@@ -305,3 +306,24 @@ def test_a_drive_inside_a_transaction_uses_djangos_connection(postgres, run, sig
     running(run)  # a test's transaction: what it wrote is not committed, so only this connection sees it
     store, items = on_own_connection(lambda store: store.claim(run.pk, 5, "w"))
     assert store.direct is None and len(items) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drives_connection_assumes_the_role_djangos_does(postgres, monkeypatch):
+    role = "promptledger_test_drive_role"
+    with postgres.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        need_service("a PostgreSQL superuser (to make a role)", cursor.fetchone()[0],
+                     "connect as postgres, as CI does")
+        cursor.execute(f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} NOLOGIN")
+    try:
+        monkeypatch.setitem(postgres.settings_dict["OPTIONS"], "assume_role", role)
+
+        async def who(store):
+            return await (await store.direct.execute("SELECT current_user")).fetchone()
+
+        store, (user,) = on_own_connection(who)
+        assert store.direct is not None and user == role
+    finally:
+        with postgres.cursor() as cursor:
+            cursor.execute(f"DROP ROLE IF EXISTS {role}")
