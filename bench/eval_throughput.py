@@ -207,7 +207,8 @@ def seed(sizes):
 
 
 def run_suite(author, prompt, version, suite, cases, timeout):
-    """Start a run as a user would and wait for the worker to finish it; ``(wall seconds, run)``."""
+    """Start a run as a user would and wait for the worker to finish it: ``(wall seconds, run, database
+    CPU seconds)``."""
     from django.db import connection
     from django.utils import timezone
 
@@ -215,6 +216,7 @@ def run_suite(author, prompt, version, suite, cases, timeout):
     from evals.models import EvalRun
 
     tidy_up(connection)
+    database_before = database_cpu()
     started = timezone.now()
     run = evals.start_run(actor=author, prompt=prompt, version=version, suite=suite)
     deadline = time.monotonic() + timeout
@@ -222,9 +224,10 @@ def run_suite(author, prompt, version, suite, cases, timeout):
         if time.monotonic() > deadline:
             raise CouldNotRun(f"the run of {cases:,} cases did not finish within {timeout:.0f}s")
         time.sleep(0.25)  # wall is the finished_at the worker wrote, not when this loop sees it
+    database = database_cpu() - database_before
     connection.close()
     run.refresh_from_db()
-    return (finished_at - started).total_seconds(), run
+    return (finished_at - started).total_seconds(), run, database
 
 
 def tidy_up(connection):
@@ -314,6 +317,22 @@ def process_cpu(pid):
         except (FileNotFoundError, ProcessLookupError):
             continue  # gone meanwhile
     return total
+
+
+def database_cpu():
+    """CPU seconds the PostgreSQL processes of this machine have used so far: each one's own, and
+    what its children that have ended used (a backend whose connection closed is counted in the
+    server's), or 0.0 when none is seen (a database elsewhere)."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() == "postgres":
+                    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                    total += sum(int(field) for field in fields[11:15])  # utime stime cutime cstime
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return total / ticks
 
 
 def ceiling(procs, env, cases, processes, concurrency, timeout):
@@ -412,12 +431,13 @@ def parse_args(argv):
 
 def table(rows):
     head = (f"{'procs':>5} | {'cases':>7} | {'wall s':>7} | {'ideal s':>7} | {'overhead':>8} | "
-            f"{'ceiling wall s':>14} | {'ratio':>6} | {'CPU us/case':>11} | {'ceiling':>7} | CPU ratio")
+            f"{'ceiling wall s':>14} | {'ratio':>6} | {'CPU us/case':>11} | {'ceiling':>7} | CPU ratio | "
+            f"{'database':>8}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['processes']:>5} | {r['cases']:>7,} | {r['wall']:>7.2f} | {r['ideal']:>7.2f} | "
                      f"{r['overhead']:>8.3f} | {r['ceiling']:>14.2f} | {r['ratio']:>5.3f}x | {r['cpu']:>11.0f} | "
-                     f"{r['ceiling_cpu']:>7.0f} | {r['cpu'] / r['ceiling_cpu']:.3f}x")
+                     f"{r['ceiling_cpu']:>7.0f} | {r['cpu'] / r['ceiling_cpu']:>8.3f}x | {r['database_cpu']:>8.0f}")
     return "\n".join(lines)
 
 
@@ -472,7 +492,7 @@ def measure(args, procs, scratch, env, seeded, processes):
         return cases * args.delay_ms / 1000 / (share * processes)
 
     try:
-        wall, warm = run_suite(author, prompt, version, suites[WARM_UP_CASES], WARM_UP_CASES, timeout=120)
+        wall, warm, _ = run_suite(author, prompt, version, suites[WARM_UP_CASES], WARM_UP_CASES, timeout=120)
         if worker.poll() is not None:
             raise CouldNotRun(f"the Celery worker exited with status {worker.returncode}")
         problems = check_results(warm, WARM_UP_CASES)
@@ -482,14 +502,15 @@ def measure(args, procs, scratch, env, seeded, processes):
         rows, wrong = [], []
         for cases in args.cases:
             timeout = max(120.0, 10 * ideal(cases))
-            ceiling_walls, walls, ceiling_cpus, cpus = [], [], [], []
+            ceiling_walls, walls, ceiling_cpus, cpus, databases = [], [], [], [], []
             for _ in range(args.repeat):  # back to back, so that both see the same neighbours
                 ceiling_wall, ceiling_cpu = ceiling(procs, env, cases, processes, share * processes, timeout=timeout)
                 ceiling_walls.append(ceiling_wall)
                 ceiling_cpus.append(ceiling_cpu)
                 before = process_cpu(worker.pid)
-                wall, done = run_suite(author, prompt, version, suites[cases], cases, timeout=timeout)
+                wall, done, database = run_suite(author, prompt, version, suites[cases], cases, timeout=timeout)
                 cpus.append(process_cpu(worker.pid) - before)
+                databases.append(database)
                 walls.append(wall)
                 if worker.poll() is not None:
                     raise CouldNotRun(f"the Celery worker exited with status {worker.returncode}")
@@ -497,7 +518,8 @@ def measure(args, procs, scratch, env, seeded, processes):
             wall, ceiling_wall = min(walls), min(ceiling_walls)
             rows.append({"processes": processes, "cases": cases, "wall": wall, "ideal": ideal(cases),
                          "overhead": wall / ideal(cases), "ceiling": ceiling_wall, "ratio": wall / ceiling_wall,
-                         "cpu": min(cpus) / cases * 1e6, "ceiling_cpu": min(ceiling_cpus) / cases * 1e6})
+                         "cpu": min(cpus) / cases * 1e6, "ceiling_cpu": min(ceiling_cpus) / cases * 1e6,
+                         "database_cpu": min(databases) / cases * 1e6})
             print(f"{cases:,} cases: run {wall:.2f}s, ceiling {ceiling_wall:.2f}s ({load()})", flush=True)
     finally:  # the next worker (another --processes) must not share the queue with this one
         if worker.poll() is None:
@@ -544,7 +566,9 @@ def run(args, procs, scratch):
           f"asyncio callers of evals.providers.complete, the same concurrency, no Celery, no database, run just "
           f"before the run). CPU: what the worker's processes (the Celery worker and its children) used "
           f"during the run, a case, against what the ceiling's processes used, the least of each: steadier than "
-          f"the wall on a shared machine, and it leaves out start_run (in this process) and the polling")
+          f"the wall on a shared machine, and it leaves out start_run (in this process) and the polling. Database: "
+          f"what every PostgreSQL process of this machine used from start_run to the run's end, a case (start_run's "
+          f"inserts included; 0 for a database elsewhere)")
     print(f"after: {load()} on {os.cpu_count()} CPUs")
     if len(args.processes) > 1:
         one = min(args.processes)
