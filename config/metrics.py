@@ -66,7 +66,7 @@ def eval_state(now):
 def runner_state(now, *, oldest_queued):
     """The eval runner's work as the database holds it. Measurements the runner makes itself (a
     claim's wait, an item's duration) are counted in ``core.metrics`` (its "Eval runner" part)."""
-    items = EvalItem.objects.filter(status__in=[EvalItem.PENDING, EvalItem.CLAIMED]).aggregate(
+    items = EvalItem.objects.filter(status__in=EvalItem.OPEN).aggregate(
         in_flight=Count("id", filter=Q(status=EvalItem.CLAIMED, lease_until__gt=now)),
         pending=Count("id", filter=Q(status=EvalItem.PENDING, run__status=EvalRun.RUNNING)),
     )

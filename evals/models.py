@@ -110,8 +110,10 @@ class EvalItem(models.Model):
 
     PENDING, CLAIMED, DONE, CANCELLED = "pending", "claimed", "done", "cancelled"
     STATUS_CHOICES = [(s, s) for s in (PENDING, CLAIMED, DONE, CANCELLED)]
+    OPEN = [PENDING, CLAIMED]  # still to run: what eval_item_open_idx holds
 
-    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: the (run, case) constraint's leads with the run.
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="items", db_index=False)
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="+")
     position = models.PositiveIntegerField()
     snapshot = models.JSONField()  # the case as it was when the run started
@@ -123,14 +125,22 @@ class EvalItem(models.Model):
     class Meta:
         ordering = ["run", "position"]
         constraints = [models.UniqueConstraint(fields=["run", "case"], name="eval_item_unique")]
-        indexes = [models.Index(fields=["run", "status"]), models.Index(fields=["status", "lease_until"])]
+        # Partial, so that they hold only the items still to run: a claim walks a run's open items,
+        # never the done ones (a claim of a big run read every item of it), and an item marked done
+        # leaves them instead of adding entries to them.
+        indexes = [
+            models.Index(fields=["run", "status"], name="eval_item_open_idx",
+                         condition=Q(status__in=["pending", "claimed"])),
+            models.Index(fields=["lease_until"], name="eval_item_leased_idx", condition=Q(status="claimed")),
+        ]
 
     def __str__(self):
         return f"item {self.run_id}/{self.case_id} {self.status}"
 
 
 class EvalResult(models.Model):
-    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="results")
+    # No index of its own: the (run, case) constraint's leads with the run.
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="results", db_index=False)
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="+")
     position = models.PositiveIntegerField()
     output = models.TextField(blank=True)

@@ -99,7 +99,7 @@ def finalize(run_id):
     run = EvalRun.objects.filter(pk=run_id).first()
     if run is None or run.finished:
         return run
-    settled = not run.items.exclude(status=EvalItem.DONE).exists()
+    settled = not run.items.filter(status__in=EvalItem.OPEN).exists()
     if not settled and not run.cancel_requested:
         return None
     summary = summarize(run) if settled else None
@@ -111,7 +111,7 @@ def finalize(run_id):
             cancelled = run.items.exclude(status=EvalItem.DONE).update(status=EvalItem.CANCELLED, lease_until=None)
             if cancelled or summary is None:
                 summary = summarize(run)
-        elif run.items.exclude(status=EvalItem.DONE).exists():
+        elif run.items.filter(status__in=EvalItem.OPEN).exists():
             return None
         run.summary = summary
         run.pass_rate = summary["passed"] / run.total if run.total else None

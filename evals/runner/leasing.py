@@ -47,14 +47,17 @@ def _max_claims():
 # The queue idiom in one statement (one round trip, no transaction around it): lock up to N open
 # items nobody else has locked, lease them, and return them with the status each had (an expired
 # lease taken over means a lost worker). No ORDER BY: sorting every open item of a big run at each
-# claim would cost PostgreSQL more than the claim; walking the (run, status) index instead stops
+# claim would cost PostgreSQL more than the claim; walking the (run, status) index of open items stops
 # after N, and meets expired leases first, then pending items in the order they were written
 # (position order). An expired lease is taken over only below the claim limit: past it, the reaper
-# closes the case with an error. MATERIALIZED: the locked rows are chosen once.
+# closes the case with an error. MATERIALIZED: the locked rows are chosen once. The statuses are
+# written into the statement, not bound, so that PostgreSQL can prove it needs only the partial
+# index of open items (``eval_item_open_idx``) whatever plan it makes.
 _CLAIM_SQL = """
 WITH picked AS MATERIALIZED (
     SELECT id, status FROM {table}
-    WHERE run_id = %s AND status IN (%s, %s) AND (status = %s OR (lease_until < %s AND claims < %s))
+    WHERE run_id = %s AND status IN ({pending}, {claimed})
+        AND (status = {pending} OR (lease_until < %s AND claims < %s))
     LIMIT %s
     FOR UPDATE SKIP LOCKED
 )
@@ -142,9 +145,9 @@ class _Claim:
 def _claim_statement(run_id, limit, token, now):
     until = now + _lease()
     return _Claim(
-        sql=_CLAIM_SQL.format(table=connection.ops.quote_name(EvalItem._meta.db_table)),
-        params=[run_id, EvalItem.CLAIMED, EvalItem.PENDING, EvalItem.PENDING, now, _max_claims(), limit,
-                EvalItem.CLAIMED, until, token],
+        sql=_CLAIM_SQL.format(table=connection.ops.quote_name(EvalItem._meta.db_table),
+                              pending=f"'{EvalItem.PENDING}'", claimed=f"'{EvalItem.CLAIMED}'"),
+        params=[run_id, now, _max_claims(), limit, EvalItem.CLAIMED, until, token],
         run_id=run_id,
         until=until,
     )
@@ -407,7 +410,7 @@ def reap():
                     len(signalled), signalled)
     settled = (
         EvalRun.objects.filter(status__in=[EvalRun.QUEUED, EvalRun.RUNNING])
-        .filter(~Exists(EvalItem.objects.filter(run=OuterRef("pk"), status__in=[EvalItem.PENDING, EvalItem.CLAIMED])))
+        .filter(~Exists(EvalItem.objects.filter(run=OuterRef("pk"), status__in=EvalItem.OPEN)))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -4,6 +4,7 @@ worker on every one of ``PROMPTLEDGER_EVAL_MAX_CLAIMS`` claims with an error res
 left without a worker a new one, and the run page says so; a slow old holder and its successor
 write each result once. The same with real processes: ``test_worker_recovery.py``."""
 
+import json
 import math
 from datetime import timedelta
 
@@ -327,3 +328,16 @@ def test_a_drives_connection_assumes_the_role_djangos_does(postgres, monkeypatch
     finally:
         with postgres.cursor() as cursor:
             cursor.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_claim_reads_the_index_of_open_items_only(postgres, run, signals):
+    # The partial index holds every item a claim may take and no done one; through (run, case), or
+    # an index of every item's status, a claim walked the run's done items too.
+    running(run)
+    statement = runner.leasing._claim_statement(run.pk, 5, "w", timezone.now())
+    with postgres.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # two items: a table scan would be cheaper
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {statement.sql}", statement.params)
+        plan = json.dumps(cursor.fetchone()[0])
+    assert "eval_item_open_idx" in plan and "eval_item_unique" not in plan
+
