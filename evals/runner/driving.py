@@ -108,7 +108,8 @@ class _ResultWriter:
     small one each time the last write returns (each statement costs the database a plan, the spend
     trigger and a commit whatever its size), and the progress bar lags by a tenth of a second.
     ``add`` blocks nobody; ``wait_for_room`` holds new cases back while more than ``limit`` results
-    wait; ``close`` writes what is left at once."""
+    wait (those are written at once: lingering would only hold the lanes); ``close`` writes what
+    is left at once."""
 
     def __init__(self, store, token, *, batch_size=64, limit=128, linger=0.1):
         self.store, self.token, self.batch_size, self.limit, self.linger = store, token, batch_size, limit, linger
@@ -123,8 +124,13 @@ class _ResultWriter:
             self.first_at = asyncio.get_running_loop().time()
         self.pending.append((item, fields))
         self.wake.set()
-        if len(self.pending) >= self.batch_size:
+        if self._full():
             self.full.set()
+
+    def _full(self):
+        # A full batch, or more than the lanes may leave waiting (they are held back: waiting longer
+        # gains nothing).
+        return len(self.pending) >= self.batch_size or len(self.pending) > self.limit
 
     async def wait_for_room(self):
         while len(self.pending) > self.limit and not self.task.done():
@@ -134,7 +140,7 @@ class _ResultWriter:
     async def _linger(self):
         """Until a full batch waits, or ``linger`` has passed since the oldest result was added."""
         left = self.first_at + self.linger - asyncio.get_running_loop().time()
-        if left > 0 and not self.closing and len(self.pending) < self.batch_size:
+        if left > 0 and not self.closing and not self._full():
             self.full.clear()
             try:
                 await asyncio.wait_for(self.full.wait(), left)

@@ -58,3 +58,18 @@ def test_a_lone_result_is_written_once_the_linger_has_passed():
         return batches
 
     assert asyncio.run(scenario()) == [["a"]]
+
+
+def test_lanes_held_back_for_room_have_what_waits_written_without_lingering():
+    async def scenario():
+        store = Store()
+        store.release.set()
+        writer = _ResultWriter(store, "w", batch_size=64, limit=2, linger=60)
+        for name in "abc":
+            writer.add(name, {})
+        await asyncio.wait_for(writer.wait_for_room(), 5)  # a lane: more than 2 wait
+        batches = list(store.batches)
+        await writer.close()
+        return batches
+
+    assert asyncio.run(scenario()) == [["a", "b", "c"]]
