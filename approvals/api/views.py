@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from core import access
 from core.auth import actor_from
 from core.errors import NotFound, ValidationFailed
+from core.serializers import validated_data
 from core.tiers import TIERS
 from registry import selectors as registry_selectors
 from registry.api.serializers import ErrorSerializer
@@ -35,12 +36,6 @@ REFUSALS = {
     **ERRORS,
     409: OpenApiResponse(ErrorSerializer, description="The request's state forbids it now (`stale_request`, ...)."),
 }
-
-
-def _parse(serializer_class, request):
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def detail(actor, request):
@@ -93,7 +88,7 @@ class DeployRequestListView(ListAPIView):
     )
     def post(self, request):
         actor = actor_from(request)
-        data = _parse(DeployRequestCreateSerializer, request)
+        data = validated_data(DeployRequestCreateSerializer, request)
         prompt = registry_selectors.get_visible_prompt(actor=actor, slug=data["prompt"])
         kind = data["kind"]
         if kind == DeployRequest.TIER_CHANGE:
@@ -148,7 +143,7 @@ def _action(name, service, *, summary, body=None):
             target = selectors.get_request(actor, pk)
             kwargs = {}
             if body is not None:
-                kwargs["comment"] = _parse(body, request)["comment"]
+                kwargs["comment"] = validated_data(body, request)["comment"]
             service(actor=actor, request=target, **kwargs)
             return Response(detail(actor, selectors.get_request(actor, pk)))
 
@@ -182,7 +177,7 @@ class BreakGlassView(PromptScopedView):
     )
     def post(self, request, slug):
         actor, prompt = self.prompt(request, slug)
-        data = _parse(BreakGlassSerializer, request)
+        data = validated_data(BreakGlassSerializer, request)
         version = prompt.versions.filter(number=data["version"]).first()
         if version is None:
             raise ValidationFailed(f"no version {data['version']}", field_errors={"version": ["no such version"]})
@@ -225,7 +220,7 @@ class TierPolicyDetailView(GenericAPIView):
     )
     def patch(self, request, tier):
         self._policy(request, tier)
-        data = _parse(TierPolicyUpdateSerializer, request)
+        data = validated_data(TierPolicyUpdateSerializer, request)
         reason = data.pop("reason", None)
         policy = administration.update_policy(actor=actor_from(request), tier=tier, reason=reason, **data)
         return Response(TierPolicySerializer(policy).data)
@@ -260,6 +255,6 @@ class ApproverGroupListView(GenericAPIView):
     )
     def post(self, request, slug):
         actor, team = self._team(request, slug)
-        data = _parse(ApproverGroupSerializer, request)
+        data = validated_data(ApproverGroupSerializer, request)
         group = administration.save_approver_group(actor=actor, team=team, **data)
         return Response(self._shape(group))

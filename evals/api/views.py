@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from core.auth import actor_from
 from core.errors import ValidationFailed
+from core.serializers import validated_data
 from registry import selectors as registry_selectors
 from registry.api.parsers import JSONParser, StorableParserMixin
 from registry.api.serializers import ErrorSerializer
@@ -58,12 +59,6 @@ class CSVParser(_CaseFileParser):
     reader = staticmethod(case_files.read_csv)
 
 
-def _parse(serializer_class, request):
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class SuiteListView(ListAPIView):
     serializer_class = SuiteSerializer
 
@@ -81,7 +76,7 @@ class SuiteListView(ListAPIView):
 
     @extend_schema(summary="Create a suite", request=SuiteSerializer, responses={201: SuiteSerializer, **ERRORS})
     def post(self, request):
-        data = _parse(SuiteSerializer, request)
+        data = validated_data(SuiteSerializer, request)
         team_slug = (data.get("team") or {}).get("slug")
         team = None
         if team_slug:
@@ -191,7 +186,7 @@ class RunListView(ListAPIView):
     )
     def post(self, request):
         actor = actor_from(request)
-        data = _parse(RunRequestSerializer, request)
+        data = validated_data(RunRequestSerializer, request)
         prompt = registry_selectors.get_visible_prompt(actor=actor, slug=data["prompt"])
         version = registry_selectors.get_version(prompt=prompt, number=data["version"])
         suite = selectors.get_visible_suite(actor=actor, slug=data["suite"])
@@ -290,7 +285,7 @@ class GateView(PromptScopedView):
     )
     def put(self, request, slug):
         actor, prompt = self.prompt(request, slug)
-        data = _parse(GateSerializer, request)
+        data = validated_data(GateSerializer, request)
         gates.set_gate(
             actor=actor,
             prompt=prompt,

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from core.auth import actor_from
 from core.errors import NotFound
+from core.serializers import validated_data
 from registry.api.serializers import ErrorSerializer
 from registry.api.views import ERRORS
 
@@ -119,9 +120,8 @@ class TeamBudgetView(GenericAPIView):
     def put(self, request, slug):
         actor = actor_from(request)
         team = _team(actor, slug)
-        data = BudgetRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        budgets.set_budget(actor=actor, team=team, monthly_usd=data.validated_data.get("monthly_usd"))
+        data = validated_data(BudgetRequestSerializer, request)
+        budgets.set_budget(actor=actor, team=team, monthly_usd=data.get("monthly_usd"))
         return Response(_status(team))
 
 
@@ -138,7 +138,6 @@ class BudgetOverrideView(GenericAPIView):
     def post(self, request, slug):
         actor = actor_from(request)
         team = _team(actor, slug)
-        data = OverrideRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        budgets.override_budget(actor=actor, team=team, reason=data.validated_data["reason"])
+        data = validated_data(OverrideRequestSerializer, request)
+        budgets.override_budget(actor=actor, team=team, reason=data["reason"])
         return Response(_status(team), status=status.HTTP_201_CREATED)

@@ -6,6 +6,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from core.auth import actor_from
+from core.serializers import validated_data
 
 from ..services import tokens
 from .serializers import TokenCreatedSerializer, TokenCreateSerializer, TokenSerializer
@@ -48,9 +49,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Destro
         return tokens.get_visible_token(actor_from(self.request), self.kwargs["pk"])
 
     def create(self, request):
-        serializer = TokenCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated_data(TokenCreateSerializer, request)
         token, raw = tokens.issue_token(
             actor=actor_from(request), user=request.user, scopes=data["scopes"], name=data["name"],
             expires_at=data["expires_at"],

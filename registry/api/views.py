@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from core import access
 from core.auth import actor_from
 from core.errors import ValidationFailed
+from core.serializers import validated_data
 from core.tiers import parse_tier
 
 from .. import access_selectors, diffing, hooks, rendering, selectors, services
@@ -45,12 +46,6 @@ ERRORS = {
 }
 
 
-def _parse(serializer_class, request, *, partial=False):
-    serializer = serializer_class(data=request.data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _team(slug, field="team"):
     team = Team.objects.filter(slug=slug).first()
     if team is None:
@@ -74,7 +69,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         return access_selectors.visible_teams(actor)
 
     def create(self, request):
-        data = _parse(TeamSerializer, request)
+        data = validated_data(TeamSerializer, request)
         team = services.create_team(actor=actor_from(request), slug=data["slug"], name=data["name"])
         return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
 
@@ -91,7 +86,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         if request.method == "GET":
             page = self.paginate_queryset(Membership.objects.filter(team=team).select_related("user"))
             return self.get_paginated_response(MemberSerializer(page, many=True).data)
-        data = _parse(MemberSerializer, request)
+        data = validated_data(MemberSerializer, request)
         membership = services.add_member(
             actor=actor_from(request), team=team, username=data["username"], role=data["role"]
         )
@@ -121,7 +116,7 @@ class LLMModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         return qs
 
     def create(self, request):
-        data = _parse(LLMModelSerializer, request)
+        data = validated_data(LLMModelSerializer, request)
         entry = services.create_llm_model(
             actor=actor_from(request), provider=data["provider"], model_id=data["model_id"],
             owner=data["owner"]["username"], status=data.get("status", LLMModel.RESTRICTED),
@@ -132,7 +127,7 @@ class LLMModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
 
     def partial_update(self, request, pk=None):
         entry = self.get_object()
-        data = _parse(LLMModelUpdateSerializer, request, partial=True)
+        data = validated_data(LLMModelUpdateSerializer, request, partial=True)
         entry = services.update_llm_model(actor=actor_from(request), llm_model=entry, **data)
         return Response(LLMModelSerializer(entry).data)
 
@@ -192,13 +187,13 @@ class PromptViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         return Response(self._detail(self.get_object()))
 
     def create(self, request):
-        data = _parse(PromptCreateSerializer, request)
+        data = validated_data(PromptCreateSerializer, request)
         prompt = services.create_prompt(actor=actor_from(request), **{**data, "team": _team(data["team"])})
         return Response(self._detail(prompt), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, slug=None):
         prompt = self.get_object()
-        data = _parse(PromptUpdateSerializer, request, partial=True)
+        data = validated_data(PromptUpdateSerializer, request, partial=True)
         prompt = services.update_prompt(actor=actor_from(request), prompt=prompt, **data)
         return Response(self._detail(prompt))
 
@@ -229,7 +224,7 @@ class VersionListView(PromptScopedView):
     )
     def post(self, request, slug):
         actor, prompt = self.prompt(request, slug)
-        data = _parse(VersionCreateSerializer, request)
+        data = validated_data(VersionCreateSerializer, request)
         version, created = services.create_version(
             actor=actor, prompt=prompt, messages=[dict(m) for m in data["messages"]],
             variables={k: dict(v) for k, v in data["variables"].items()}, model=dict(data["model"]),
@@ -287,7 +282,7 @@ class RenderView(PromptScopedView):
     def post(self, request, slug, number):
         _, prompt = self.prompt(request, slug)
         version = selectors.get_version(prompt=prompt, number=number)
-        data = _parse(RenderRequestSerializer, request)
+        data = validated_data(RenderRequestSerializer, request)
         messages = rendering.render(version.messages, version.variables, data["variables"])
         return Response({
             "prompt": prompt.slug, "version": version.number, "content_hash": version.content_hash,
@@ -304,7 +299,7 @@ class KillSwitchView(PromptScopedView):
     )
     def post(self, request, slug):
         actor, prompt = self.prompt(request, slug)
-        data = _parse(KillSwitchSerializer, request)
+        data = validated_data(KillSwitchSerializer, request)
         pointer = services.set_kill_switch(
             actor=actor, prompt=prompt, environment=get_environment(data["environment"]),
             disabled=data["disabled"], reason=data["reason"],

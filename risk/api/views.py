@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from approvals.services import signature_for
 from core import access
 from core.auth import actor_from
+from core.serializers import validated_data
 from registry.api.views import ERRORS
 
 from .. import access_review, selectors, services
@@ -42,11 +43,8 @@ class ModelReviewsView(GenericAPIView):
         actor = actor_from(request)
         access.require(actor, "read")
         entry = selectors.get_model(model_id)
-        body = ReviewCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        review = services.record_review(
-            actor=actor, llm_model=entry, signature=signature_for(actor), **body.validated_data
-        )
+        body = validated_data(ReviewCreateSerializer, request)
+        review = services.record_review(actor=actor, llm_model=entry, signature=signature_for(actor), **body)
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
 
 

@@ -340,4 +340,3 @@ def test_a_claim_reads_the_index_of_open_items_only(postgres, run, signals):
         cursor.execute(f"EXPLAIN (FORMAT JSON) {statement.sql}", statement.params)
         plan = json.dumps(cursor.fetchone()[0])
     assert "eval_item_open_idx" in plan and "eval_item_unique" not in plan
-

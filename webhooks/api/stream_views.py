@@ -12,12 +12,11 @@ from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
 from core.auth import actor_from
-from core.serializers import ErrorSerializer
+from core.serializers import ErrorSerializer, validated_data
 from registry.api.views import ERRORS
 
 from .. import stream_services
 from .stream_serializers import AuditStreamCreateSerializer, AuditStreamSerializer, AuditStreamUpdateSerializer
-from .views import _parse
 
 UNCHANGED = {409: OpenApiResponse(ErrorSerializer, description="Already so: `audit_stream_unchanged`.")}
 
@@ -58,7 +57,7 @@ class AuditStreamListView(_StreamView, ListAPIView):
         responses={201: AuditStreamSerializer, **ERRORS},
     )
     def post(self, request):
-        data = _parse(AuditStreamCreateSerializer, request)
+        data = validated_data(AuditStreamCreateSerializer, request)
         stream = stream_services.create_stream(actor=self.actor, **data)
         if stream_services.may_read(self.actor):  # a prompts:write token without audit:read: no lag in the answer
             stream = self._get(stream.pk)
@@ -80,7 +79,7 @@ class AuditStreamDetailView(_StreamView):
     )
     def patch(self, request, stream_id):
         stream = self._get(stream_id)
-        data = _parse(AuditStreamUpdateSerializer, request, partial=True)
+        data = validated_data(AuditStreamUpdateSerializer, request, partial=True)
         stream_services.update_stream(actor=self.actor, stream=stream, **data)
         return Response(self._answer(self._get(stream_id)))
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from core.auth import actor_from
 from core.errors import ValidationFailed
+from core.serializers import validated_data
 from registry.api.views import ERRORS
 from registry.models import Team
 
@@ -20,12 +21,6 @@ from .serializers import (
 )
 
 CONFLICT = {409: OpenApiResponse(description="Not now: `code` says why (e.g. `delivery_pending`).")}
-
-
-def _parse(serializer_class, request, *, partial=False):
-    serializer = serializer_class(data=request.data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _team(slug):
@@ -59,7 +54,7 @@ class SubscriptionListView(ListAPIView):
         responses={201: SubscriptionSecretSerializer, **ERRORS},
     )
     def post(self, request):
-        data = _parse(SubscriptionCreateSerializer, request)
+        data = validated_data(SubscriptionCreateSerializer, request)
         subscription, secret = services.create_subscription(
             actor=actor_from(request),
             url=data["url"],
@@ -88,7 +83,7 @@ class SubscriptionDetailView(GenericAPIView):
     )
     def patch(self, request, subscription_id):
         subscription = self._get(request, subscription_id)
-        data = _parse(SubscriptionUpdateSerializer, request, partial=True)
+        data = validated_data(SubscriptionUpdateSerializer, request, partial=True)
         updated = services.update_subscription(actor=actor_from(request), subscription=subscription, **data)
         return Response(SubscriptionSerializer(updated).data)
 
