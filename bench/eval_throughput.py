@@ -133,6 +133,16 @@ Measured on a quiet 2-core machine (2026-12-06, load average 1 to 3 before each 
   average 0.1 before), fastest of 3, every size within the target: one process 0.876x, 1.117x and
   1.085x at 1,000, 3,000 and 10,000 cases; two processes 0.833x, 1.059x and 1.108x; the database
   125-180 µs a case.
+- The same code on another machine of the same kind the next day (2026-12-06, load average 0.3
+  to 1.4 before each run), fastest of 3, every size within the target in every invocation: one
+  process 1.034x / 1.083x at 1,000 / 3,000 cases and 1.111x at 10,000; again 1.040x, 1.062x,
+  1.096x; two processes 0.938x / 1.022x and 1.085x; again 0.968x, 1.039x, 1.058x; the database
+  72-110 µs a case. 200 ms, 10,000 cases, C=64, two processes, fastest of 2: overhead 1.035, ratio
+  1.004x. The Celery parent used no CPU during a run (from /proc, a second apart): the worker's
+  excess over the ceiling is the child's own. ``start_run`` of 10,000 cases took 170-240 ms:
+  reading the cases' vars and assertions (20,000 JSON documents decoded, for the fit and judge
+  checks) and the items' deferred foreign-key checks, which run when the audit event takes the
+  chain lock (``SET CONSTRAINTS ALL IMMEDIATE``, ~60 ms).
 - Writing a batch of 32 results: 0.55 ms a result and 0.28 ms of the worker's CPU before the
   one-statement batch (session 6), 0.37 ms and 0.12 ms after.
 
