@@ -230,7 +230,7 @@ class ResolveFromMemory:
     def __init__(self, application):
         self.application = application
         self._read_settings()
-        setting_changed.connect(self._read_settings, weak=False)
+        setting_changed.connect(self._read_settings)  # weakly: a test's instance is let go with it
 
     def _read_settings(self, **kwargs):
         names = list(settings.MIDDLEWARE)

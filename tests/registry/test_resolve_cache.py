@@ -6,10 +6,12 @@ from memory what Django would answer, with the same access line and counts, and 
 Django."""
 
 import contextlib
+import gc
 import io
 import json
 import logging
 import time
+import weakref
 
 import psycopg
 import pytest
@@ -310,6 +312,25 @@ class Through:
             chunks.close()  # as the server does: Django's request_finished
         status, headers = started[0]
         return status, dict(headers), body, len(self.reached) > before
+
+
+def test_the_wsgi_layer_follows_the_settings_and_is_let_go_with_its_instance():
+    from django.core.signals import setting_changed
+
+    def layers():
+        alive = (receiver() if isinstance(receiver, weakref.ref) else receiver  # a strong one is held as is
+                 for _, receiver, *_ in setting_changed.receivers)
+        return [r.__self__ for r in alive if isinstance(getattr(r, "__self__", None), ResolveFromMemory)]
+
+    before = len(layers())
+    layer = ResolveFromMemory(WSGIHandler())
+    assert layer._on and len(layers()) == before + 1
+    with override_settings(MIDDLEWARE=[name for name in settings.MIDDLEWARE if name != FAST_PATH]):
+        assert not layer._on
+    assert layer._on
+    del layer
+    gc.collect()
+    assert len(layers()) == before
 
 
 def _same_but_the_request_id(one, other):
